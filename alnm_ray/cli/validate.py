@@ -1,0 +1,38 @@
+"""``alnm-ray validate``: check a manifest before any work starts."""
+
+from __future__ import annotations
+
+import click
+
+from alnm_ray.cli._context import CliContext, pass_cli
+from alnm_ray.cli._errors import UserError
+
+
+@click.command()
+@click.argument("manifest", type=click.Path(dir_okay=False))
+@click.option("--clinical", type=click.Path(dir_okay=False), default=None,
+              help="Clinical table (CSV/Parquet) keyed by patient_id; every patient needs a row.")
+@click.option("--extra-sequence", "extra_sequences", multiple=True, metavar="NAME",
+              help="Allow a sequence name besides the built-in ones (repeatable).")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Refuse image/mask paths outside this folder.")
+@click.option("--no-files", is_flag=True, help="Check the table only; do not open images and masks.")
+@pass_cli
+def validate(ctx: CliContext, manifest: str, clinical: str | None, extra_sequences: tuple[str, ...],
+             data_root: str | None, no_files: bool) -> None:
+    """Validate a cohort MANIFEST (CSV or Parquet).
+
+    Checks the schema, that every image and mask exists and is readable,
+    that each mask holds its label and matches its image's geometry, that
+    keys are unique and labels are 0/1, and (with --clinical) that every
+    patient has a clinical row. Every problem is reported at once, with
+    its row, column, what was expected, what was found and how to fix it.
+    """
+    from alnm_ray.manifest import validate_manifest
+
+    report, _ = validate_manifest(manifest, clinical, check_files=not no_files,
+                                  extra_sequences=extra_sequences, data_root=data_root)
+    if not report.ok:
+        raise UserError(f"{report.source}: {len(report.problems)} problem(s) found:\n"
+                        + "\n".join(f"  - {line}" for line in report.lines()))
+    click.echo(report.summary())

@@ -1,0 +1,57 @@
+"""Shared fixtures: seeds, a real local Ray per test module, agg plots."""
+
+from __future__ import annotations
+
+import os
+
+import matplotlib
+import numpy as np
+import pytest
+
+matplotlib.use("Agg")
+
+# One thread per numerical library, as Ray workers get: keeps 2-core CI honest.
+for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+SHARED = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", "shared"))
+
+
+@pytest.fixture
+def seed() -> int:
+    return 20241482
+
+
+@pytest.fixture
+def rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """A real embedded Ray with 2 CPUs for the whole test module."""
+    import ray
+
+    from alnm_ray.runtime import RayConfig, init_ray, shutdown_ray
+
+    started = init_ray(RayConfig(num_cpus=2, quiet=True))
+    yield ray
+    if started:
+        shutdown_ray()
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture
+def shared_data() -> str:
+    """Path of the shared reference data; skips when it is absent."""
+    path = os.path.join(SHARED, "data")
+    if not os.path.isdir(path):
+        pytest.skip("shared reference data not present")
+    return path
