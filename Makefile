@@ -30,6 +30,7 @@ demo: setup
 	bash scripts/demo.sh $(DEMO)
 
 test: setup
+	bash scripts/ensure_chromium.sh
 	$(BIN)/python -m pytest -q -p no:cacheprovider $(PYTEST_ARGS)
 
 test-fast: setup

@@ -7,6 +7,8 @@ import logging
 import sys
 from pathlib import Path
 
+from alnm_ray.cli._redact import RedactFilter
+
 
 class _JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -16,8 +18,15 @@ class _JsonFormatter(logging.Formatter):
         })
 
 
-def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
-    """Console logging for the ``alnm_ray`` logger on stderr."""
+def configure_logging(level: str = "INFO", *, json_lines: bool = False, identifiers: bool = False) -> None:
+    """Console logging for the ``alnm_ray`` logger on stderr.
+
+    Args:
+        level: Console level.
+        json_lines: One JSON object per line instead of text.
+        identifiers: Keep image paths and patient identifiers in console lines
+            (they are redacted by default; the DEBUG run log always keeps them).
+    """
     root = logging.getLogger("alnm_ray")
     root.setLevel(logging.DEBUG)
     for handler in list(root.handlers):
@@ -27,6 +36,8 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = False) -> None:
     console._alnm_console = True  # type: ignore[attr-defined]
     console.setLevel(level)
     console.setFormatter(_JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(message)s"))
+    if not identifiers:
+        console.addFilter(RedactFilter())
     root.addHandler(console)
 
 

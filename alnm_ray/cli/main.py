@@ -54,11 +54,13 @@ class LazyGroup(click.Group):
 @click.option("--log-level", type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
               default="INFO", show_default=True, help="Console log level.")
 @click.option("--log-json", is_flag=True, help="Write console logs as JSON lines.")
+@click.option("--log-identifiers", is_flag=True,
+              help="Show image paths and patient identifiers in console logs (redacted by default).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars; warnings and errors only.")
 @click.option("--debug", is_flag=True, help="Re-raise errors with their full traceback.")
 @click.pass_context
 def cli(ctx: click.Context, address: str | None, num_cpus: int | None, log_level: str,
-        log_json: bool, quiet: bool, debug: bool) -> None:
+        log_json: bool, log_identifiers: bool, quiet: bool, debug: bool) -> None:
     """alnm-ray: radiomics feature store and batch scoring on Ray.
 
     Predicts axillary lymph node metastasis from mammography and MRI:
@@ -69,7 +71,7 @@ def cli(ctx: click.Context, address: str | None, num_cpus: int | None, log_level
     from alnm_ray.cli._logging import configure_logging
 
     level = "WARNING" if quiet and log_level.upper() == "INFO" else log_level.upper()
-    configure_logging(level, json_lines=log_json)
+    configure_logging(level, json_lines=log_json, identifiers=log_identifiers)
     ctx.obj = CliContext(address=address, num_cpus=num_cpus, quiet=quiet, debug=debug)
 
 
