@@ -21,6 +21,12 @@ from alnm_ray.cli._errors import run_guarded
 COMMANDS: dict[str, str] = {
     "synth": "alnm_ray.cli.synth:synth",
     "validate": "alnm_ray.cli.validate:validate",
+    "report": "alnm_ray.cli.report:report",
+    "extract": "alnm_ray.cli.extract:extract",
+    "embed": "alnm_ray.cli.embed:embed",
+    "compare": "alnm_ray.cli.compare:compare",
+    "sql": "alnm_ray.cli.sql:sql",
+    "features": "alnm_ray.cli.features:features",
 }
 
 
