@@ -48,7 +48,7 @@ def stratified_weights(y: np.ndarray, n_boot: int, seed: int | np.random.Generat
         y: 0/1 outcomes, shape ``(n,)`` (already checked).
         n_boot: Total number of replicates over all blocks.
         seed: Seed or generator; the same seed gives the same replicates for
-            the same ``y`` (block sizes depend only on ``n``).
+            the same ``y``, whatever the block size.
 
     Yields:
         ``int64`` arrays of shape ``(b, n)``; each row sums to ``n`` and keeps
@@ -59,12 +59,16 @@ def stratified_weights(y: np.ndarray, n_boot: int, seed: int | np.random.Generat
     neg = np.flatnonzero(y == 0)
     n = y.size
     block = max(1, MAX_BLOCK_ELEMENTS // max(n, 1))
+    slot_is_pos = np.arange(n) < pos.size  # first n1 slots draw events, the rest non-events
+    highs = np.where(slot_is_pos, pos.size, neg.size)
     done = 0
     while done < n_boot:
         b = min(block, n_boot - done)
-        idx = np.concatenate(
-            [pos[rng.integers(0, pos.size, size=(b, pos.size))],
-             neg[rng.integers(0, neg.size, size=(b, neg.size))]], axis=1)
+        # One draw per (replicate, slot) in C order, so the stream - and the
+        # replicates - do not depend on how they are split into blocks.
+        draw = rng.integers(0, highs, size=(b, n))
+        idx = np.where(slot_is_pos, pos[np.minimum(draw, pos.size - 1)],
+                       neg[np.minimum(draw, neg.size - 1)])
         flat = (idx + (np.arange(b) * n)[:, None]).ravel()
         yield np.bincount(flat, minlength=b * n).reshape(b, n)
         done += b
@@ -100,7 +104,7 @@ def percentile_ci(replicates: np.ndarray, level: float = 0.95) -> np.ndarray:
         replicate is NaN.
 
     Example:
-        >>> percentile_ci(np.arange(101.0), 0.9).tolist()
+        >>> percentile_ci(np.arange(101.0), 0.9).round(6).tolist()
         [5.0, 95.0]
     """
     level = check_level(level)
@@ -110,6 +114,29 @@ def percentile_ci(replicates: np.ndarray, level: float = 0.95) -> np.ndarray:
     safe = np.where(all_nan, 0.0, reps)  # all-NaN columns would only warn
     out = np.nanquantile(safe, [alpha, 1.0 - alpha], axis=0)
     return np.where(all_nan, np.nan, out)
+
+
+def level_weights(w: np.ndarray, y: np.ndarray, scores: np.ndarray,
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sum each replicate's event and non-event weights per distinct score.
+
+    Args:
+        w: Count weights, shape ``(b, n)``.
+        y: 0/1 outcomes, shape ``(n,)``.
+        scores: Predictions, shape ``(n,)``.
+
+    Returns:
+        ``(levels, wp, wn)``: the ``k`` distinct scores in increasing order,
+        and event / non-event weight sums per level, each of shape ``(b, k)``.
+    """
+    order = np.argsort(scores, kind="stable")
+    s_sorted = scores[order]
+    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
+    ws = w[:, order].astype(np.float64)
+    is_pos = y[order] == 1
+    wp = np.add.reduceat(ws * is_pos, starts, axis=1)
+    wn = np.add.reduceat(ws * ~is_pos, starts, axis=1)
+    return s_sorted[starts], wp, wn
 
 
 def weighted_auc(w: np.ndarray, y: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -123,14 +150,6 @@ def weighted_auc(w: np.ndarray, y: np.ndarray, scores: np.ndarray) -> np.ndarray
     Returns:
         AUC per replicate, shape ``(b,)``.
     """
-    order = np.argsort(scores, kind="stable")
-    s_sorted = scores[order]
-    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
-    ws = w[:, order].astype(np.float64)
-    is_pos = (y[order] == 1)
-    wp = np.add.reduceat(ws * is_pos, starts, axis=1)
-    wn = np.add.reduceat(ws * ~is_pos, starts, axis=1)
+    _, wp, wn = level_weights(w, y, scores)
     below = np.cumsum(wn, axis=1) - wn
-    n1 = wp.sum(axis=1)
-    n0 = wn.sum(axis=1)
-    return (wp * (below + 0.5 * wn)).sum(axis=1) / (n1 * n0)
+    return (wp * (below + 0.5 * wn)).sum(axis=1) / (wp.sum(axis=1) * wn.sum(axis=1))

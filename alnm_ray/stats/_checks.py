@@ -22,13 +22,25 @@ class InvalidPredictionsError(AlnmRayError, ValueError):
     """Labels or predicted probabilities cannot be evaluated as given."""
 
 
+#: Optional row naming for messages: (description, labels per position),
+#: e.g. ``("CSV line(s)", np.arange(2, n + 2))``.
+Rows = tuple[str, np.ndarray] | None
+
+
+def _where(idx: np.ndarray, rows: Rows) -> str:
+    if rows is None:
+        return f"row position(s) {_show(idx)} (0-based)"
+    return f"{rows[0]} {_show(np.asarray(rows[1])[idx])}"
+
+
 def _show(values: Sequence[Any] | np.ndarray) -> str:
     vals = list(values)
     shown = ", ".join(repr(v.item() if isinstance(v, np.generic) else v) for v in vals[:MAX_SHOWN])
     return shown + (f", … ({len(vals)} in all)" if len(vals) > MAX_SHOWN else "")
 
 
-def check_labels(y: Any, *, name: str = "label", require_both: bool = True) -> np.ndarray:
+def check_labels(y: Any, *, name: str = "label", require_both: bool = True,
+                 rows: Rows = None) -> np.ndarray:
     """Return ``y`` as a 1-D ``int8`` array of 0/1 outcomes.
 
     Accepts integers, floats equal to 0.0/1.0 and booleans.
@@ -37,6 +49,7 @@ def check_labels(y: Any, *, name: str = "label", require_both: bool = True) -> n
         y: Outcomes, shape ``(n,)``; 1 = event (ALNM+), 0 = no event.
         name: What ``y`` is called in error messages (a column name).
         require_both: Also require at least one 0 and one 1.
+        rows: How to name offending rows in messages (default: 0-based positions).
 
     Returns:
         ``np.ndarray`` of dtype ``int8``, shape ``(n,)``.
@@ -70,15 +83,15 @@ def check_labels(y: Any, *, name: str = "label", require_both: bool = True) -> n
         if missing.size:
             raise InvalidPredictionsError(
                 f"{name}: expected an outcome for every patient; got {missing.size} missing value(s) "
-                f"at row position(s) {_show(missing)} (0-based). Remove those rows or fill in the "
+                f"at {_where(missing, rows)}. Remove those rows or fill in the "
                 "outcome; rows are never dropped silently."
             )
         bad = ~np.isin(num, (0.0, 1.0))
         if bad.any():
             raise InvalidPredictionsError(
                 f"{name}: expected outcomes coded 0 (no event) and 1 (event); got values "
-                f"{_show(np.unique(num[bad]))} at row position(s) {_show(np.flatnonzero(bad))} "
-                "(0-based). Recode the column to 0/1."
+                f"{_show(np.unique(num[bad]))} at {_where(np.flatnonzero(bad), rows)}. "
+                "Recode the column to 0/1."
             )
         out = num.astype(np.int8)
     if require_both:
@@ -94,7 +107,7 @@ def check_labels(y: Any, *, name: str = "label", require_both: bool = True) -> n
 
 
 def check_probabilities(p: Any, *, name: str = "probability", n: int | None = None,
-                        probability: bool = True) -> np.ndarray:
+                        probability: bool = True, rows: Rows = None) -> np.ndarray:
     """Return ``p`` as a finite 1-D ``float64`` array (in [0, 1] if ``probability``).
 
     Args:
@@ -103,6 +116,7 @@ def check_probabilities(p: Any, *, name: str = "probability", n: int | None = No
         n: The required length (the number of labels), or ``None``.
         probability: Require values in [0, 1]; ``False`` accepts any finite score
             (enough for rank statistics such as AUC and DeLong).
+        rows: How to name offending rows in messages (default: 0-based positions).
 
     Returns:
         ``np.ndarray`` of dtype ``float64``, shape ``(n,)``.
@@ -137,7 +151,7 @@ def check_probabilities(p: Any, *, name: str = "probability", n: int | None = No
     if bad.size:
         raise InvalidPredictionsError(
             f"{name}: expected a finite prediction for every patient; got {bad.size} NaN/infinite "
-            f"value(s) at row position(s) {_show(bad)} (0-based). Remove those rows or re-score "
+            f"value(s) at {_where(bad, rows)}. Remove those rows or re-score "
             "them; rows are never dropped silently."
         )
     if probability:
@@ -145,7 +159,7 @@ def check_probabilities(p: Any, *, name: str = "probability", n: int | None = No
         if out_of.size:
             raise InvalidPredictionsError(
                 f"{name}: expected probabilities in [0, 1]; got {out_of.size} value(s) outside, "
-                f"e.g. {_show(out[out_of])} at row position(s) {_show(out_of)} (0-based). Pass "
+                f"e.g. {_show(out[out_of])} at {_where(out_of, rows)}. Pass "
                 "predicted probabilities (e.g. predict_proba[:, 1]), not logits or scores."
             )
     return out
@@ -166,7 +180,8 @@ def check_inputs(y: Any, p: Any, *, label_name: str = "label", name: str = "prob
 
 
 def check_models(y: Any, models: Mapping[str, Any], *, label_name: str = "label",
-                 probability: bool = True) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                 probability: bool = True, rows: Rows = None,
+                 ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Check labels and several models' predictions for the same patients.
 
     Returns:
@@ -180,8 +195,9 @@ def check_models(y: Any, models: Mapping[str, Any], *, label_name: str = "label"
             "models: expected at least one model's predictions; got none. Pass e.g. "
             "{'radiomics_lr': probabilities}."
         )
-    yy = check_labels(y, name=label_name)
-    return yy, {str(k): check_probabilities(v, name=str(k), n=yy.size, probability=probability)
+    yy = check_labels(y, name=label_name, rows=rows)
+    return yy, {str(k): check_probabilities(v, name=str(k), n=yy.size, probability=probability,
+                                            rows=rows)
                 for k, v in models.items()}
 
 

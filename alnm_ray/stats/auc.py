@@ -17,11 +17,13 @@ from scipy.stats import rankdata
 from alnm_ray.stats._bootstrap import (
     DEFAULT_N_BOOT,
     bootstrap,
+    check_n_boot,
     percentile_ci,
+    level_weights,
     stratified_weights,
     weighted_auc,
 )
-from alnm_ray.stats._checks import check_inputs, check_level
+from alnm_ray.stats._checks import InvalidPredictionsError, check_inputs, check_level
 
 __all__ = ["BootstrapCI", "bootstrap_auc_ci", "roc_auc", "roc_confidence_band", "roc_curve"]
 
@@ -164,22 +166,27 @@ def roc_confidence_band(y: Any, scores: Any, *, fpr_grid: Any = None, n_boot: in
     """
     yy, s = check_inputs(y, scores, name="scores", probability=False)
     level = check_level(level)
+    n_boot = check_n_boot(n_boot)
     grid = np.linspace(0.0, 1.0, 101) if fpr_grid is None else np.asarray(fpr_grid, dtype=float)
-    levels, inverse = np.unique(-s, return_inverse=True)
-    is_pos = yy == 1
+    if grid.ndim != 1 or not np.all((grid >= 0.0) & (grid <= 1.0)):
+        raise InvalidPredictionsError(
+            f"fpr_grid: expected a 1-D array of false-positive rates in [0, 1]; got "
+            f"{np.asarray(fpr_grid)!r}. Pass e.g. np.linspace(0, 1, 101)."
+        )
     reps = []
     for w in stratified_weights(yy, n_boot, seed):
-        wf = w.astype(np.float64)
-        wp = np.zeros((w.shape[0], levels.size))
-        wn = np.zeros_like(wp)
-        # Sum each replicate's weights per distinct score (columns = levels).
-        np.add.at(wp.T, inverse[is_pos], wf[:, is_pos].T)
-        np.add.at(wn.T, inverse[~is_pos], wf[:, ~is_pos].T)
-        tpr = np.c_[np.zeros(w.shape[0]), np.cumsum(wp, axis=1)] / is_pos.sum()
-        fpr = np.c_[np.zeros(w.shape[0]), np.cumsum(wn, axis=1)] / (~is_pos).sum()
-        # FPR is non-decreasing along each row, so the last index with
-        # fpr <= g is the count of such points minus one.
-        idx = (fpr[:, :, None] <= grid[None, None, :] + 1e-12).sum(axis=1) - 1
+        _, wp, wn = level_weights(w, yy, s)
+        b = w.shape[0]
+        # Walk the levels from the highest score down: cumulative rates.
+        tpr = np.c_[np.zeros(b), np.cumsum(wp[:, ::-1], axis=1)] / wp.sum(axis=1, keepdims=True)
+        fpr = np.c_[np.zeros(b), np.cumsum(wn[:, ::-1], axis=1)] / wn.sum(axis=1, keepdims=True)
+        # Each row's FPR is non-decreasing in [0, 1]; shifting row r by 2r makes
+        # the flattened matrix globally sorted, so one searchsorted finds, for
+        # every (row, grid point), the last ROC point with fpr <= grid.
+        shift = 2.0 * np.arange(b)[:, None]
+        hits = np.searchsorted((fpr + shift).ravel(), (grid[None, :] + shift + 1e-12).ravel(),
+                               side="right").reshape(b, grid.size)
+        idx = hits - 1 - np.arange(b)[:, None] * fpr.shape[1]
         reps.append(np.take_along_axis(tpr, idx, axis=1))
     band = percentile_ci(np.concatenate(reps), level)
     return grid, band[0], band[1]

@@ -1,0 +1,195 @@
+"""``alnm-ray features``: list, show, diff and import versioned feature tables."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from alnm_ray.cli._context import CliContext, pass_cli
+from alnm_ray.cli.sql import STORE_ENVVAR
+
+_store_option = click.option(
+    "--store", required=True, envvar=STORE_ENVVAR, metavar="STORE",
+    help=f"Store folder or URI (s3://…, gs://…); also ${STORE_ENVVAR}.")
+_format_option = click.option(
+    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
+    help="Human-readable text or JSON.")
+
+
+def _open(store: str, *, must_exist: bool = True):
+    from alnm_ray.exceptions import StoreError
+    from alnm_ray.store import FeatureStore
+
+    opened = FeatureStore(store)
+    if must_exist and not opened.exists():
+        raise StoreError(f"store {opened.uri!r}: expected an alnm-ray store folder; it does not "
+                         "exist. Check --store (extract or `features import` create it).")
+    return opened
+
+
+def _print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
+    import pyarrow as pa
+
+    from alnm_ray.store.output import format_table, to_json
+
+    table = pa.Table.from_pylist(rows) if rows else pa.table({"(none)": pa.array([], pa.string())})
+    click.echo(to_json(table) if fmt == "json" else format_table(table))
+
+
+@click.group("features")
+def features() -> None:
+    """List, inspect, compare and import versioned feature tables.
+
+    A reference is TABLE (its latest version) or TABLE@VERSION (a full id or
+    a unique prefix), e.g. radiomics@3fa2c1.
+    """
+
+
+@features.command("list")
+@click.argument("table", required=False)
+@_store_option
+@_format_option
+def list_(table: str | None, store: str, fmt: str) -> None:
+    """List the store's tables, or every version of TABLE (oldest first)."""
+    from alnm_ray.store.versions import SHORT_ID
+
+    opened = _open(store)
+    if table is None:
+        rows = []
+        for name in opened.tables():
+            versions = opened.versions(name)
+            last = versions[-1]
+            rows.append({"table": name, "latest": last.version[:SHORT_ID], "versions": len(versions),
+                         "rows": last.rows, "cases": last.cases, "failures": last.failures,
+                         "created": last.created[:19]})
+    else:
+        versions = opened.versions(table)
+        if not versions:
+            opened.resolve(table)  # raises the "no such table" message with suggestions
+        rows = [{"version": v.version[:SHORT_ID], "created": v.created[:19], "rows": v.rows,
+                 "cases": v.cases, "failures": v.failures,
+                 "parent": v.parent[:SHORT_ID] if v.parent else None,
+                 "latest": v is versions[-1]} for v in versions]
+    _print_rows(rows, fmt)
+
+
+@features.command("show")
+@click.argument("ref", metavar="TABLE[@VERSION]")
+@_store_option
+@_format_option
+def show(ref: str, store: str, fmt: str) -> None:
+    """Show one version's catalog entry, columns and error summary."""
+    opened = _open(store)
+    info = opened.resolve(ref)
+    errors = opened.read_errors(info.table, info.version)
+    summary: list[dict[str, Any]] = []
+    if errors.num_rows:
+        grouped = errors.group_by(["stage", "error_type"]).aggregate([([], "count_all")])
+        summary = sorted(grouped.to_pylist(), key=lambda r: -r["count_all"])
+    if fmt == "json":
+        click.echo(json.dumps({**info.to_dict(), "errors_summary": summary}, indent=1))
+        return
+    from alnm_ray.store.wide import NON_FEATURE_COLUMNS
+
+    meta = [n for n in info.column_names if n in NON_FEATURE_COLUMNS or n in info.key]
+    feats = [n for n in info.column_names if n not in meta]
+    lines = [
+        f"table     {info.table}", f"version   {info.version}", f"created   {info.created}",
+        f"rows      {info.rows}", f"cases     {info.cases}", f"failures  {info.failures}",
+        f"parent    {info.parent or '-'}", f"path      {info.path}",
+        f"key       {', '.join(info.key) or '-'}",
+        f"columns   {len(info.columns)}: {', '.join(meta) or '-'} + {len(feats)} other"
+        + (f" ({', '.join(feats[:5])}{', …' if len(feats) > 5 else ''})" if feats else ""),
+        f"written   alnm-ray {info.package_version or '?'}",
+        "params    " + json.dumps(info.params, indent=1, sort_keys=True).replace("\n", "\n          "),
+        "lineage   " + json.dumps(info.lineage, indent=1, sort_keys=True).replace("\n", "\n          "),
+        "counts    " + json.dumps(info.counts, sort_keys=True),
+    ]
+    click.echo("\n".join(lines))
+    if summary:
+        click.echo(f"errors    {errors.num_rows} row(s) (see: alnm-ray sql \"SELECT * FROM errors\")")
+        for row in summary[:10]:
+            click.echo(f"          {row['count_all']:>5}  {row['stage']}: {row['error_type']}")
+
+
+@features.command("diff")
+@click.argument("a", metavar="A")
+@click.argument("b", metavar="B")
+@_store_option
+@click.option("--top", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Changed features listed (largest difference first).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Absolute difference under which two numbers count as equal.")
+@_format_option
+def diff(a: str, b: str, store: str, top: int, tolerance: float, fmt: str) -> None:
+    """Compare versions A and B (TABLE or TABLE@VERSION): columns, rows, values."""
+    from alnm_ray.store.diff import diff_versions
+
+    result = diff_versions(_open(store), a, b, tolerance=tolerance)
+    body: dict[str, Any] = {
+        "a": result.a.ref, "b": result.b.ref, "key": list(result.key),
+        "added_columns": result.added_columns, "removed_columns": result.removed_columns,
+        "type_changes": [list(t) for t in result.type_changes],
+        "rows_a": result.rows_a, "rows_b": result.rows_b, "only_a": result.only_a,
+        "only_b": result.only_b, "common": result.common, "changed_rows": result.changed_rows,
+        "unchanged_features": result.unchanged_features,
+        "features": [{"column": f.column, "max_abs_diff": f.max_abs_diff, "changed": f.changed}
+                     for f in result.features],
+    }
+    if fmt == "json":
+        from alnm_ray.store.output import _jsonable
+
+        click.echo(json.dumps(_jsonable(body), indent=1))
+        return
+
+    def names(cols: list[str]) -> str:
+        return f"{len(cols)}" + (f" ({', '.join(cols[:8])}{', …' if len(cols) > 8 else ''})" if cols else "")
+
+    lines = [f"A  {result.a.short}  ({result.rows_a} rows)", f"B  {result.b.short}  ({result.rows_b} rows)",
+             f"columns added in B: {names(result.added_columns)}",
+             f"columns removed in B: {names(result.removed_columns)}"]
+    lines += [f"type changed: {c} {ta} -> {tb}" for c, ta, tb in result.type_changes]
+    if not result.key:
+        lines.append("rows: no shared key (cohort, center, patient_id, sequence, reader); values "
+                     "not compared")
+    else:
+        lines.append(f"rows: {result.common} in both, {result.only_a} only in A, "
+                     f"{result.only_b} only in B; {result.changed_rows} changed "
+                     f"(matched on {', '.join(result.key)})")
+        lines.append(f"features: {len(result.features)} changed, {result.unchanged_features} "
+                     "identical on the common rows")
+    click.echo("\n".join(lines))
+    if result.features:
+        _print_rows(body["features"][:top], "table")
+
+
+@features.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@_store_option
+@click.option("--name", required=True, help="Table name (lower-case identifier, e.g. clinical).")
+@click.option("--key", default="patient_id", show_default=True,
+              help="Column with the patient id (stored as patient_id; must be unique).")
+@click.option("--label", default=None, help="Column with the 0/1 outcome (stored as label).")
+@click.option("--center", default=None, help="Column with the centre (stored as center).")
+@pass_cli
+def import_(cli: CliContext, file: str, store: str, name: str, key: str, label: str | None,
+            center: str | None) -> None:
+    """Register FILE (.csv/.tsv/.parquet, one row per patient) as a versioned table.
+
+    Feature columns must be numeric; the key must be unique; the label 0/1.
+    Importing the same file again is a no-op.  tune and score can then use
+    the table like any extracted one.
+    """
+    from alnm_ray.store.imports import import_table
+
+    result = import_table(_open(store, must_exist=False), file, name=name, key=key, label=label,
+                          center=center)
+    info = result.info
+    state = "imported as" if result.new else "already imported as"
+    click.echo(f"{state} {info.short}: {info.rows} rows, {result.features} features"
+               + (f" (parent {info.parent[:12]})" if info.parent else ""))
+    if not cli.quiet:
+        click.echo(f"query it: alnm-ray sql --store {store} \"SELECT * FROM {info.table} LIMIT 5\"",
+                   err=True)

@@ -1,0 +1,56 @@
+"""``alnm-ray sql``: read-only DuckDB SQL over the feature store."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from alnm_ray.cli._context import CliContext, pass_cli
+from alnm_ray.cli._errors import UserError
+
+#: Output formats (kept here so --help does not import the store).
+FORMATS = ("table", "csv", "json", "parquet")
+#: Environment variable giving the default --store.
+STORE_ENVVAR = "ALNM_RAY_STORE"
+
+
+@click.command("sql")
+@click.argument("query")
+@click.option("--store", required=True, envvar=STORE_ENVVAR, metavar="STORE",
+              help=f"Store folder or URI (s3://…, gs://…); also ${STORE_ENVVAR}.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
+              help="Output format; parquet needs --out.")
+@click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
+              help="Write the result to FILE instead of stdout.")
+@click.option("--max-rows", type=click.IntRange(min=1), default=100, show_default=True,
+              help="Rows shown by --format table on the terminal.")
+@pass_cli
+def sql(cli: CliContext, query: str, store: str, fmt: str, out: str | None, max_rows: int) -> None:
+    """Run one read-only SQL QUERY over the store (DuckDB).
+
+    Each table is a view of its latest version (radiomics, deep, clinical,
+    cv_results, predictions, imported tables…); `errors` holds per-case
+    failures, `catalog` one row per version.  Name a specific version as
+    "radiomics@<id prefix>" or table_at('radiomics', '<id prefix>');
+    <table>_wide is the per-patient wide view (<SEQUENCE>__<feature>).
+    Only SELECT runs: no writes, COPY, ATTACH, INSTALL/LOAD or file reads.
+    QUERY "-" reads the query from stdin.
+
+    \b
+    Examples:
+      alnm-ray sql --store store "SELECT center, count(*) FROM radiomics GROUP BY center"
+      alnm-ray sql --store store "SELECT * FROM errors" --format csv --out errors.csv
+    """
+    if fmt == "parquet" and out is None:
+        raise UserError("--format parquet: expected --out FILE (Parquet is binary and is not "
+                        "printed); got no --out. Add e.g. --out result.parquet.")
+    text = sys.stdin.read() if query == "-" else query
+    from alnm_ray.store.output import write_result
+    from alnm_ray.store.sql import query as run_query
+
+    result = run_query(store, text)
+    write_result(result, fmt, out=out, stream=sys.stdout, max_rows=max_rows)
+    if out is not None and not cli.quiet:
+        click.echo(f"wrote {result.num_rows} row(s) × {result.num_columns} column(s) to {out}",
+                   err=True)

@@ -1,0 +1,41 @@
+"""The versioned Parquet feature store, its catalog, and read-only SQL over it.
+
+Example:
+    >>> import pyarrow as pa, tempfile
+    >>> from alnm_ray.store import FeatureStore, query
+    >>> store = FeatureStore(tempfile.mkdtemp())
+    >>> _ = store.write_version("clinical", pa.table({"patient_id": ["p1", "p2"], "age": [51.0, 60.0]}))
+    >>> query(store, "SELECT count(*) AS n FROM clinical").column("n").to_pylist()
+    [2]
+"""
+
+from alnm_ray.store.diff import FeatureChange, VersionDiff, diff_versions
+from alnm_ray.store.feature_store import FeatureStore
+from alnm_ray.store.imports import ImportResult, import_table
+from alnm_ray.store.output import FORMATS, format_table, write_result
+from alnm_ray.store.sql import StoreSQL, check_read_only, query
+from alnm_ray.store.versions import (VersionInfo, canonical_json, content_hash, library_versions,
+                                     split_ref)
+from alnm_ray.store.wide import feature_columns, to_wide
+
+__all__ = [
+    "FORMATS",
+    "FeatureChange",
+    "FeatureStore",
+    "ImportResult",
+    "StoreSQL",
+    "VersionDiff",
+    "VersionInfo",
+    "canonical_json",
+    "check_read_only",
+    "content_hash",
+    "diff_versions",
+    "feature_columns",
+    "format_table",
+    "import_table",
+    "library_versions",
+    "query",
+    "split_ref",
+    "to_wide",
+    "write_result",
+]

@@ -1,0 +1,89 @@
+"""features import: validation and registration of external feature tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from alnm_ray.exceptions import ConfigError, SchemaMismatchError
+from alnm_ray.store import import_table
+
+
+@pytest.fixture
+def clinical_frame(rng) -> pd.DataFrame:
+    return pd.DataFrame({
+        "pid": [f"{i:03d}" for i in range(12)], "site": ["A", "B", "C"] * 4,
+        "alnm": [0, 1] * 6, "age": rng.normal(55, 9, 12), "er_positive": rng.integers(0, 2, 12),
+        "split": ["train"] * 9 + ["test"] * 3,
+    })
+
+
+def test_csv_import_renames_casts_and_records_lineage(store, tmp_path, clinical_frame) -> None:
+    path = tmp_path / "clinical.csv"
+    clinical_frame.to_csv(path, index=False)
+    result = import_table(store, path, name="clinical", key="pid", label="alnm", center="site")
+    table = store.read("clinical")
+    assert result.new and result.features == 2 and result.info.rows == 12
+    assert table.schema.names == ["patient_id", "center", "label", "split", "age", "er_positive"]
+    assert table.column("patient_id").to_pylist()[:2] == ["000", "001"]  # leading zeros kept
+    assert str(table.schema.field("er_positive").type) == "double"
+    assert table.column("label").to_pylist() == [0, 1] * 6
+    assert result.info.lineage["source"] == str(path) and len(result.info.lineage["source_sha256"]) == 64
+    assert result.info.params["import"] == {"key": "pid", "label": "alnm", "center": "site",
+                                            "format": "csv"}
+    assert result.info.key == ("patient_id",)
+
+
+def test_reimport_is_a_no_op_and_a_new_file_gets_a_parent(store, tmp_path, clinical_frame) -> None:
+    path = tmp_path / "clinical.parquet"
+    clinical_frame.to_parquet(path)
+    first = import_table(store, path, name="clinical", key="pid", label="alnm", center="site")
+    again = import_table(store, path, name="clinical", key="pid", label="alnm", center="site")
+    assert not again.new and again.info == first.info
+    clinical_frame.loc[0, "age"] = 99.0
+    clinical_frame.to_parquet(path)
+    changed = import_table(store, path, name="clinical", key="pid", label="alnm", center="site")
+    assert changed.new and changed.info.parent == first.info.version
+    assert len(store.versions("clinical")) == 2
+
+
+def test_every_problem_is_reported_with_its_column(store, tmp_path, clinical_frame) -> None:
+    bad = clinical_frame.copy()
+    bad["sex"] = "F"
+    bad["grade"] = ["G1", "G2"] * 6
+    bad.loc[3, "alnm"] = 2
+    bad.loc[[4, 5], "pid"] = "000"
+    path = tmp_path / "bad.csv"
+    bad.to_csv(path, index=False)
+    with pytest.raises(SchemaMismatchError) as info:
+        import_table(store, path, name="clinical", key="pid", label="alnm", center="site")
+    message = str(info.value)
+    assert message.startswith("import bad.csv as 'clinical': 3 problem(s):")
+    assert "key column 'pid': expected unique ids (one row per patient); found 1 duplicated: " \
+           "000 (×3)" in message
+    assert "label column 'alnm': expected only 0 and 1 (1 = ALNM positive); found 2." in message
+    assert "found 2 non-numeric column(s): sex (string, e.g. 'F'); grade (string, e.g. 'G1')" \
+        in message
+    assert store.versions() == []
+
+
+def test_missing_key_label_nan_and_clashes(store, tmp_path, clinical_frame) -> None:
+    frame = clinical_frame.assign(alnm=[0.0, np.nan] * 6, patient_id=range(12))
+    path = tmp_path / "c.csv"
+    frame.to_csv(path, index=False)
+    with pytest.raises(SchemaMismatchError) as info:
+        import_table(store, path, name="clinical", key="pidd", label="alnm")
+    message = str(info.value)
+    assert "--key column 'pidd' not found" in message and "Did you mean 'pid'?" in message
+    assert "label column 'alnm': expected 0/1 in every row; found 6 empty value(s)" in message
+    assert "column 'patient_id' already exists and would clash with the renamed 'pidd'" in message
+
+
+def test_bad_suffix_and_name(store, tmp_path) -> None:
+    path = tmp_path / "x.xlsx"
+    path.write_text("x")
+    with pytest.raises(ConfigError, match=r"expected a .csv/.tsv/.csv.gz or .parquet file; got '.xlsx'"):
+        import_table(store, path, name="clinical")
+    with pytest.raises(ConfigError, match="table name: expected a lower-case identifier"):
+        import_table(store, tmp_path / "x.csv", name="Clinical Data")
