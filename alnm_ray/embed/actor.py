@@ -1,0 +1,128 @@
+"""The Ray Data actor that embeds batches of prepared volumes.
+
+One :class:`EmbedActor` per pool slot: the network is built (and its weights
+loaded) once in ``__init__``, then every call embeds one batch.  Rows arrive
+from the preparing stage (:func:`alnm_ray.embed.cases.prepare_row`) with the
+volume as raw float32 bytes plus its shape, so 3-D and lifted 2-D cases can
+share a batch; equal shapes are stacked into one forward pass each.
+
+Rows that failed earlier (non-empty ``_error_type``) pass through untouched
+with a NaN embedding; a forward pass that fails marks its rows failed the same
+way, so one bad batch never drops cases silently.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from typing import Any
+
+import numpy as np
+
+from alnm_ray.embed.config import EmbedConfig
+from alnm_ray.embed.model import EMBEDDING_DIM, build_resnet18, embed_volumes, set_torch_threads
+
+logger = logging.getLogger(__name__)
+
+#: Internal columns between the stages (dropped before the store).
+COL_VOLUME = "_vol"
+COL_SHAPE = "_shape"
+COL_EMBEDDING = "_embedding"
+COL_ERROR_TYPE = "_error_type"
+COL_ERROR_MESSAGE = "_error_message"
+COL_NODE = "_node"
+COL_DEVICE = "_device"
+INTERNAL_COLUMNS: tuple[str, ...] = (COL_VOLUME, COL_SHAPE, COL_EMBEDDING, COL_ERROR_TYPE,
+                                     COL_ERROR_MESSAGE, COL_NODE, COL_DEVICE)
+
+
+def pick_device(gpu_ids: list[Any]) -> str:
+    """``"cuda"`` when Ray assigned a GPU and torch can use CUDA, else ``"cpu"``.
+
+    A node may declare a GPU resource that torch cannot use (a CPU-only torch
+    build, a missing driver, a test cluster's fake GPU): the actor then still
+    runs, on the CPU, and logs a warning once.
+    """
+    import torch
+
+    if gpu_ids and torch.cuda.is_available():
+        return "cuda"
+    if gpu_ids:
+        logger.warning("actor holds GPU %s but torch has no CUDA (torch %s); embedding on the CPU",
+                       gpu_ids, torch.__version__)
+    return "cpu"
+
+
+class EmbedActor:
+    """Callable class for ``Dataset.map_batches(..., compute=ActorPoolStrategy(...))``.
+
+    Args:
+        config: :meth:`EmbedConfig.to_dict` output (plain types travel well).
+        state: ``None`` for random weights, or a one-item list holding the
+            ``ObjectRef`` of a mapped state dict
+            (:func:`alnm_ray.embed.weights.prepare_weights`).  The list keeps
+            Ray from resolving the ref before the actor decides to.
+        in_ray: Read the node id and GPU ids from Ray (``False`` for a plain,
+            in-process use such as the benchmark's baseline).
+    """
+
+    def __init__(self, config: dict[str, Any], state: list[Any] | None = None, in_ray: bool = True) -> None:
+        cfg = EmbedConfig.from_dict(config)
+        set_torch_threads(cfg.threads)
+        gpu_ids: list[Any] = []
+        self.node = "local"
+        if in_ray:
+            import ray
+
+            gpu_ids = list(ray.get_gpu_ids())
+            self.node = ray.get_runtime_context().get_node_id()
+        self.device = pick_device(gpu_ids)
+        self.model = build_resnet18(seed=cfg.seed)
+        if state is not None:
+            weights = state[0]
+            if not isinstance(weights, dict):
+                import ray
+
+                weights = ray.get(weights)
+            self.model.load_state_dict(weights, strict=True)
+        self.model.to(self.device).eval()
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Embed one batch.
+
+        Args:
+            batch: Numpy batch with :data:`COL_VOLUME`, :data:`COL_SHAPE`,
+                :data:`COL_ERROR_TYPE`, :data:`COL_ERROR_MESSAGE` and any key
+                columns (passed through).
+
+        Returns:
+            The batch without the volumes, plus :data:`COL_EMBEDDING`
+            ``(N, 512)`` float32 (NaN rows for failures), :data:`COL_NODE`
+            and :data:`COL_DEVICE`.
+        """
+        n = len(batch[COL_VOLUME])
+        err_type = [str(e or "") for e in batch[COL_ERROR_TYPE]]
+        err_msg = [str(m or "") for m in batch[COL_ERROR_MESSAGE]]
+        out = np.full((n, EMBEDDING_DIM), np.nan, dtype=np.float32)
+        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        for i in range(n):
+            if not err_type[i]:
+                groups[tuple(int(s) for s in batch[COL_SHAPE][i])].append(i)
+        for shape, rows in groups.items():
+            try:
+                stack = np.stack([np.frombuffer(batch[COL_VOLUME][i], dtype=np.float32).reshape(shape)
+                                  for i in rows])
+                out[rows] = embed_volumes(self.model, stack, self.device)
+            except (RuntimeError, ValueError, MemoryError) as err:  # e.g. CUDA OOM for this group
+                logger.warning("embedding a group of %d volume(s) %s failed: %s", len(rows), shape, err)
+                for i in rows:
+                    err_type[i] = type(err).__name__
+                    err_msg[i] = (f"embedding the {shape} volume failed on {self.device}: {err}. "
+                                  "Lower --batch-size or use smaller --grid.")
+        result = {k: v for k, v in batch.items() if k not in (COL_VOLUME, COL_SHAPE)}
+        result[COL_EMBEDDING] = out
+        result[COL_ERROR_TYPE] = np.asarray(err_type, dtype=object)
+        result[COL_ERROR_MESSAGE] = np.asarray(err_msg, dtype=object)
+        result[COL_NODE] = np.asarray([self.node] * n, dtype=object)
+        result[COL_DEVICE] = np.asarray([self.device] * n, dtype=object)
+        return result

@@ -1,0 +1,54 @@
+"""EmbedActor called in-process (the Ray path is covered by test_job/test_multinode)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from alnm_ray.embed.actor import (
+    COL_DEVICE, COL_EMBEDDING, COL_ERROR_MESSAGE, COL_ERROR_TYPE, COL_SHAPE, COL_VOLUME, EmbedActor, pick_device,
+)
+from alnm_ray.embed.config import EmbedConfig
+from alnm_ray.embed.model import build_resnet18, embed_volumes
+from alnm_ray.embed.weights import prepare_weights
+
+
+def _batch(vols: list[np.ndarray | None]) -> dict[str, np.ndarray]:
+    return {
+        "_row": np.arange(len(vols)),
+        COL_VOLUME: np.array([b"" if v is None else v.astype(np.float32).tobytes() for v in vols], dtype=object),
+        COL_SHAPE: np.array([[0, 0, 0] if v is None else list(v.shape) for v in vols]),
+        COL_ERROR_TYPE: np.array(["" if v is not None else "ExtractionError" for v in vols], dtype=object),
+        COL_ERROR_MESSAGE: np.array(["" if v is not None else "constant crop" for v in vols], dtype=object),
+    }
+
+
+def test_mixed_shapes_and_failed_rows(rng: np.random.Generator, embed_config: EmbedConfig) -> None:
+    thick, thin = rng.normal(size=(32, 32, 32)), rng.normal(size=(4, 32, 32))
+    actor = EmbedActor(embed_config.to_dict(), in_ray=False)
+    out = actor(_batch([thick, None, thin, thick]))
+    emb = out[COL_EMBEDDING]
+    assert emb.shape == (4, 512) and COL_VOLUME not in out
+    assert np.isnan(emb[1]).all() and out[COL_ERROR_TYPE][1] == "ExtractionError"
+    reference = build_resnet18(seed=embed_config.seed)
+    np.testing.assert_allclose(emb[0], embed_volumes(reference, thick[None])[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(emb[2], embed_volumes(reference, thin[None])[0], rtol=1e-4, atol=1e-5)
+    np.testing.assert_array_equal(emb[0], emb[3])
+    assert list(out[COL_DEVICE]) == ["cpu"] * 4
+
+
+def test_actor_uses_a_shipped_state_dict(weights_file, rng: np.random.Generator, embed_config: EmbedConfig) -> None:
+    state, _ = prepare_weights(weights_file)
+    vol = rng.normal(size=(32, 32, 32))
+    out = EmbedActor(embed_config.to_dict(), state=[state], in_ray=False)(_batch([vol]))
+    expected = embed_volumes(build_resnet18(seed=123), vol[None])
+    np.testing.assert_allclose(out[COL_EMBEDDING], expected, rtol=1e-4, atol=1e-5)
+
+
+def test_gpu_without_cuda_falls_back_to_cpu() -> None:
+    import torch
+
+    if torch.cuda.is_available():  # pragma: no cover - CPU CI
+        assert pick_device([0]) == "cuda"
+    else:
+        assert pick_device([0]) == "cpu"
+    assert pick_device([]) == "cpu"
