@@ -1,0 +1,69 @@
+"""Classifiers, feature sets, splits and the CV / hold-out engines (pure Python, no Ray).
+
+``run_cv`` fits each fold's selection once and shares it across all
+classifiers; ``run_holdout`` / ``run_leave_one_center_out`` implement the
+paper's 7:3 protocol and per-centre external validation; post-fusion stacks an
+SVM on per-modality out-of-fold probabilities.
+"""
+
+from alnm_ray.model._engine import FoldSelection, fit_selection
+from alnm_ray.model.classifiers import (
+    CLASSIFIER_NAMES,
+    CLASSIFIERS,
+    ClassifierSpec,
+    make_classifier,
+    search_space,
+    to_tune_space,
+)
+from alnm_ray.model.cv import OOF_COLUMNS, RESULT_COLUMNS, CVOutput, run_cv
+from alnm_ray.model.feature_sets import (
+    DEFAULT_FEATURE_SETS,
+    assemble_feature_set,
+    assemble_feature_sets,
+    centers_from,
+    feature_columns,
+    labels_from,
+)
+from alnm_ray.model.fusion import PostFusionClassifier, fit_post_fusion
+from alnm_ray.model.holdout import (
+    FittedModel,
+    HoldoutOutput,
+    run_holdout,
+    run_leave_one_center_out,
+)
+from alnm_ray.model.metrics import METRICS, binary_metrics, youden_threshold
+from alnm_ray.model.splits import derive_seed, holdout_split, leave_one_center_out, repeated_kfold
+
+__all__ = [
+    "CLASSIFIERS",
+    "CLASSIFIER_NAMES",
+    "DEFAULT_FEATURE_SETS",
+    "METRICS",
+    "OOF_COLUMNS",
+    "RESULT_COLUMNS",
+    "CVOutput",
+    "ClassifierSpec",
+    "FittedModel",
+    "FoldSelection",
+    "HoldoutOutput",
+    "PostFusionClassifier",
+    "assemble_feature_set",
+    "assemble_feature_sets",
+    "binary_metrics",
+    "centers_from",
+    "derive_seed",
+    "feature_columns",
+    "fit_post_fusion",
+    "fit_selection",
+    "holdout_split",
+    "labels_from",
+    "leave_one_center_out",
+    "make_classifier",
+    "repeated_kfold",
+    "run_cv",
+    "run_holdout",
+    "run_leave_one_center_out",
+    "search_space",
+    "to_tune_space",
+    "youden_threshold",
+]

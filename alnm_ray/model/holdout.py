@@ -1,0 +1,193 @@
+"""Hold-out evaluation (the paper's 7:3 protocol) and leave-one-centre-out validation.
+
+Selection and training use the training patients only; the test patients are
+touched once, for scoring.  The threshold is Youden's on the training
+predictions (see :mod:`alnm_ray.model.metrics`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from imblearn.pipeline import Pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from alnm_ray.model._engine import (
+    align_sets,
+    evaluate_classifiers,
+    fit_selection,
+    normalise_classifiers,
+    prepare_reader_table,
+)
+from alnm_ray.model.classifiers import CLASSIFIER_NAMES
+from alnm_ray.model.cv import _fusion_fold, _oof, check_fusion
+from alnm_ray.model.splits import TEST_SIZE, derive_seed, holdout_split, leave_one_center_out
+from alnm_ray.select.pipeline import resolve_config
+
+
+@dataclass
+class FittedModel:
+    """A trained selection + classifier with its threshold (for bundling/scoring).
+
+    Attributes:
+        feature_set, classifier: Names.
+        selection: Fitted selection pipeline (imblearn; SMOTE inactive at predict).
+        model: Fitted classifier.
+        threshold: Youden cut-off from the training predictions.
+        features_in: Columns the selection expects.
+        selected: Columns the classifier sees.
+    """
+
+    feature_set: str
+    classifier: str
+    selection: Any
+    model: Any
+    threshold: float
+    features_in: list[str]
+    selected: list[str]
+
+    def as_pipeline(self) -> Pipeline:
+        """One fitted ``imblearn`` Pipeline: selection steps, ``("to_array", ...)``, ``("clf", model)``.
+
+        The classifier was trained on a float array (no column names), so a
+        stateless array conversion sits in front of it.
+        """
+        to_array = FunctionTransformer(np.asarray, kw_args={"dtype": float})
+        return Pipeline(list(self.selection.steps) + [("to_array", to_array),
+                                                      ("clf", self.model)])
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """P(ALNM) per row, shape (n,)."""
+        Xt = self.selection.transform(X.loc[:, self.features_in])
+        return self.model.predict_proba(Xt.to_numpy(dtype=float))[:, 1]
+
+
+class HoldoutOutput(NamedTuple):
+    """``(results, predictions, models)``; ``models`` maps (feature_set, classifier) to
+    :class:`FittedModel` (post-fusion sets: the fitted ``PostFusionClassifier``)."""
+
+    results: pd.DataFrame
+    predictions: pd.DataFrame
+    models: dict[tuple[str, ...], Any]
+
+
+def evaluate_split(sets: Mapping[str, pd.DataFrame], yv: np.ndarray, tr: np.ndarray,
+                   te: np.ndarray, clfs: Mapping[str, Mapping[str, Any]], cfg: Any, *,
+                   fusion: Mapping[str, list[str]], reader_table: Any, seed: int,
+                   inner_folds: int = 5, meta_params: Any = None, label: dict[str, Any]
+                   ) -> tuple[list[dict[str, Any]], list[pd.DataFrame], dict]:
+    """Fit on ``tr``, score ``te`` for every set and classifier (selection shared)."""
+    needed = list(dict.fromkeys(list(sets) + [p for ps in fusion.values() for p in ps]))
+    selections = {n: fit_selection(sets[n].iloc[tr], yv[tr], cfg, reader_table=reader_table,
+                                   seed=seed) for n in needed}
+    rows, preds, models = [], [], {}
+    for name, X in sets.items():
+        sel = selections[name]
+        fold_rows, probs, fitted = evaluate_classifiers(
+            sel, X.iloc[tr], yv[tr], X.iloc[te], yv[te], clfs, seed, keep_models=True)
+        for row in fold_rows:
+            clf = row["classifier"]
+            rows.append({"feature_set": name, **label, "n_train": len(tr), "n_test": len(te),
+                         "n_selected": len(sel.selected),
+                         "selected_features": json.dumps(sel.selected),
+                         "fallback": json.dumps(sel.fallbacks), **row})
+            preds.append(_oof(name, clf, -1, -1, X.index[te], yv[te], probs[clf],
+                              row["threshold"]).drop(columns=["repeat", "fold"]).assign(**label))
+            model, thr = fitted[clf]
+            models[(name, clf)] = FittedModel(name, clf, sel.pipeline, model, thr,
+                                              [str(c) for c in X.columns], sel.selected)
+    for name, parts in fusion.items():
+        rows_f, preds_f, fmodels = _fusion_fold(name, parts, sets, selections, yv, tr, te, -1, -1,
+                                                clfs, cfg, reader_table, inner_folds, meta_params,
+                                                seed)
+        models.update({(name, clf): m for clf, m in fmodels.items()})
+        rows += [{k: v for k, v in r.items() if k not in ("repeat", "fold")} | label
+                 for r in rows_f]
+        preds += [p.drop(columns=["repeat", "fold"]).assign(**label) for p in preds_f]
+    return rows, preds, models
+
+
+def run_holdout(X_by_set: Mapping[str, pd.DataFrame], y: Any,
+                classifiers: Sequence[str] | Mapping[str, Mapping[str, Any]] = CLASSIFIER_NAMES,
+                selection_config: Any = "guo2024", *, test_size: float = TEST_SIZE, seed: int = 0,
+                train_ids: Sequence[Any] | None = None, test_ids: Sequence[Any] | None = None,
+                reader_table: Any = None, fusion: Mapping[str, Sequence[str]] | None = None,
+                fusion_inner_folds: int = 5) -> HoldoutOutput:
+    """The paper's protocol: stratified seeded 7:3 split, select + train on train, test once.
+
+    Args:
+        X_by_set, y, classifiers, selection_config, reader_table, fusion: As in
+            :func:`alnm_ray.model.cv.run_cv`.
+        test_size: Test fraction (0.3).
+        seed: Split and model seed.
+        train_ids, test_ids: A predefined split (e.g. the manifest's ``split``
+            column) instead of a random one; both or neither.
+
+    Returns:
+        :class:`HoldoutOutput`; ``results`` has one row per feature set x
+        classifier (test metrics, ``train_auc``, ``threshold``), ``predictions``
+        one row per test patient.
+    """
+    cfg = resolve_config(selection_config)
+    clfs = normalise_classifiers(classifiers)
+    sets, ys = align_sets(X_by_set, y)
+    fus = check_fusion(fusion, list(sets))
+    reader_table = prepare_reader_table(cfg, sets, reader_table)
+    yv = ys.to_numpy()
+    if (train_ids is None) != (test_ids is None):
+        from alnm_ray.exceptions import ConfigError
+
+        raise ConfigError("run_holdout: pass both train_ids and test_ids, or neither.")
+    if train_ids is not None and test_ids is not None:
+        pos = pd.Series(np.arange(len(ys)), index=ys.index)
+        tr, te = pos.loc[list(train_ids)].to_numpy(), pos.loc[list(test_ids)].to_numpy()
+    else:
+        tr, te = holdout_split(yv, test_size, seed)
+    rows, preds, models = evaluate_split(sets, yv, tr, te, clfs, cfg, fusion=fus,
+                                         reader_table=reader_table, seed=derive_seed(seed, "holdout"),
+                                         inner_folds=fusion_inner_folds, label={"split": "holdout"})
+    return HoldoutOutput(pd.DataFrame(rows), pd.concat(preds, ignore_index=True), models)
+
+
+def run_leave_one_center_out(X_by_set: Mapping[str, pd.DataFrame], y: Any, centers: Any,
+                             classifiers: Sequence[str] | Mapping[str, Mapping[str, Any]] = (
+                                 CLASSIFIER_NAMES),
+                             selection_config: Any = "guo2024", *, seed: int = 0,
+                             reader_table: Any = None,
+                             fusion: Mapping[str, Sequence[str]] | None = None,
+                             fusion_inner_folds: int = 5) -> HoldoutOutput:
+    """Per-centre external validation: train on all other centres, test on one.
+
+    Args:
+        centers: Centre per patient: a Series indexed by patient id (or an
+            array in ``y``'s order).
+        Others: as :func:`run_holdout`.
+
+    Returns:
+        :class:`HoldoutOutput` with a ``center`` column (the held-out centre);
+        ``models`` keys are ``(feature_set, classifier, center)``.
+    """
+    cfg = resolve_config(selection_config)
+    clfs = normalise_classifiers(classifiers)
+    sets, ys = align_sets(X_by_set, y)
+    fus = check_fusion(fusion, list(sets))
+    reader_table = prepare_reader_table(cfg, sets, reader_table)
+    c = centers.loc[ys.index] if isinstance(centers, pd.Series) else pd.Series(
+        np.asarray(centers), index=ys.index)
+    yv = ys.to_numpy()
+    rows: list[dict[str, Any]] = []
+    preds: list[pd.DataFrame] = []
+    models: dict[tuple[str, ...], Any] = {}
+    for center, tr, te in leave_one_center_out(c.to_numpy()):
+        r, p, m = evaluate_split(sets, yv, tr, te, clfs, cfg, fusion=fus,
+                                 reader_table=reader_table, seed=derive_seed(seed, "loco", center),
+                                 inner_folds=fusion_inner_folds, label={"center": center})
+        rows += r
+        preds += p
+        models.update({(k[0], k[1], center): v for k, v in m.items()})
+    return HoldoutOutput(pd.DataFrame(rows), pd.concat(preds, ignore_index=True), models)

@@ -1,0 +1,242 @@
+"""Shared machinery of the selection estimators.
+
+Every selector keeps pandas column names and the patient index: ``transform``
+of a DataFrame returns a DataFrame with the selected columns, in input order,
+and the same index.  NumPy input gives NumPy output (columns named ``x0``...).
+
+When a step removes *every* feature, the step's ``empty_policy`` decides:
+
+* ``"best"`` (default): keep the ``empty_keep`` best features by the step's own
+  score (smallest p-value, largest ICC, earliest LASSO entry ...);
+* ``"passthrough"``: keep the step's whole input;
+* ``"raise"``: raise :class:`EmptySelectionError`.
+
+The policy applied is recorded in ``fallback_`` (``None`` when nothing special
+happened) and announced with a :class:`~alnm_ray.exceptions.FallbackWarning`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+
+from alnm_ray._validation import check_range, look_up_option
+from alnm_ray.exceptions import (
+    AlnmRayError,
+    FallbackWarning,
+    NotFittedError,
+    SchemaMismatchError,
+)
+
+EMPTY_POLICIES: tuple[str, ...] = ("best", "passthrough", "raise")
+
+
+class EmptySelectionError(AlnmRayError, ValueError):
+    """A selection step removed every feature and its policy is ``"raise"``."""
+
+
+def _cap(items: list[Any], n: int = 5) -> str:
+    shown = ", ".join(repr(i) for i in items[:n])
+    return shown + (f", … ({len(items)} in all)" if len(items) > n else "")
+
+
+def as_frame(X: Any, *, step: str) -> pd.DataFrame:
+    """Return ``X`` as a DataFrame of finite floats, keeping names and index.
+
+    Raises:
+        SchemaMismatchError: When a column is not numeric or holds NaN/inf.
+    """
+    if isinstance(X, pd.DataFrame):
+        df = X
+    else:
+        arr = np.asarray(X)
+        if arr.ndim != 2:
+            raise SchemaMismatchError(
+                f"{step}: X: expected a 2-D table (patients x features); got an array of "
+                f"shape {arr.shape}. Pass a DataFrame or a 2-D array.")
+        df = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
+    bad = [c for c, dt in df.dtypes.items() if not pd.api.types.is_numeric_dtype(dt)
+           or pd.api.types.is_bool_dtype(dt)]
+    if bad:
+        raise SchemaMismatchError(
+            f"{step}: column(s) {_cap(sorted(map(str, bad)))} are not numeric; the selection "
+            "steps expect float features. Encode clinical variables first "
+            "(alnm_ray.model.feature_sets.ClinicalEncoder does it inside each fold).")
+    values = df.to_numpy(dtype=float)
+    finite = np.isfinite(values)
+    if not finite.all():
+        cols = [str(c) for c, ok in zip(df.columns, finite.all(axis=0)) if not ok]
+        raise SchemaMismatchError(
+            f"{step}: column(s) {_cap(sorted(cols))} hold NaN or infinite values; expected "
+            "finite floats. Impute or drop them before selection (ClinicalEncoder imputes "
+            "in-fold and records how many values it filled).")
+    return df
+
+
+def check_binary_y(y: Any, n_rows: int, *, step: str) -> np.ndarray:
+    """Return ``y`` as an int array of 0/1 with ``n_rows`` entries.
+
+    Raises:
+        SchemaMismatchError: On a length mismatch or labels other than 0/1.
+    """
+    if y is None:
+        raise SchemaMismatchError(
+            f"{step}: y: expected the binary labels (0/1) of the training rows; got None. "
+            "Pass y to fit().")
+    arr = np.asarray(y).ravel()
+    if arr.shape[0] != n_rows:
+        raise SchemaMismatchError(
+            f"{step}: y: expected {n_rows} labels (one per row of X); got {arr.shape[0]}.")
+    values = set(pd.unique(arr).tolist())
+    if not values <= {0, 1, True, False}:
+        raise SchemaMismatchError(
+            f"{step}: y: expected binary labels 0/1 (1 = ALNM positive); got values "
+            f"{_cap(sorted(map(str, values)))}. Map the labels to 0/1 first.")
+    return arr.astype(int)
+
+
+class BaseSelector(TransformerMixin, BaseEstimator):
+    """Base class: subclasses implement :meth:`_select`.
+
+    Subclasses must store ``empty_policy`` and ``empty_keep`` in ``__init__``
+    (they are ordinary parameters) and implement
+    ``_select(X: DataFrame, y: ndarray | None) -> (keep: bool array, scores: float array)``
+    where a higher score means a better feature.
+    """
+
+    #: Name used in messages and fallback records.
+    _step_name = "selector"
+    #: What the score means, for the fallback message.
+    _score_name = "score"
+    _requires_y = True
+
+    def _select(self, X: pd.DataFrame, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _validate_params(self) -> None:  # noqa: D401 - overridden by subclasses
+        """Check constructor parameters (called at the start of fit)."""
+
+    def fit(self, X: Any, y: Any = None) -> "BaseSelector":
+        """Learn which features to keep from the training rows.
+
+        Args:
+            X: Training features, shape (n_patients, n_features); a DataFrame
+                keeps names and the patient index.
+            y: Binary labels (0/1), shape (n_patients,).
+
+        Returns:
+            self
+
+        Raises:
+            SchemaMismatchError: On non-numeric/non-finite features or bad labels.
+            EmptySelectionError: When every feature is removed and the policy is "raise".
+        """
+        look_up_option(f"{self._step_name}: empty_policy", self.empty_policy, EMPTY_POLICIES)
+        check_range(f"{self._step_name}: empty_keep", self.empty_keep, 1)
+        self._validate_params()
+        df = as_frame(X, step=self._step_name)
+        if df.shape[1] == 0:
+            raise EmptySelectionError(
+                f"{self._step_name}: X has no feature columns; expected at least one. An "
+                "earlier step removed everything or the feature set is empty; check the "
+                "feature set name and the fallbacks recorded by earlier steps.")
+        yy = check_binary_y(y, df.shape[0], step=self._step_name) if self._requires_y else (
+            None if y is None else np.asarray(y))
+        self._input_was_frame = isinstance(X, pd.DataFrame)
+        self.feature_names_in_ = np.asarray(df.columns, dtype=object)
+        self.n_features_in_ = df.shape[1]
+        self.fallback_: str | None = None
+        keep, scores = self._select(df, yy)
+        self.scores_ = np.asarray(scores, dtype=float)
+        self.support_ = self._apply_empty_policy(np.asarray(keep, dtype=bool), self.scores_)
+        return self
+
+    def _apply_empty_policy(self, keep: np.ndarray, scores: np.ndarray) -> np.ndarray:
+        if keep.any():
+            return keep
+        p = keep.size
+        earlier = self.fallback_
+        if self.empty_policy == "raise":
+            raise EmptySelectionError(
+                f"{self._step_name}: all {p} features were filtered out; expected at least one "
+                "to remain. Loosen the step's threshold, or set empty_policy='best' (keep "
+                "the best-scoring features) or 'passthrough' (keep the step's input).")
+        if self.empty_policy == "passthrough":
+            self.fallback_ = (f"{self._step_name}: all {p} features filtered out; policy "
+                              "'passthrough' kept all of them")
+            keep = np.ones(p, dtype=bool)
+        else:
+            k = min(int(self.empty_keep), p)
+            order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[:k]
+            keep = np.zeros(p, dtype=bool)
+            keep[order] = True
+            names = [str(n) for n in self.feature_names_in_[keep]]
+            self.fallback_ = (f"{self._step_name}: all {p} features filtered out; policy "
+                              f"'best' kept the {k} best by {self._score_name}: {_cap(names, 3)}")
+        warnings.warn(self.fallback_, FallbackWarning, stacklevel=3)
+        if earlier:
+            self.fallback_ = f"{earlier}; {self.fallback_}"
+        return keep
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "support_"):
+            raise NotFittedError(
+                f"{type(self).__name__}: this instance is not fitted yet; expected fit(X, y) "
+                "on the training rows before transform(). Call fit first.")
+
+    def __sklearn_is_fitted__(self) -> bool:
+        return hasattr(self, "support_")
+
+    @property
+    def selected_features_(self) -> list[str]:
+        """Names of the kept features, in input order."""
+        self._check_fitted()
+        return [str(n) for n in self.feature_names_in_[self.support_]]
+
+    def get_support(self, indices: bool = False) -> np.ndarray:
+        """Boolean mask (or integer indices) of the kept input features."""
+        self._check_fitted()
+        return np.flatnonzero(self.support_) if indices else self.support_.copy()
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        """Names of the output columns."""
+        self._check_fitted()
+        return self.feature_names_in_[self.support_].copy()
+
+    def transform(self, X: Any) -> Any:
+        """Keep the selected columns of ``X``.
+
+        Args:
+            X: Rows to transform; a DataFrame must hold every column seen in fit
+                (extra columns are ignored), an array must have the same width.
+
+        Returns:
+            The selected columns (DataFrame in, DataFrame out with the same index).
+
+        Raises:
+            NotFittedError: Before fit.
+            SchemaMismatchError: When columns seen in fit are missing.
+        """
+        self._check_fitted()
+        if isinstance(X, pd.DataFrame):
+            if X.shape[1] == self.n_features_in_ and np.array_equal(
+                    X.columns.to_numpy(dtype=object), self.feature_names_in_):
+                return X.iloc[:, np.flatnonzero(self.support_)]  # fast path: same layout
+            missing = [c for c in self.feature_names_in_[self.support_] if c not in X.columns]
+            if missing:
+                raise SchemaMismatchError(
+                    f"{self._step_name}: X lacks {len(missing)} column(s) selected in fit: "
+                    f"{_cap(sorted(map(str, missing)))}; expected the same feature columns as "
+                    "the training data. Build X with the same feature set and extraction "
+                    "parameters.")
+            return X.loc[:, list(self.feature_names_in_[self.support_])]
+        arr = np.asarray(X)
+        if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
+            raise SchemaMismatchError(
+                f"{self._step_name}: X: expected {self.n_features_in_} columns as in fit; got "
+                f"shape {arr.shape}. Pass the same columns in the same order.")
+        return arr[:, self.support_]

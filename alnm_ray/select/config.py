@@ -1,0 +1,237 @@
+"""Selection configuration (frozen, validated, YAML-serialisable, hashable) and presets.
+
+Order of the steps built from a config (:func:`alnm_ray.select.pipeline.build_selection_pipeline`):
+
+``[encode] -> [icc] -> [smote] -> [zscore] -> steps...``
+
+``encode`` is added for tables with categorical or missing values (clinical);
+``icc`` only when the feature set holds radiomics columns; ``steps`` is the
+ordered tuple of post-scaling selectors, optionally overridden per feature kind
+by ``kind_steps`` (e.g. Gu 2025: LASSO for radiomics, boosting importance for
+deep features).
+
+Presets (values not stated in ``SPEC.md`` are marked *assumed*):
+
+* ``guo2024`` -- ICC(2,1) > 0.9 (pairs A-B and A-A2) -> SMOTE k=5 -> z-score ->
+  univariate p < 0.05 -> Spearman |rho| > 0.9 (random drop) -> mRMR top 20
+  (*assumed*: the paper gives no K) -> LASSO 20 x 10-fold CV, lambda at min MSE.
+* ``liu2025`` -- ICC(2,1) > 0.75 (*assumed*), z-score, Spearman then Pearson
+  |r| > 0.75, LASSO one 5-fold CV.  No SMOTE.
+* ``gu2025`` -- ICC(2,1) >= 0.75, z-score; radiomics: LASSO (10-fold, one
+  repeat, *assumed*); deep: gradient-boosting importance top 20 (*assumed* k);
+  clinical: univariate p < 0.05.
+* ``zhang2025`` -- ICC(2,1) > 0.8 (*assumed*), z-score, mutual-information
+  relevance/redundancy (top 20, NMI > 0.5 redundant, *assumed*), LASSO 10-fold.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from alnm_ray import constants as C
+from alnm_ray._validation import check_range, did_you_mean, look_up_option
+from alnm_ray.exceptions import ConfigError
+from alnm_ray.select._base import EMPTY_POLICIES
+from alnm_ray.select._columns import KINDS
+from alnm_ray.select.correlation import CORRELATION_METHODS, DROP_RULES
+from alnm_ray.select.icc import ICC_KINDS
+from alnm_ray.select.smote import SMOTE_FALLBACKS
+from alnm_ray.select.univariate import LEVENE_CENTERS
+
+#: Post-scaling selection steps, by name.
+STEPS: tuple[str, ...] = ("univariate", "correlation", "mrmr", "mutual_info", "importance",
+                          "lasso")
+
+#: Guo 2024 thresholds (named once; see the module docstring for sources).
+GUO_ICC_THRESHOLD = 0.9
+GUO_SMOTE_K = 5
+GUO_P_VALUE = 0.05
+GUO_SPEARMAN = 0.9
+#: Not stated in the paper; 20 keeps LASSO's input near n/10 for 189 training patients.
+DEFAULT_MRMR_K = 20
+GUO_LASSO_REPEATS = 20
+GUO_LASSO_FOLDS = 10
+
+
+@dataclass(frozen=True)
+class SelectionConfig:
+    """Parameters of the in-fold feature-selection pipeline.
+
+    Args:
+        name: Label recorded with results ("guo2024", "custom" ...).
+        icc_threshold: ICC cut-off, or None to skip the reproducibility filter.
+        icc_kind: "ICC2" (two-way random, ICC(2,1)), "ICC3" or "ICC1".
+        icc_inclusive: Keep ICC >= threshold (True) or > threshold (False).
+        icc_pairs: Readers compared with reader A ("B" inter-, "A2" intra-reader).
+        icc_min_patients: Fewest training patients per pair to estimate the ICC.
+        smote: Oversample the minority class inside the training fold.
+        smote_k: SMOTE neighbours.
+        smote_fallback: "reduce_k" or "skip" when the minority has <= k rows.
+        zscore: Standardise with training mean/SD (constant features dropped).
+        steps: Ordered post-scaling steps (names in :data:`STEPS`).
+        kind_steps: Per feature kind overrides of ``steps``:
+            ``(("deep", ("importance",)), ...)``.
+        univariate_alpha, normality_alpha, variance_alpha, levene_center:
+            See :class:`~alnm_ray.select.univariate.UnivariateFilter`.
+        correlation_methods: One redundancy filter per method, in order.
+        correlation_threshold: |rho| above which a pair is redundant.
+        correlation_drop: "random" (seeded, the paper) or "mean".
+        mrmr_k: Features kept by mRMR.
+        lasso_repeats, lasso_folds, lasso_n_alphas: LASSO CV design.
+        importance_k: Features kept by gradient-boosting importance.
+        mi_k, mi_redundancy: Mutual-information selector size and NMI cut-off.
+        empty_policy: "best", "passthrough" or "raise" when a step removes all.
+        empty_keep: Features kept by the "best" policy.
+        seed: Base seed; the CV engine derives per-fold seeds from it.
+
+    Raises:
+        ConfigError: On any out-of-range value or unknown option.
+
+    Example:
+        >>> cfg = SelectionConfig.preset("guo2024").replace(lasso_repeats=2)
+        >>> cfg.lasso_repeats, cfg.icc_threshold
+        (2, 0.9)
+    """
+
+    name: str = "custom"
+    icc_threshold: float | None = GUO_ICC_THRESHOLD
+    icc_kind: str = "ICC2"
+    icc_inclusive: bool = False
+    icc_pairs: tuple[str, ...] = (C.READER_B, C.READER_A2)
+    icc_min_patients: int = 5
+    smote: bool = True
+    smote_k: int = GUO_SMOTE_K
+    smote_fallback: str = "reduce_k"
+    zscore: bool = True
+    steps: tuple[str, ...] = ("univariate", "correlation", "mrmr", "lasso")
+    kind_steps: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
+    univariate_alpha: float = GUO_P_VALUE
+    normality_alpha: float = 0.05
+    variance_alpha: float = 0.05
+    levene_center: str = "median"
+    correlation_methods: tuple[str, ...] = ("spearman",)
+    correlation_threshold: float = GUO_SPEARMAN
+    correlation_drop: str = "random"
+    mrmr_k: int = DEFAULT_MRMR_K
+    lasso_repeats: int = GUO_LASSO_REPEATS
+    lasso_folds: int = GUO_LASSO_FOLDS
+    lasso_n_alphas: int = 100
+    importance_k: int = 20
+    mi_k: int = 20
+    mi_redundancy: float = 0.5
+    empty_policy: str = "best"
+    empty_keep: int = 1
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # Lists from YAML become tuples so the config stays hashable.
+        for name in ("icc_pairs", "steps", "correlation_methods"):
+            object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
+        pairs = self.kind_steps.items() if isinstance(self.kind_steps, dict) else self.kind_steps
+        object.__setattr__(self, "kind_steps", tuple(sorted(
+            (str(k), tuple(str(s) for s in v)) for k, v in pairs)))
+        if self.icc_threshold is not None:
+            check_range("icc_threshold", self.icc_threshold, 0.0, 1.0)
+        look_up_option("icc_kind", self.icc_kind, ICC_KINDS)
+        check_range("icc_min_patients", self.icc_min_patients, 2)
+        check_range("smote_k", self.smote_k, 1)
+        look_up_option("smote_fallback", self.smote_fallback, SMOTE_FALLBACKS)
+        for s in self.steps:
+            look_up_option("steps", s, STEPS)
+        for kind, steps in self.kind_steps:
+            look_up_option("kind_steps kind", kind, KINDS)
+            for s in steps:
+                look_up_option(f"kind_steps[{kind}]", s, STEPS)
+        check_range("univariate_alpha", self.univariate_alpha, 0.0, 1.0, inclusive=False)
+        check_range("normality_alpha", self.normality_alpha, 0.0, 1.0)
+        check_range("variance_alpha", self.variance_alpha, 0.0, 1.0)
+        look_up_option("levene_center", self.levene_center, LEVENE_CENTERS)
+        for m in self.correlation_methods:
+            look_up_option("correlation_methods", m, CORRELATION_METHODS)
+        check_range("correlation_threshold", self.correlation_threshold, 0.0, 1.0)
+        look_up_option("correlation_drop", self.correlation_drop, DROP_RULES)
+        for name in ("mrmr_k", "lasso_repeats", "importance_k", "mi_k", "empty_keep"):
+            check_range(name, getattr(self, name), 1)
+        check_range("lasso_folds", self.lasso_folds, 2)
+        check_range("lasso_n_alphas", self.lasso_n_alphas, 2)
+        check_range("mi_redundancy", self.mi_redundancy, 0.0, 1.0)
+        look_up_option("empty_policy", self.empty_policy, EMPTY_POLICIES)
+
+    # -- construction -------------------------------------------------------
+    @classmethod
+    def preset(cls, name: str) -> "SelectionConfig":
+        """A named preset ("guo2024", "liu2025", "gu2025", "zhang2025")."""
+        return PRESETS[look_up_option("selection preset", name, PRESETS)]
+
+    def replace(self, **changes: Any) -> "SelectionConfig":
+        """A copy with some fields changed (validated again)."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise ConfigError(f"SelectionConfig: unknown field(s) {unknown}; expected names of "
+                              f"SelectionConfig fields.{did_you_mean(unknown[0], self.to_dict())}")
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "SelectionConfig":
+        """Build from a mapping (e.g. parsed YAML); ``preset: guo2024`` starts from a preset.
+
+        Raises:
+            ConfigError: On unknown keys (with a suggestion) or bad values.
+        """
+        data = dict(data)
+        base = cls.preset(data.pop("preset")) if "preset" in data else cls()
+        return base.replace(**data)
+
+    @classmethod
+    def from_yaml(cls, text: str) -> "SelectionConfig":
+        """Parse YAML text (see :meth:`from_dict`)."""
+        import yaml
+
+        data = yaml.safe_load(text) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"selection YAML: expected a mapping of fields; got {type(data).__name__}.")
+        return cls.from_dict(data)
+
+    # -- serialisation ------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON/YAML-able dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["kind_steps"] = {k: list(v) for k, v in self.kind_steps}
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in out.items()}
+
+    def to_yaml(self) -> str:
+        """YAML text that :meth:`from_yaml` reads back to an equal config."""
+        import yaml
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=True)
+
+    def config_hash(self) -> str:
+        """Stable 16-hex-digit SHA-256 of the canonical JSON (the ``name`` is excluded)."""
+        payload = self.to_dict()
+        payload.pop("name")
+        text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def steps_for(self, kind: str) -> tuple[str, ...]:
+        """Post-scaling steps applied to columns of ``kind``."""
+        return dict(self.kind_steps).get(kind, self.steps)
+
+
+PRESETS: dict[str, SelectionConfig] = {
+    "guo2024": SelectionConfig(name="guo2024"),
+    "liu2025": SelectionConfig(
+        name="liu2025", icc_threshold=0.75, smote=False, steps=("correlation", "lasso"),
+        correlation_methods=("spearman", "pearson"), correlation_threshold=0.75,
+        lasso_repeats=1, lasso_folds=5),
+    "gu2025": SelectionConfig(
+        name="gu2025", icc_threshold=0.75, icc_inclusive=True, smote=False, steps=("lasso",),
+        kind_steps=(("deep", ("importance",)), ("clinical", ("univariate",))),
+        lasso_repeats=1, lasso_folds=10),
+    "zhang2025": SelectionConfig(
+        name="zhang2025", icc_threshold=0.8, smote=False, steps=("mutual_info", "lasso"),
+        lasso_repeats=1, lasso_folds=10),
+}
