@@ -27,6 +27,8 @@ COMMANDS: dict[str, str] = {
     "compare": "alnm_ray.cli.compare:compare",
     "sql": "alnm_ray.cli.sql:sql",
     "features": "alnm_ray.cli.features:features",
+    "train": "alnm_ray.cli.train:train",
+    "score": "alnm_ray.cli.score:score",
 }
 
 

@@ -1,0 +1,91 @@
+"""``alnm-ray score``: label new patients with a frozen bundle, from images or stored features."""
+
+from __future__ import annotations
+
+import click
+
+from alnm_ray.cli._context import CliContext, pass_cli
+from alnm_ray.cli.sql import STORE_ENVVAR
+
+
+@click.command()
+@click.argument("bundle", type=click.Path(exists=True, file_okay=False))
+@click.option("--manifest", "manifests", multiple=True, type=click.Path(exists=True, dir_okay=False),
+              metavar="NEW.csv", help="New cohort manifest (repeatable: several cohorts in one run). The "
+                                      "bundle's own preprocessing and extraction run first; cached cases are reused.")
+@click.option("--features", "features", multiple=True, metavar="TABLE[@VERSION]",
+              help="Score stored features directly (repeatable, one per table the bundle uses; others: latest).")
+@click.option("--store", required=True, envvar=STORE_ENVVAR, metavar="STORE",
+              help=f"Feature store (folder or URI; also ${STORE_ENVVAR}).")
+@click.option("--out", default=None, type=click.Path(dir_okay=False), metavar="predictions.parquet",
+              help="Predictions file; reports are written next to it. Default: score-<bundle>-<time>.parquet.")
+@click.option("--cohort", "cohorts", multiple=True, help="Score only these cohorts of the tables (repeatable).")
+@click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None, metavar="PATH",
+              help="Deep-model checkpoint the bundle was trained with (checked against its SHA-256).")
+@click.option("--align", is_flag=True,
+              help="Accept extra or re-ordered feature columns (dropped / reordered, with a warning).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Patients per Ray Data batch.")
+@click.option("--max-actors", type=click.IntRange(min=1), default=None,
+              help="Largest scoring actor pool (default: CPUs - 1).")
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Bootstrap replicates of the validation intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@click.option("--no-store-write", is_flag=True, help="Do not write a version of the store's predictions table.")
+@click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Exit 0 even when up to N patients fail (failures are always written: errors report, "
+                   "store errors table); more make the exit status 3.")
+@pass_cli
+def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tuple[str, ...], store: str,
+          out: str | None, cohorts: tuple[str, ...], weights: str | None, align: bool, batch_size: int,
+          max_actors: int | None, n_boot: int, seed: int, no_store_write: bool, max_failures: int) -> None:
+    """Score new patients with a frozen BUNDLE (from `alnm-ray train`).
+
+    Every checksum of the bundle is verified before anything is loaded.
+    With --manifest the bundle's own preprocessing, PyRadiomics params and
+    embedding config run on the images first (cases already in the store are
+    reused); with --features the stored rows are scored directly. The new
+    cohort's feature columns are checked against the bundle's by name, and
+    each selected feature's distribution against the training summary (PSI,
+    KS). Per-patient failures become error rows; patients in = predictions +
+    errors. Labelled cohorts get an external-validation summary (AUC with CI,
+    sensitivity, specificity, …), printed and saved next to --out.
+
+    \b
+    Examples:
+      alnm-ray score bundles/mlp --manifest ext1.csv --manifest ext2.csv --store store/ --out preds.parquet
+      alnm-ray score bundles/mlp --features radiomics@1a2b3c --store store/ --cohort ext1
+    """
+    from alnm_ray.cli._errors import EXIT_CASE_FAILURES, UserError
+    from alnm_ray.runtime import ray_session
+    from alnm_ray.score.job import ScoreOptions, score_features, score_manifests
+    from alnm_ray.score.report import drift_text, validation_text
+
+    if bool(manifests) == bool(features):
+        raise UserError("score: expected either --manifest (score images) or --features (score stored "
+                        "features); got " + ("both" if manifests else "neither") + ". Pass one of them.")
+    if weights and not manifests:
+        raise UserError("--weights: only used with --manifest (features are embedded then); remove it.")
+    options = ScoreOptions(batch_size=batch_size, max_actors=max_actors, align=align, cohorts=cohorts,
+                           n_boot=n_boot, seed=seed, write_store=not no_store_write, quiet=ctx.quiet)
+    with ray_session(ctx.ray_config()):
+        if manifests:
+            result = score_manifests(bundle, store, manifests, out=out, weights=weights, options=options,
+                                     quiet=ctx.quiet, debug=ctx.debug)
+        else:
+            result = score_features(bundle, store, features, out=out, options=options)
+    click.echo(f"bundle {result.bundle_id}: {result.rows_in} patient(s) in = {len(result.predictions)} "
+               f"prediction(s) + {len(result.errors)} error(s) -> {result.out}"
+               + (f" (store predictions@{result.version[:12]})" if result.version else ""))
+    if result.validation:
+        click.echo(validation_text(result.validation))
+    click.echo(drift_text(result.drift))
+    click.echo("reports: " + ", ".join(result.reports))
+    if len(result.errors):
+        for row in result.errors.head(5).itertuples(index=False):
+            click.echo(f"  failed {row.cohort}/{row.patient_id} [{row.stage}] {row.error_type}: {row.message}",
+                       err=True)
+        if len(result.errors) > max_failures:
+            click.echo(f"{len(result.errors)} patient(s) failed, more than --max-failures {max_failures}; "
+                       "see the errors report and the store's errors table.", err=True)
+            raise click.exceptions.Exit(EXIT_CASE_FAILURES)

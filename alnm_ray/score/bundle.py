@@ -1,0 +1,310 @@
+"""Frozen model bundles: a folder with everything needed to score new patients.
+
+Layout of a bundle folder::
+
+    metadata.json            what the model is (validated by schemas/bundle.schema.json)
+    model.skops              the fitted selection pipeline + classifier (model.joblib only
+                             when skops cannot round-trip it; see serialize.py)
+    training_summary.json    per selected feature training distribution (drift checks)
+    config/<name>.yaml       preprocessing plan, PyRadiomics params, embedding config …
+                             exactly as the training feature tables recorded them
+    CHECKSUMS.sha256         SHA-256 of every other file (``sha256sum -c`` format)
+
+:func:`load_bundle` reads every file into memory, verifies all checksums and
+only then parses anything (JSON, YAML, skops), so an altered, removed or added
+file is refused before a single byte of it is interpreted.  The bundle id is a
+content hash of the metadata and the other files, checked on load, so a bundle
+whose files and checksum file were rewritten together is refused as well.
+(skops archives name their entries by object id and timestamp, so two writes
+of the same model get different ids.)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+import warnings
+from dataclasses import dataclass, field
+from importlib import metadata as importlib_metadata
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from alnm_ray.exceptions import AlnmRayWarning, BundleIntegrityError, ConfigError
+from alnm_ray.score.checksums import (CHECKSUM_FILE, parse_checksums, read_folder, sha256_bytes, verify_blobs,
+                                      write_checksums)
+from alnm_ray.score.drift import TrainingDistribution
+from alnm_ray.score.serialize import EXTENSIONS, dump_model, load_model
+from alnm_ray.typing import PathLike
+
+logger = logging.getLogger(__name__)
+
+METADATA_FILE = "metadata.json"
+SUMMARY_FILE = "training_summary.json"
+CONFIG_DIR = "config"
+MODEL_STEM = "model"
+#: Bump when the layout or metadata fields change incompatibly.
+FORMAT_VERSION = 1
+#: Hex digits of the content hash used as the bundle id.
+BUNDLE_ID_LENGTH = 16
+#: Distributions whose versions are recorded (and compared on load: the first group).
+MODEL_LIBRARIES: tuple[str, ...] = ("scikit-learn", "imbalanced-learn", "xgboost", "lightgbm", "numpy", "scipy")
+OTHER_LIBRARIES: tuple[str, ...] = ("alnm-ray", "skops", "pandas", "pyarrow", "pyradiomics", "SimpleITK",
+                                    "antspyx", "torch", "monai", "ray", "mrmr-selection")
+
+
+class LibraryVersionWarning(AlnmRayWarning):
+    """A bundle was trained with other versions of the modelling libraries."""
+
+
+def library_versions() -> dict[str, str | None]:
+    """Installed versions of the libraries that shape a bundle's numbers (None when absent)."""
+    import platform
+
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for dist in MODEL_LIBRARIES + OTHER_LIBRARIES:
+        try:
+            out[dist] = importlib_metadata.version(dist)
+        except importlib_metadata.PackageNotFoundError:
+            out[dist] = None
+    return out
+
+
+def _schema() -> dict[str, Any]:
+    text = resources.files("alnm_ray").joinpath("schemas", "bundle.schema.json").read_text(encoding="utf-8")
+    return json.loads(text)
+
+
+def validate_metadata(meta: dict[str, Any], *, source: str) -> None:
+    """Validate bundle metadata against ``schemas/bundle.schema.json``.
+
+    Raises:
+        BundleIntegrityError: Listing every schema violation with its JSON path.
+    """
+    import jsonschema
+
+    validator = jsonschema.Draft202012Validator(_schema())
+    problems = sorted(validator.iter_errors(meta), key=lambda e: list(map(str, e.absolute_path)))
+    if problems:
+        lines = [f"{'/'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}" for e in problems[:8]]
+        raise BundleIntegrityError(
+            f"{source}: expected metadata matching schemas/bundle.schema.json; found {len(problems)} "
+            "problem(s):\n" + "\n".join(f"  - {line}" for line in lines)
+            + "\nRe-create the bundle with `alnm-ray train` (this version of alnm-ray).")
+
+
+def _content_id(meta: dict[str, Any], payload: dict[str, str]) -> str:
+    core = {k: v for k, v in meta.items() if k not in ("bundle_id", "created")}
+    text = json.dumps({"metadata": core, "files": payload}, sort_keys=True, separators=(",", ":"), default=str)
+    return sha256_bytes(text.encode())[:BUNDLE_ID_LENGTH]
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A loaded, verified bundle.
+
+    Attributes:
+        path: The bundle folder.
+        metadata: Parsed ``metadata.json``.
+        model: The fitted pipeline (``predict_proba`` on a DataFrame of :attr:`features`).
+        summary: Training distribution of the selected features.
+        configs: ``{name: dict}`` from ``config/<name>.yaml``.
+    """
+
+    path: str
+    metadata: dict[str, Any]
+    model: Any
+    summary: TrainingDistribution
+    configs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def bundle_id(self) -> str:
+        """Content hash identifying the bundle."""
+        return str(self.metadata["bundle_id"])
+
+    @property
+    def threshold(self) -> float:
+        """Decision threshold: probability >= threshold is predicted ALNM positive."""
+        return float(self.metadata["threshold"])
+
+    @property
+    def features(self) -> list[str]:
+        """Input feature columns, in training order."""
+        return list(self.metadata["features"])
+
+    @property
+    def selected_features(self) -> list[str]:
+        """Input features the fitted pipeline actually uses."""
+        return list(self.metadata["selected_features"])
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        """Probability of ALNM (class 1) per row of ``X`` (shape ``(n,)``)."""
+        proba = np.asarray(self.model.predict_proba(X.loc[:, self.features]))
+        return proba[:, 1].astype(float)
+
+
+def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary: TrainingDistribution,
+                 configs: dict[str, Any] | None = None, probe: pd.DataFrame | None = None,
+                 overwrite: bool = False) -> str:
+    """Write a bundle folder atomically and return its id.
+
+    Args:
+        out: Folder to create. It must not exist, unless ``overwrite`` and it is a bundle.
+        model: The fitted pipeline.
+        metadata: Every metadata field except ``bundle_id``, ``created``, ``model``,
+            ``files``, ``library_versions`` and ``format_version`` (filled in here).
+        summary: The fitted training distribution.
+        configs: ``{name: JSON-able dict}`` written to ``config/<name>.yaml``.
+        probe: A few training rows; the reloaded model must predict them identically.
+        overwrite: Replace an existing bundle at ``out``.
+
+    Returns:
+        The bundle id.
+
+    Raises:
+        ConfigError: When ``out`` exists and is not a bundle, or exists and
+            ``overwrite`` is False, or the model cannot be serialised.
+        BundleIntegrityError: When the metadata does not satisfy the schema.
+    """
+    from alnm_ray.store.versions import utc_now
+
+    target = Path(out)
+    if target.exists():
+        if not (target / CHECKSUM_FILE).is_file():
+            raise ConfigError(f"--out {target}: expected a new folder or an existing bundle; found a folder "
+                              "that is not a bundle. Choose another --out path.")
+        if not overwrite:
+            raise ConfigError(f"--out {target}: expected a new folder; a bundle is already there. "
+                              "Pass --overwrite to replace it or choose another path.")
+    data, model_info = dump_model(model, probe=probe)
+    model_file = MODEL_STEM + EXTENSIONS[model_info["format"]]
+    files: dict[str, bytes] = {
+        model_file: data,
+        SUMMARY_FILE: json.dumps(summary.to_dict(), indent=1, sort_keys=True).encode(),
+    }
+    config_files = {}
+    for name, value in sorted((configs or {}).items()):
+        rel = f"{CONFIG_DIR}/{name}.yaml"
+        files[rel] = yaml.safe_dump(json.loads(json.dumps(value, default=str)), sort_keys=True).encode()
+        config_files[name] = rel
+    meta = dict(metadata)
+    meta.update(
+        format_version=FORMAT_VERSION,
+        model={"file": model_file, **model_info},
+        files={"summary": SUMMARY_FILE, "configs": config_files},
+        library_versions=library_versions(),
+    )
+    meta["bundle_id"] = _content_id(meta, {k: sha256_bytes(v) for k, v in files.items()})
+    meta["created"] = utc_now()
+    validate_metadata(meta, source="bundle metadata")
+    files[METADATA_FILE] = json.dumps(meta, indent=1, sort_keys=True, default=str).encode()
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
+    try:
+        for rel, blob in files.items():
+            (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
+            (tmp / rel).write_bytes(blob)
+        write_checksums(tmp)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("wrote bundle %s to %s (%s)", meta["bundle_id"], target, model_file)
+    return str(meta["bundle_id"])
+
+
+@dataclass(frozen=True)
+class BundleFiles:
+    """A bundle's raw bytes, read but not parsed (cheap to ship to Ray actors).
+
+    Attributes:
+        source: Where the bundle was read from (for messages).
+        checksums: Text of its ``CHECKSUMS.sha256``.
+        blobs: ``{relative path: bytes}`` of every other file.
+    """
+
+    source: str
+    checksums: str
+    blobs: dict[str, bytes]
+
+
+def read_bundle_files(path: PathLike) -> BundleFiles:
+    """Read a bundle folder into memory without verifying or parsing anything."""
+    text, blobs = read_folder(path)
+    return BundleFiles(str(path), text, blobs)
+
+
+def load_bundle(path: PathLike) -> Bundle:
+    """Verify every checksum, then parse and rebuild a bundle.
+
+    Args:
+        path: The bundle folder.
+
+    Returns:
+        The loaded :class:`Bundle`.
+
+    Raises:
+        FileNotFoundError: When ``path`` is not a folder.
+        BundleIntegrityError: When any file was altered, removed or added
+            (named; nothing is parsed), the metadata violates the schema or its
+            id does not match the content, or the model names untrusted types.
+    """
+    return load_bundle_files(read_bundle_files(path))
+
+
+def load_bundle_files(files: BundleFiles) -> Bundle:
+    """Verify in-memory bundle files against their checksums, then rebuild the bundle.
+
+    Raises:
+        BundleIntegrityError: As :func:`load_bundle`.
+    """
+    source = files.source
+    expected = parse_checksums(files.checksums, source=f"{source}/{CHECKSUM_FILE}")
+    blobs = verify_blobs(files.blobs, expected, bundle=source)  # nothing below runs unless all match
+    if METADATA_FILE not in blobs:
+        raise BundleIntegrityError(f"bundle {source}: expected {METADATA_FILE}; not found. "
+                                   "Check the path points at a folder written by `alnm-ray train`.")
+    try:
+        meta = json.loads(blobs[METADATA_FILE])
+    except json.JSONDecodeError as err:
+        raise BundleIntegrityError(f"{source}/{METADATA_FILE}: expected JSON; {err}.") from err
+    validate_metadata(meta, source=f"{source}/{METADATA_FILE}")
+    payload = {k: sha256_bytes(v) for k, v in blobs.items() if k != METADATA_FILE}
+    if _content_id(meta, payload) != meta["bundle_id"]:
+        raise BundleIntegrityError(
+            f"{source}/{METADATA_FILE}: expected bundle_id {meta['bundle_id']} to match the bundle's content; "
+            "it does not (files and checksums were rewritten together). Re-create the bundle with `alnm-ray train`.")
+    named = [meta["files"]["summary"], meta["model"]["file"], *meta["files"]["configs"].values()]
+    absent = sorted(set(named) - set(blobs))
+    if absent:
+        raise BundleIntegrityError(
+            f"{source}/{METADATA_FILE}: expected the files it names to exist; missing {', '.join(absent)}. "
+            "Re-create the bundle with `alnm-ray train`.")
+    _warn_versions(meta, source)
+    summary = TrainingDistribution.from_dict(json.loads(blobs[meta["files"]["summary"]]))
+    configs = {name: yaml.safe_load(blobs[rel]) for name, rel in meta["files"]["configs"].items()}
+    info = meta["model"]
+    model = load_model(blobs[info["file"]], info["format"], name=f"{source}/{info['file']}")
+    return Bundle(path=source, metadata=meta, model=model, summary=summary, configs=configs)
+
+
+def _warn_versions(meta: dict[str, Any], source: str) -> None:
+    recorded = meta.get("library_versions", {})
+    now = library_versions()
+    differ = [f"{lib} {recorded.get(lib)} -> {now.get(lib)}" for lib in MODEL_LIBRARIES
+              if recorded.get(lib) != now.get(lib)]
+    if differ:
+        message = (f"bundle {source}: trained with other library versions ({'; '.join(differ)}); "
+                   "predictions may differ slightly. Re-train with the installed versions to be sure.")
+        warnings.warn(message, LibraryVersionWarning, stacklevel=3)
+        logger.warning(message)

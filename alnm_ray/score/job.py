@@ -1,0 +1,399 @@
+"""The scoring job: a bundle applied to stored features or to new images.
+
+From stored features (``TABLE[@VERSION]`` references) the wide rows are read,
+checked against the bundle's feature schema and scored.  From manifests the
+bundle's own preprocessing, PyRadiomics parameters and embedding config are
+replayed through the extract / embed jobs (cases already in the store with the
+same content hash are reused, not recomputed), then the new versions are
+scored the same way.
+
+Accounting: every patient in (a manifest's patients, or the patients of the
+tables for the cohorts scored) comes out either as one prediction or as one
+error row (stage, type, message), never silently dropped.  Predictions go to
+the ``--out`` Parquet file and to a new version of the store's ``predictions``
+table (previous rows of the same bundle and patient are replaced); reports go
+next to ``--out`` (see :mod:`alnm_ray.score.report`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alnm_ray import constants as C
+from alnm_ray.exceptions import ConfigError, SchemaMismatchError
+from alnm_ray.score.bundle import Bundle, BundleFiles, load_bundle_files, read_bundle_files
+from alnm_ray.score.drift import drift_report
+from alnm_ray.score.predict import COL_ERROR_TYPE, COL_MESSAGE, DEFAULT_BATCH_SIZE, predict_wide
+from alnm_ray.score.report import DEFAULT_N_BOOT, external_validation, write_reports
+from alnm_ray.score.schema_check import check_feature_schema
+from alnm_ray.score.tables import LongTables, read_tables, table_parts, widen
+
+logger = logging.getLogger(__name__)
+
+#: Columns of the ``predictions`` table and of the output file.
+PREDICTION_COLUMNS: tuple[str, ...] = (
+    C.COL_COHORT, C.COL_CENTER, C.COL_PATIENT, C.COL_LABEL, "probability", "predicted_label", "threshold",
+    "bundle_id", "scored_at",
+)
+#: Cohort name given to patients of tables that have no ``cohort`` column (e.g. an imported clinical table).
+DEFAULT_COHORT = "default"
+#: Key of the ``predictions`` table: one row per bundle and patient.
+PREDICTION_KEY: tuple[str, ...] = ("bundle_id", C.COL_COHORT, C.COL_PATIENT)
+
+
+@dataclass(frozen=True)
+class ScoreOptions:
+    """How to score.
+
+    Args:
+        batch_size: Patients per Ray Data batch.
+        max_actors: Cap of the scoring actor pool (default: from the cluster's CPUs).
+        align: Accept extra / re-ordered feature columns (dropped / reordered).
+        cohorts: Score only these cohorts of the tables (empty: all).
+        n_boot: Bootstrap replicates of the validation intervals.
+        seed: Bootstrap seed.
+        write_store: Also write a version of the store's ``predictions`` table.
+        quiet: No Ray Data progress output.
+    """
+
+    batch_size: int = DEFAULT_BATCH_SIZE
+    max_actors: int | None = None
+    align: bool = False
+    cohorts: tuple[str, ...] = ()
+    n_boot: int = DEFAULT_N_BOOT
+    seed: int = 0
+    write_store: bool = True
+    quiet: bool = True
+
+
+@dataclass
+class Source:
+    """One input of a scoring run: table versions plus the patients expected from them.
+
+    Attributes:
+        name: For messages (``"radiomics@ab12cd34"`` or a manifest path).
+        tables: The versions read.
+        expected: ``cohort, center, patient_id`` rows that must come out (None:
+            the patients found in the tables).
+        upstream_errors: Error rows of the extraction/embedding for these patients.
+    """
+
+    name: str
+    tables: LongTables
+    expected: pd.DataFrame | None = None
+    upstream_errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(C.ERROR_COLUMNS)))
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    """What a scoring run produced."""
+
+    bundle_id: str
+    predictions: pd.DataFrame
+    errors: pd.DataFrame
+    drift: pd.DataFrame
+    validation: dict[str, Any]
+    rows_in: int
+    out: str
+    reports: list[str]
+    version: str | None
+    seconds: float
+    work: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def _error_row(stage: str, cohort: str, center: str, patient: str, reader: str, etype: str, message: str
+               ) -> dict[str, str]:
+    return {"stage": stage, C.COL_COHORT: cohort, C.COL_CENTER: center, C.COL_PATIENT: patient,
+            C.COL_SEQUENCE: "", C.COL_READER: reader, "error_type": etype, "message": message}
+
+
+def _first_column(wides: dict[str, pd.DataFrame], column: str) -> pd.Series | None:
+    found = [w[column] for w in wides.values() if column in w.columns]
+    if not found:
+        return None
+    out = found[0]
+    for s in found[1:]:
+        out = out.combine_first(s)
+    return out
+
+
+def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
+                     ) -> tuple[pd.DataFrame, list[dict[str, str]], pd.DataFrame]:
+    """Rows to score, error rows and drift rows for one cohort of one source."""
+    from alnm_ray.model.feature_sets import feature_columns
+
+    reader = str(bundle.metadata.get("reader") or C.PRIMARY_READER)
+    wides = widen(source.tables, reader=reader, cohorts=[cohort])
+    centers = _first_column(wides, C.COL_CENTER)
+    labels = _first_column(wides, C.COL_LABEL)
+    expected = source.expected
+    if expected is not None:
+        expected = expected[expected[C.COL_COHORT] == cohort]
+        ids = pd.Index(expected[C.COL_PATIENT].astype(str).unique())
+        exp_centers = expected.drop_duplicates(C.COL_PATIENT).set_index(C.COL_PATIENT)[C.COL_CENTER].astype(str)
+        centers = exp_centers if centers is None else centers.combine_first(exp_centers)
+    else:  # tables without a cohort column (clinical) hold every cohort's patients: not a source of ids
+        cased = [w for t, w in wides.items() if C.COL_COHORT in source.tables.longs[t].columns] or list(wides.values())
+        ids = pd.Index(sorted(set().union(*[set(w.index) for w in cased])))
+    center_of = {str(k): str(v) for k, v in (centers.items() if centers is not None else [])}
+    upstream = source.upstream_errors
+    if len(upstream):  # this cohort's failures of the bundle's reader (other readers' cases do not matter)
+        upstream = upstream[(upstream[C.COL_COHORT].astype(str) == cohort)
+                            & upstream[C.COL_READER].astype(str).isin([reader, "", "nan", "None"])]
+    used_sequences = sorted({f.split(C.WIDE_SEP, 1)[0] for f in bundle.selected_features if C.WIDE_SEP in f})
+    gaps: dict[str, list[str]] = {}  # patient -> what is missing (a whole table, or a table's sequence)
+    for table, wide in wides.items():
+        for pid in ids.difference(wide.index):
+            gaps.setdefault(str(pid), []).append(table)
+        long = source.tables.longs[table]
+        if C.COL_SEQUENCE not in long.columns:
+            continue
+        keep = pd.Series(True, index=long.index)
+        if C.COL_READER in long.columns:
+            keep &= long[C.COL_READER].astype(str) == reader
+        if C.COL_COHORT in long.columns:
+            keep &= long[C.COL_COHORT].astype(str) == cohort
+        cases = long.loc[keep, [C.COL_PATIENT, C.COL_SEQUENCE]].astype(str)
+        for seq in used_sequences:
+            with_seq = pd.Index(cases.loc[cases[C.COL_SEQUENCE] == seq, C.COL_PATIENT].unique())
+            for pid in ids.intersection(wide.index).difference(with_seq):
+                gaps.setdefault(str(pid), []).append(f"{table} {seq}")
+    errors = []
+    for pid in sorted(gaps):
+        causes = upstream[upstream[C.COL_PATIENT].astype(str) == pid] if len(upstream) else upstream
+        detail = "; ".join(f"{r.stage} {r[C.COL_SEQUENCE]}: {r.message}" for _, r in causes.head(3).iterrows())
+        errors.append(_error_row(
+            str(causes["stage"].iloc[0]) if len(causes) else "assemble", cohort, center_of.get(pid, ""), pid,
+            reader, str(causes["error_type"].iloc[0]) if len(causes) else "MissingFeatures",
+            f"{pid}: no {', '.join(gaps[pid])} features for reader {reader} in {source.name}"
+            + (f" ({detail})" if detail else "; the case was not extracted or its extraction failed "
+               "(see `alnm-ray sql \"SELECT * FROM errors\"`)")))
+    complete = [str(p) for p in ids if str(p) not in gaps]
+    parts = [wides[t].loc[complete, feature_columns(wides[t], kind)] for t, kind in table_parts(
+        bundle.metadata["feature_set"])]
+    X = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=pd.Index(complete))
+    excluded = [c for c in bundle.metadata.get("excluded_features") or () if c in X.columns]
+    X = check_feature_schema(bundle.features, X.drop(columns=excluded), what=f"cohort {cohort!r} ({source.name})",
+                             align=align)
+    drift = drift_report(bundle.summary, X) if len(X) else pd.DataFrame()
+    if len(drift):
+        drift.insert(0, C.COL_COHORT, cohort)
+    rows = X.copy()
+    rows.insert(0, C.COL_PATIENT, rows.index.astype(str))
+    rows.insert(0, C.COL_CENTER, [center_of.get(p, "") for p in rows.index])
+    rows.insert(0, C.COL_COHORT, cohort)
+    rows["_label"] = labels.reindex(rows.index).to_numpy() if labels is not None else np.nan
+    return rows.reset_index(drop=True), errors, drift
+
+
+def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Sequence[Source], *, out: str,
+                  options: ScoreOptions = ScoreOptions()) -> ScoreResult:
+    """Score every cohort of every source with one Ray Data pass; write predictions and reports.
+
+    Args:
+        files: The bundle's bytes (shipped to the actors, which verify them again).
+        bundle: The same bundle, loaded (verified) in this process.
+        store: The feature store (a ``predictions`` version is written to it).
+        sources: Inputs to score.
+        out: Output Parquet path; reports are written next to it.
+        options: How to score.
+
+    Raises:
+        SchemaMismatchError: A cohort's features do not match the bundle's, or
+            a patient appears in two sources.
+        BundleIntegrityError: The bundle was altered.
+    """
+    from alnm_ray.store.versions import utc_now
+
+    start = time.monotonic()
+    frames, errors, drifts, rows_in = [], [], [], 0
+    seen: dict[tuple[str, str], str] = {}
+    for source in sources:
+        cohorts = source.tables.cohorts() if source.expected is None else sorted(
+            source.expected[C.COL_COHORT].astype(str).unique())
+        cohorts = cohorts or [DEFAULT_COHORT]
+        if options.cohorts:
+            unknown = sorted(set(options.cohorts) - set(cohorts))
+            if unknown and len(sources) == 1:
+                raise ConfigError(f"--cohort: expected cohorts of {source.name} ({', '.join(cohorts)}); "
+                                  f"got {', '.join(unknown)}. Check the names with `alnm-ray sql`.")
+            cohorts = [c for c in cohorts if c in options.cohorts]
+        for cohort in cohorts:
+            rows, errs, drift = _assemble_cohort(bundle, source, cohort, align=options.align)
+            for pid in list(rows[C.COL_PATIENT]) + [e[C.COL_PATIENT] for e in errs]:
+                if (cohort, pid) in seen:
+                    raise SchemaMismatchError(
+                        f"patient {cohort}/{pid}: expected once per scoring run; found in {seen[(cohort, pid)]} "
+                        f"and {source.name}. Score the two inputs in separate runs or remove the duplicate.")
+                seen[(cohort, pid)] = source.name
+            rows_in += len(rows) + len(errs)
+            frames.append(rows)
+            errors += errs
+            drifts.append(drift)
+    timings = {"assemble_s": time.monotonic() - start}
+    wide = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    labels = wide.pop("_label") if "_label" in wide.columns else pd.Series(dtype=float)
+    scored = predict_wide(files, wide, batch_size=options.batch_size, max_actors=options.max_actors,
+                          quiet=options.quiet)
+    timings["predict_s"] = time.monotonic() - start - sum(timings.values())
+    scored[C.COL_LABEL] = pd.Series(pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float),
+                                    dtype="Float64").astype("Int64").to_numpy()
+    failed = scored[COL_ERROR_TYPE] != ""
+    reader = str(bundle.metadata.get("reader") or C.PRIMARY_READER)
+    errors += [_error_row("score", r.cohort, r.center, r.patient_id, reader, r.error_type, r.message)
+               for r in scored[failed].itertuples(index=False)]
+    now = utc_now()
+    preds = scored[~failed].drop(columns=[COL_ERROR_TYPE, COL_MESSAGE]).assign(
+        threshold=bundle.threshold, bundle_id=bundle.bundle_id, scored_at=now)
+    preds = preds.loc[:, list(PREDICTION_COLUMNS)].reset_index(drop=True)
+    error_frame = pd.DataFrame(errors, columns=list(C.ERROR_COLUMNS)).sort_values(
+        [C.COL_COHORT, C.COL_PATIENT], kind="stable").reset_index(drop=True)
+    if rows_in != len(preds) + len(error_frame):  # the accounting promise; a bug if it breaks
+        raise RuntimeError(f"rows in ({rows_in}) != predictions ({len(preds)}) + errors ({len(error_frame)})")
+    drift_all = pd.concat([d for d in drifts if len(d)], ignore_index=True) if any(len(d) for d in drifts) \
+        else pd.DataFrame(columns=[C.COL_COHORT, "feature", "flagged"])
+    validation = external_validation(preds, threshold=bundle.threshold, model_name=bundle.bundle_id,
+                                     n_boot=options.n_boot, seed=options.seed)
+    timings["validate_s"] = time.monotonic() - start - sum(timings.values())
+    out_path = Path(out)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    preds.to_parquet(out_path, index=False)
+    reports = write_reports(out_path, bundle_id=bundle.bundle_id, validation=validation, drift=drift_all,
+                            errors=error_frame)
+    version = None
+    if options.write_store:
+        version = _write_predictions(store, bundle, preds, error_frame, sources, rows_in)
+    timings["write_s"] = time.monotonic() - start - sum(timings.values())
+    logger.info("scored %d patient(s): %s", rows_in, ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
+    return ScoreResult(bundle.bundle_id, preds, error_frame, drift_all, validation, rows_in, str(out_path),
+                       [str(p) for p in reports], version, time.monotonic() - start, timings=timings)
+
+
+def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: pd.DataFrame,
+                       sources: Sequence[Source], rows_in: int) -> str:
+    """New ``predictions`` version: earlier rows, minus this bundle's re-scored patients, plus these."""
+    table = C.TABLE_PREDICTIONS
+    latest = store.latest(table)
+    data = preds
+    if latest is not None:
+        previous = store.read(table, latest.version).to_pandas()
+        touched = pd.MultiIndex.from_frame(pd.concat([
+            preds[[C.COL_COHORT, C.COL_PATIENT]], errors[[C.COL_COHORT, C.COL_PATIENT]]]).astype(str))
+        mine = previous["bundle_id"].astype(str) == bundle.bundle_id
+        again = pd.MultiIndex.from_frame(previous[[C.COL_COHORT, C.COL_PATIENT]].astype(str)).isin(touched)
+        data = pd.concat([previous[~(mine & again)], preds], ignore_index=True)
+    data[C.COL_LABEL] = pd.array(data[C.COL_LABEL], dtype="Int64")
+    info = store.write_version(
+        table, data, params={"bundle_id": bundle.bundle_id, "threshold": bundle.threshold,
+                             "feature_set": bundle.metadata["feature_set"],
+                             "classifier": bundle.metadata["classifier"]},
+        lineage={"bundle": bundle.path, "bundle_id": bundle.bundle_id,
+                 "sources": [s.name for s in sources],
+                 "inputs": {t: i.version for s in sources for t, i in s.tables.infos.items()}},
+        parent=None if latest is None else latest.version, errors=errors, key=PREDICTION_KEY,
+        counts={"rows_in": rows_in, "scored": len(preds), "failed": len(errors)})
+    return info.version
+
+
+def feature_sources(store: Any, bundle: Bundle, refs: Sequence[str]) -> list[Source]:
+    """One source from ``TABLE[@VERSION]`` references (the bundle's other tables: latest versions).
+
+    Raises:
+        ConfigError: A reference names a table the bundle does not use.
+        StoreError: Unknown table or version.
+    """
+    from alnm_ray.store.versions import split_ref
+
+    needed = list(dict.fromkeys(t for t, _ in table_parts(bundle.metadata["feature_set"])))
+    versions: dict[str, str] = {}
+    for ref in refs:
+        table, version = split_ref(ref)
+        if table not in needed:
+            raise ConfigError(f"--features {ref}: expected one of the tables the bundle uses "
+                              f"({', '.join(needed)}); got {table!r}. Name one of those tables.")
+        versions[table] = version or ""
+    for table in needed:
+        if table not in versions:
+            logger.info("--features does not name %r: using its latest version", table)
+    tables = read_tables(store, needed, versions=versions)
+    name = ", ".join(i.short if hasattr(i, "short") else f"{t}@{i.version[:12]}" for t, i in tables.infos.items())
+    upstream = [store.read_errors(t, i.version).to_pandas() for t, i in tables.infos.items()]
+    upstream = [e[list(C.ERROR_COLUMNS)].astype(str) for e in upstream if len(e)]
+    return [Source(name=name, tables=tables, upstream_errors=pd.concat(upstream, ignore_index=True) if upstream
+                   else pd.DataFrame(columns=list(C.ERROR_COLUMNS)))]
+
+
+def default_out(bundle_id: str) -> str:
+    """``score-<bundle id>-<UTC time>.parquet`` in the current folder."""
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return f"score-{bundle_id}-{stamp}.parquet"
+
+
+def score_features(bundle_path: str, store: Any, refs: Sequence[str], *, out: str | None = None,
+                   options: ScoreOptions = ScoreOptions()) -> ScoreResult:
+    """Score stored feature tables with a bundle (see module docstring).
+
+    Args:
+        bundle_path: Bundle folder.
+        store: A :class:`~alnm_ray.store.FeatureStore` or its URI.
+        refs: ``TABLE[@VERSION]`` references (tables the bundle uses; others: latest).
+        out: Output Parquet path (default: :func:`default_out`).
+        options: How to score.
+
+    Returns:
+        A :class:`ScoreResult`.
+    """
+    from alnm_ray.store import FeatureStore
+
+    store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+    files = read_bundle_files(bundle_path)
+    bundle = load_bundle_files(files)  # verifies every checksum before anything is parsed
+    sources = feature_sources(store, bundle, refs)
+    return score_sources(files, bundle, store, sources, out=out or default_out(bundle.bundle_id),
+                         options=options)
+
+
+def score_manifests(bundle_path: str, store: Any, manifests: Sequence[str], *, out: str | None = None,
+                    weights: str | None = None, options: ScoreOptions = ScoreOptions(), quiet: bool = True,
+                    debug: bool = False) -> ScoreResult:
+    """Score new cohorts from images: the bundle's own preprocessing and extraction, then prediction.
+
+    Args:
+        bundle_path: Bundle folder.
+        store: A :class:`~alnm_ray.store.FeatureStore` or its URI (features are cached there).
+        manifests: One or more manifests; each gets its own validation summary per cohort.
+        out: Output Parquet path (default: :func:`default_out`).
+        weights: Deep-model checkpoint, when the bundle uses deep features with pretrained weights.
+        options: How to score.
+        quiet: No progress bars.
+        debug: Re-raise a case's original error.
+
+    Returns:
+        A :class:`ScoreResult`; its ``work`` counts are logged.
+    """
+    from alnm_ray.score.from_images import manifest_sources
+    from alnm_ray.store import FeatureStore
+
+    if not manifests:
+        raise ConfigError("--manifest: expected at least one manifest; got none.")
+    store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+    files = read_bundle_files(bundle_path)
+    bundle = load_bundle_files(files)  # verifies every checksum before anything is parsed
+    sources, work = manifest_sources(bundle, store, manifests, weights=weights, quiet=quiet, debug=debug)
+    for path, counts in work.items():
+        for table, c in counts.items():
+            logger.info("%s: %s computed=%d cached=%d failed=%d", path, table, c["computed"], c["cached"],
+                        c["failed"])
+    result = score_sources(files, bundle, store, sources, out=out or default_out(bundle.bundle_id),
+                           options=options)
+    return dataclasses.replace(result, work=work)

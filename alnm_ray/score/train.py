@@ -1,0 +1,274 @@
+"""Fit the chosen pipeline on all training patients and write a bundle.
+
+The training data come from the feature store (the exact table versions are
+recorded), the selection pipeline is the one the sweep used
+(:func:`alnm_ray.model._engine.fit_selection`) and the classifier is fitted on
+its output exactly as the CV engine does, so a bundle reproduces the sweep's
+model.  The decision threshold is Youden's J on the training predictions (the
+hold-out engine's rule) unless ``cv-youden`` (out-of-fold predictions) or a
+number is asked for.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alnm_ray import constants as C
+from alnm_ray._validation import check_range, look_up_option
+from alnm_ray.exceptions import ConfigError, SchemaMismatchError
+from alnm_ray.score.bundle import METADATA_FILE, write_bundle
+from alnm_ray.score.drift import TrainingDistribution
+from alnm_ray.score.frozen import FrozenModel
+from alnm_ray.score.tables import read_tables, required_tables, used_inputs, widen
+
+logger = logging.getLogger(__name__)
+
+#: Threshold rules besides a fixed number.
+THRESHOLD_RULES: tuple[str, ...] = ("youden", "cv-youden")
+#: Folds of the out-of-fold predictions behind ``cv-youden`` (the paper's CV uses 5).
+DEFAULT_CV_FOLDS = 5
+#: Training rows handed to the save-time round-trip check of the serialised model.
+PROBE_ROWS = 32
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """What to fit.  Frozen and validated at construction.
+
+    Args:
+        feature_set: Feature set name (``radiomics``, ``deep``, ``combined``,
+            ``clinical``, ``clinical+radiomics`` …; see
+            :mod:`alnm_ray.model.feature_sets`).
+        classifier: Classifier registry name (``lr``, ``svm`` …).
+        classifier_params: Overrides of the classifier's defaults.
+        selection: Selection preset name or config dict (``{"preset": …, **changes}``).
+        seed: Seed of selection and classifier.
+        tables: ``{table: version id or prefix}``; tables not named use their latest version.
+        reader: Reader whose delineations feed the model.
+        split: Use patients whose ``split`` is this value (``None``: every labelled patient).
+            Ignored when the tables have no ``split`` column.
+        cohorts: Restrict training to these cohorts (empty: all).
+        threshold: ``"youden"``, ``"cv-youden"`` or a probability in [0, 1].
+        cv_folds: Folds for ``cv-youden``.
+        run: The tune run folder the configuration came from (recorded only).
+    """
+
+    feature_set: str
+    classifier: str
+    classifier_params: Mapping[str, Any] = field(default_factory=dict)
+    selection: Any = "guo2024"
+    seed: int = 0
+    tables: Mapping[str, str] = field(default_factory=dict)
+    reader: str = C.PRIMARY_READER
+    split: str | None = "train"
+    cohorts: tuple[str, ...] = ()
+    threshold: str | float = "youden"
+    cv_folds: int = DEFAULT_CV_FOLDS
+    run: str | None = None
+
+    def __post_init__(self) -> None:
+        from alnm_ray.model.classifiers import CLASSIFIERS
+
+        look_up_option("classifier", self.classifier, CLASSIFIERS)
+        if not str(self.feature_set).strip():
+            raise ConfigError("feature_set: expected a name like 'radiomics' or 'combined'; got ''.")
+        if str(self.feature_set).startswith("post:"):
+            raise ConfigError(f"feature_set: {self.feature_set!r} is a post-fusion set; expected a "
+                              "pre-fusion set (radiomics, deep, combined, clinical+…). Bundle each "
+                              "modality's model separately.")
+        object.__setattr__(self, "cohorts", tuple(str(c) for c in self.cohorts))
+        object.__setattr__(self, "classifier_params", dict(self.classifier_params))
+        object.__setattr__(self, "tables", {str(k): str(v) for k, v in dict(self.tables).items()})
+        if isinstance(self.threshold, str):
+            try:
+                object.__setattr__(self, "threshold", float(self.threshold))
+            except ValueError:
+                look_up_option("threshold", self.threshold, THRESHOLD_RULES)
+        if not isinstance(self.threshold, str):
+            check_range("threshold", float(self.threshold), 0.0, 1.0)
+        check_range("cv_folds", int(self.cv_folds), 2)
+        look_up_option("reader", self.reader, C.READERS)
+
+    def selection_config(self):  # -> SelectionConfig
+        """The resolved :class:`~alnm_ray.select.SelectionConfig`."""
+        from alnm_ray.select.pipeline import resolve_config
+
+        return resolve_config(self.selection)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What :func:`train_bundle` wrote."""
+
+    bundle_id: str
+    path: str
+    n_patients: int
+    n_positive: int
+    features: int
+    selected: list[str]
+    threshold: float
+    train_auc: float
+    model_format: str
+    seconds: float
+
+
+def _strip_training_rows(pipeline: Any) -> None:
+    """Drop parameters that hold training rows (the ICC reader table) from fitted steps.
+
+    They are needed to fit, never to transform; keeping them would copy
+    training patients' features into the bundle.
+    """
+    keys = [k for k in pipeline.get_params(deep=True) if k.endswith("reader_table")]
+    if keys:
+        pipeline.set_params(**{k: None for k in keys})
+
+
+def _training_rows(wides: dict[str, pd.DataFrame], config: TrainConfig) -> tuple[pd.Index, pd.Series]:
+    from alnm_ray.model.feature_sets import labels_from
+
+    y = labels_from(wides)
+    ids = y.index[y.notna()]
+    if config.split is not None:
+        splits = next((w[C.COL_SPLIT] for w in wides.values() if C.COL_SPLIT in w.columns), None)
+        if splits is not None:
+            ids = ids.intersection(splits.index[splits.astype("string") == config.split])
+        else:
+            logger.info("no split column in the tables: every labelled patient is a training patient")
+    dropped = int(y.isna().sum())
+    if dropped:
+        logger.info("%d patient(s) without a label left out of training", dropped)
+    if len(ids) == 0:
+        raise SchemaMismatchError(
+            f"training patients: expected labelled patients with split={config.split!r}; found none. "
+            "Pass --split '' to use every labelled patient, or check the manifest's split/label columns.")
+    return ids, y.loc[ids].astype(int)
+
+
+def _threshold(config: TrainConfig, X: pd.DataFrame, y: np.ndarray, p_train: np.ndarray,
+               sel_config: Any, reader_table: Any) -> tuple[float, str]:
+    from alnm_ray.model._engine import fit_predict, fit_selection
+    from alnm_ray.model.metrics import youden_threshold
+
+    if not isinstance(config.threshold, str):
+        return float(config.threshold), "fixed"
+    if config.threshold == "youden":
+        return youden_threshold(y, p_train), "youden on training predictions"
+    from sklearn.model_selection import StratifiedKFold
+
+    oof = np.full(len(y), np.nan)
+    folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
+    for tr, te in folds.split(X, y):
+        sel = fit_selection(X.iloc[tr], y[tr], sel_config, reader_table=reader_table, seed=config.seed)
+        _, _, (p_te,), _, _ = fit_predict(config.classifier, config.classifier_params, config.seed,
+                                          sel.X_train, sel.y_train, sel.X_train,
+                                          [sel.transform(X.iloc[te])])
+        oof[te] = p_te
+    return youden_threshold(y, oof), f"youden on {config.cv_folds}-fold out-of-fold predictions"
+
+
+def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool = False) -> TrainResult:
+    """Fit ``config``'s pipeline on the training patients in ``store`` and write a bundle to ``out``.
+
+    Args:
+        store: A :class:`~alnm_ray.store.FeatureStore` or its URI.
+        config: What to fit.
+        out: Bundle folder to create.
+        overwrite: Replace an existing bundle at ``out``.
+
+    Returns:
+        A :class:`TrainResult`.
+
+    Raises:
+        StoreError: A table or version does not exist.
+        SchemaMismatchError: No training patients, or the tables do not fit the feature set.
+        ConfigError: Bad options, ``out`` exists, or the model cannot be serialised safely.
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from alnm_ray.model._engine import fit_predict, fit_selection
+    from alnm_ray.model.feature_sets import assemble_feature_set
+    from alnm_ray.store import FeatureStore
+
+    start = time.monotonic()
+    store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+    sel_config = config.selection_config()
+    loaded = read_tables(store, required_tables(config.feature_set), versions=config.tables)
+    wides = widen(loaded, reader=config.reader, cohorts=config.cohorts)
+    ids, y_series = _training_rows(wides, config)
+    X = assemble_feature_set(config.feature_set, {t: w.loc[w.index.intersection(ids)] for t, w in wides.items()})
+    # Features that do not apply (NaN for every training patient: a 2-D shape class on a 3-D
+    # sequence, a filter the ROI was too small for) carry no information; they are not inputs.
+    excluded = [str(c) for c in X.columns if X[c].isna().all()]
+    X = X.drop(columns=excluded)
+    if X.shape[1] == 0:
+        raise SchemaMismatchError(f"feature set {config.feature_set!r}: every feature is missing for every "
+                                  "training patient; expected at least one value. Check the extraction errors.")
+    y = y_series.loc[X.index].to_numpy(int)
+    if len(np.unique(y)) < 2:
+        raise SchemaMismatchError(f"training labels: expected both classes (0 and 1); found only {y[0]} "
+                                  f"in {len(y)} patient(s). Check the cohort and split selection.")
+    logger.info("training %s/%s on %d patients (%d positive), %d features", config.feature_set,
+                config.classifier, len(y), int(y.sum()), X.shape[1])
+    reader_table = loaded.reader_table
+    if reader_table is not None and config.cohorts and C.COL_COHORT in reader_table.columns:
+        reader_table = reader_table[reader_table[C.COL_COHORT].astype(str).isin(config.cohorts)]
+    selection = fit_selection(X, y, sel_config, reader_table=reader_table, seed=config.seed)
+    clf, p_train, _, warn_texts, _ = fit_predict(config.classifier, config.classifier_params, config.seed,
+                                                 selection.X_train, selection.y_train,
+                                                 selection.transform(X), [])
+    threshold, rule = _threshold(config, X, y, p_train, sel_config, reader_table)
+    _strip_training_rows(selection.pipeline)
+    model = FrozenModel(selection.pipeline, clf, list(X.columns)).fit()
+    used, imputed = used_inputs(selection.pipeline, list(X.columns), selection.selected)
+    numeric_used = [f for f in used if pd.api.types.is_numeric_dtype(X[f])]
+    summary = TrainingDistribution().fit(X, numeric_used)
+    cohorts = sorted({str(v) for w in wides.values() if C.COL_COHORT in w.columns
+                      for v in w.loc[w.index.intersection(X.index), C.COL_COHORT].dropna()})
+    centers = sorted({str(v) for w in wides.values() if C.COL_CENTER in w.columns
+                      for v in w.loc[w.index.intersection(X.index), C.COL_CENTER].dropna()})
+    deep_params = loaded.infos[C.TABLE_DEEP].params if C.TABLE_DEEP in loaded.infos else {}
+    train_auc = float(roc_auc_score(y, p_train))
+    metadata = {
+        "feature_set": config.feature_set, "classifier": config.classifier,
+        "classifier_params": config.classifier_params,
+        "selection": {"name": sel_config.name, "config": sel_config.to_dict()},
+        "threshold": float(threshold), "threshold_method": rule,
+        "features": list(X.columns), "selected_features": used, "imputed_features": imputed,
+        "excluded_features": excluded,
+        "classifier_inputs": list(selection.selected),
+        "feature_tables": {t: info.version for t, info in loaded.infos.items()},
+        "reader": config.reader, "sequences": sorted({c.split(C.WIDE_SEP)[0] for c in X.columns
+                                                      if C.WIDE_SEP in c}),
+        "seeds": {"selection": config.seed, "classifier": config.seed},
+        "training": {"n_patients": int(len(y)), "n_positive": int(y.sum()), "cohorts": cohorts,
+                     "centers": centers, "store": store.uri, "split": config.split,
+                     "apparent_auc": train_auc, "selection_fallbacks": selection.fallbacks,
+                     "classifier_warnings": warn_texts},
+        "run": config.run,
+        "deep_weights_sha256": deep_params.get("weights_sha256"),
+    }
+    configs = {t: {"table": t, "version": info.version, "params": info.params, "lineage": info.lineage}
+               for t, info in loaded.infos.items()}
+    configs["selection"] = sel_config.to_dict()
+    # The settings a user looks for, as stand-alone files: a PyRadiomics params file PyRadiomics
+    # itself reads, the preprocessing plan, the embedding config (weights by checksum).
+    for table, key, name in ((C.TABLE_RADIOMICS, "pyradiomics_params", "pyradiomics_params"),
+                             (C.TABLE_RADIOMICS, "preprocess", "preprocess"),
+                             (C.TABLE_DEEP, "preprocess", "preprocess"), (C.TABLE_DEEP, "embed", "embed")):
+        value = loaded.infos[table].params.get(key) if table in loaded.infos else None
+        if isinstance(value, dict) and name not in configs:
+            configs[name] = value
+    bundle_id = write_bundle(out, model=model, metadata=metadata, summary=summary, configs=configs,
+                             probe=X.head(PROBE_ROWS), overwrite=overwrite)
+    fmt = json.loads((Path(out) / METADATA_FILE).read_text())["model"]["format"]
+    return TrainResult(bundle_id, str(out), int(len(y)), int(y.sum()), int(X.shape[1]), used,
+                       float(threshold), train_auc, fmt, time.monotonic() - start)

@@ -1,0 +1,90 @@
+"""Training a bundle from the feature store."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from alnm_ray.exceptions import ConfigError, SchemaMismatchError
+from alnm_ray.score.bundle import load_bundle
+from alnm_ray.score.runs import load_run, train_settings
+from alnm_ray.score.train import TrainConfig, train_bundle
+from alnm_ray.store import FeatureStore, to_wide
+
+
+@pytest.fixture
+def store(tmp_path, rng, long_factory):
+    store = FeatureStore(tmp_path / "store")
+    store.write_version("radiomics", long_factory(rng, 60), params={"pyradiomics_params": {"setting": {}}})
+    return store
+
+
+def test_train_writes_a_bundle_that_reproduces_the_fitted_model(tmp_path, store, fast_selection):
+    config = TrainConfig("radiomics", "lr", selection=fast_selection, seed=3)
+    result = train_bundle(store, config, str(tmp_path / "b"))
+    bundle = load_bundle(tmp_path / "b")
+    meta = bundle.metadata
+    latest = store.latest("radiomics")
+    assert meta["feature_tables"] == {"radiomics": latest.version}
+    assert result.n_patients == meta["training"]["n_patients"] == 42  # the 70 % with split == "train"
+    assert result.model_format == "skops" and meta["model"]["format"] == "skops"
+    assert {"alnm_ray.select.icc.ICCFilter", "alnm_ray.score.pandas_state.PandasState"} <= set(meta["model"]["trusted_types"])
+    assert 0.0 <= bundle.threshold <= 1.0 and meta["threshold_method"] == "youden on training predictions"
+    assert meta["selection"]["config"]["lasso_repeats"] == 2 and meta["seeds"]["selection"] == 3
+    assert bundle.configs["radiomics"]["params"] == {"pyradiomics_params": {"setting": {}}}
+    assert set(bundle.selected_features) <= set(bundle.features)
+    assert bundle.summary.feature_names_ == bundle.selected_features
+    # no training rows travel inside the model (the ICC step's reader table is dropped)
+    assert bundle.model.selection.named_steps["icc"].reader_table is None
+    wide = to_wide(store.read("radiomics").to_pandas())
+    train_ids = wide.index[wide["split"] == "train"]
+    p = bundle.predict_proba(wide.loc[train_ids])
+    assert p.shape == (42,) and np.all((p >= 0) & (p <= 1))
+    assert result.train_auc > 0.7  # the synthetic signal is strong
+
+
+def test_run_folder_supplies_seed_selection_and_table_versions(tmp_path, store, rng, long_factory,
+                                                               fast_selection):
+    first = store.latest("radiomics").version
+    store.write_version("radiomics", long_factory(rng, 50, cohort="other"))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "run.json").write_text(json.dumps({
+        "store": str(store.uri), "selection": fast_selection, "seed": 11, "tables": {"radiomics": first},
+        "feature_sets": ["radiomics", "deep"], "classifiers": {"lr": {"C": 0.5}, "svm": {}}}))
+    settings = train_settings(load_run(run), "radiomics", "lr")
+    assert settings["classifier_params"] == {"C": 0.5} and settings["tables"] == {"radiomics": first}
+    train_bundle(store, TrainConfig("radiomics", "lr", run=str(run), **settings), str(tmp_path / "b"))
+    meta = load_bundle(tmp_path / "b").metadata
+    assert meta["feature_tables"]["radiomics"] == first and meta["seeds"]["selection"] == 11
+    assert meta["classifier_params"] == {"C": 0.5} and meta["run"] == str(run)
+    with pytest.raises(ConfigError, match="not in the run's feature_sets.*Did you mean 'radiomics'"):
+        train_settings(load_run(run), "radiomic", "lr")
+    with pytest.raises(ConfigError, match="expected a run folder holding run.json or config.yaml"):
+        load_run(tmp_path)
+
+
+def test_features_missing_for_every_training_patient_are_excluded(tmp_path, store, rng, long_factory,
+                                                                  fast_selection):
+    long = long_factory(rng, 60)
+    long.loc[long["sequence"] == "ADC", "original_firstorder_F7"] = np.nan  # "does not apply" to ADC
+    store.write_version("radiomics", long)
+    train_bundle(store, TrainConfig("radiomics", "nb", selection=fast_selection), str(tmp_path / "b"))
+    meta = load_bundle(tmp_path / "b").metadata
+    assert meta["excluded_features"] == ["ADC__original_firstorder_F7"]
+    assert "ADC__original_firstorder_F7" not in meta["features"]
+
+
+def test_bad_training_selections_are_clear_errors(tmp_path, store):
+    with pytest.raises(SchemaMismatchError, match="expected labelled patients with split='nope'; found none"):
+        train_bundle(store, TrainConfig("radiomics", "lr", split="nope"), str(tmp_path / "b"))
+    with pytest.raises(ConfigError, match="Did you mean 'lr'"):
+        TrainConfig("radiomics", "LR ")
+    with pytest.raises(ConfigError, match="post-fusion set"):
+        TrainConfig("post:clinical+radiomics", "lr")
+    with pytest.raises(ConfigError, match=r"threshold: expected a value in \[0.0, 1.0\]"):
+        TrainConfig("radiomics", "lr", threshold="1.5")
+    with pytest.raises(Exception, match="deep"):
+        train_bundle(store, TrainConfig("deep", "lr"), str(tmp_path / "b"))
