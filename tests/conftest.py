@@ -10,6 +10,16 @@ import pytest
 
 matplotlib.use("Agg")
 
+# Ray Data attaches its log handlers on first import, bound to the sys.stderr of
+# that moment. Importing it here keeps them off CliRunner's short-lived capture
+# streams (a real CLI process imports it once, inside its only command).
+import ray.data  # noqa: E402,F401
+import logging  # noqa: E402
+
+# A handler that a library bound to a CliRunner stream (closed after the call)
+# must not print "--- Logging error ---" into a later command's output.
+logging.raiseExceptions = False
+
 # One thread per numerical library, as Ray workers get: keeps 2-core CI honest.
 for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
@@ -55,3 +65,24 @@ def shared_data() -> str:
     if not os.path.isdir(path):
         pytest.skip("shared reference data not present")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _no_handlers_on_closed_streams():
+    """Re-point log handlers left on a closed CliRunner stream back at stderr.
+
+    Libraries (Ray among them) attach handlers to whatever ``sys.stderr`` is
+    when they first log; under CliRunner that stream is closed after the call,
+    and a later record would print "--- Logging error ---" into the next output.
+    """
+    import logging
+    import sys
+
+    yield
+    loggers = [logging.getLogger()] + [lg for lg in logging.Logger.manager.loggerDict.values()
+                                       if isinstance(lg, logging.Logger)]
+    for lg in loggers:
+        for handler in lg.handlers:
+            stream = getattr(handler, "stream", None)
+            if stream is not None and getattr(stream, "closed", False):
+                handler.setStream(sys.__stderr__)

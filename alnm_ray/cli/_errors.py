@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 from collections.abc import Callable
 from typing import TypeVar
@@ -19,6 +20,13 @@ EXIT_USER_ERROR = 2
 EXIT_CASE_FAILURES = 3
 #: Exit code for an unexpected internal error.
 EXIT_INTERNAL = 70
+#: OS error numbers of failed writes -> the fix.
+_OS_HINTS: dict[int, str] = {
+    errno.ENOSPC: "the disk is full: free space or write to another volume",
+    errno.EDQUOT: "the disk quota is exhausted: free space or write to another volume",
+    errno.EROFS: "the filesystem is read-only: write to a writable folder",
+    errno.EIO: "the device reported an I/O error: check the disk or network mount",
+}
 
 
 class UserError(click.ClickException):
@@ -51,6 +59,11 @@ def run_guarded(fn: Callable[[], T], *, debug: bool) -> T:
             f"{err.filename or 'file'}: {err.strerror or err}. Check the path exists and is "
             "readable/writable by this user."
         ) from err
+    except OSError as err:  # disk full, quota, read-only filesystem… while writing an output
+        if debug:
+            raise
+        hint = _OS_HINTS.get(err.errno or 0, "check the path exists, is writable and has free space")
+        raise UserError(f"{err.filename or 'an output file'}: {err.strerror or err}; {hint}.") from err
     except KeyboardInterrupt:
         raise click.exceptions.Abort() from None
     except Exception as err:  # noqa: BLE001 - the last line of defence before a traceback

@@ -96,11 +96,13 @@ def embed(ctx: CliContext, manifest: str, store: str, preprocess: str, config_pa
       alnm-ray embed cohort/manifest.csv --store store/ --weights resnet_18.pth
       alnm-ray --address auto embed m.csv --store s3://bucket/store --num-gpus-per-actor 0.5
     """
+    from alnm_ray.cli._redact import register_identifiers
     from alnm_ray.embed.config import EmbedConfig
     from alnm_ray.embed.job import run_embedding
     from alnm_ray.extract.hashing import sha256_file
     from alnm_ray.manifest import read_manifest
     from alnm_ray.preprocess.config import load_plan
+    from alnm_ray.store import FeatureStore
 
     base = EmbedConfig.from_yaml(config_path).to_dict() if config_path else {}
     base.update({_FIELDS[k]: v for k, v in options.items() if v is not None})
@@ -110,6 +112,8 @@ def embed(ctx: CliContext, manifest: str, store: str, preprocess: str, config_pa
     plan = load_plan(preprocess)
     # Files are opened by the workers: an unreadable image becomes an error row, not a rejected manifest.
     df = read_manifest(manifest, check_files=False)
+    register_identifiers(df["patient_id"].astype(str))  # kept out of logs above DEBUG
+    FeatureStore(store).check_writable()  # fail now, not after the embedding
     lineage = {"manifest": click.format_filename(manifest), "manifest_sha256": sha256_file(manifest),
                "preprocess_plan": plan.name, "weights_path": config.weights}
     from alnm_ray.exceptions import AlnmRayWarning

@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "features": "alnm_ray.cli.features:features",
     "train": "alnm_ray.cli.train:train",
     "score": "alnm_ray.cli.score:score",
+    "tune": "alnm_ray.cli.tune:tune",
 }
 
 

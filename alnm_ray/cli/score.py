@@ -66,6 +66,15 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
                         "features); got " + ("both" if manifests else "neither") + ". Pass one of them.")
     if weights and not manifests:
         raise UserError("--weights: only used with --manifest (features are embedded then); remove it.")
+    if manifests:
+        from alnm_ray.cli._redact import register_identifiers
+        from alnm_ray.manifest.table import read_table
+        from alnm_ray.store import FeatureStore
+
+        for path in manifests:  # kept out of logs above DEBUG (unless --log-identifiers)
+            ids = read_table(path, kind="manifest")
+            register_identifiers(ids["patient_id"].dropna().astype(str) if "patient_id" in ids.columns else [])
+        FeatureStore(store).check_writable()  # features are extracted into it: fail now, not afterwards
     options = ScoreOptions(batch_size=batch_size, max_actors=max_actors, align=align, cohorts=cohorts,
                            n_boot=n_boot, seed=seed, write_store=not no_store_write, quiet=ctx.quiet)
     with ray_session(ctx.ray_config()):

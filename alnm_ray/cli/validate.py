@@ -30,8 +30,12 @@ def validate(ctx: CliContext, manifest: str, clinical: str | None, extra_sequenc
     """
     from alnm_ray.manifest import validate_manifest
 
-    report, _ = validate_manifest(manifest, clinical, check_files=not no_files,
-                                  extra_sequences=extra_sequences, data_root=data_root)
+    from alnm_ray.cli._redact import register_identifiers
+
+    report, df = validate_manifest(manifest, clinical, check_files=not no_files,
+                                   extra_sequences=extra_sequences, data_root=data_root)
+    if "patient_id" in df.columns:  # kept out of logs above DEBUG (unless --log-identifiers)
+        register_identifiers(df["patient_id"].dropna().astype(str))
     if not report.ok:
         raise UserError(f"{report.source}: {len(report.problems)} problem(s) found:\n"
                         + "\n".join(f"  - {line}" for line in report.lines()))

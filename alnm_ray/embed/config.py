@@ -170,7 +170,7 @@ class EmbedConfig:
         """Read a config written by :meth:`to_yaml` (an ``embed:`` section is accepted)."""
         import yaml
 
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         if not isinstance(data, dict):
             raise ConfigError(f"{path}: expected a YAML mapping of embed settings; got {type(data).__name__}.")
         data = data.get("embed", data)

@@ -58,9 +58,11 @@ def check_files(item: FileCheck) -> list[FileIssue]:
                            "correct the path (relative paths start at the manifest's folder)."))
             continue
         except ManifestError as err:
-            reason = err.problems[0].split(": ", 1)[-1]
-            issues.append((column, "a readable image", f"{path.name}: {reason}",
-                           "the file may be truncated or corrupt; re-export it."))
+            # read_image says what it expected, found and how to fix it; keep its fix, not a generic one
+            expected = getattr(err, "expected", "a readable image")
+            found = getattr(err, "found", err.problems[0].split(": ", 1)[-1])
+            fix = getattr(err, "fix", "the file may be truncated or corrupt; re-export it.")
+            issues.append((column, expected, f"{path.name}: {found}", fix[:1].lower() + fix[1:]))
             continue
         if column == "image":
             image = loaded

@@ -7,6 +7,10 @@ pictures are reduced to one grey channel (the mean of RGB).
 
 from __future__ import annotations
 
+import gzip
+import math
+import re
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +31,67 @@ def _suffix(path: Path) -> str:
     return ".nii.gz" if name.endswith(".nii.gz") else path.suffix.lower()
 
 
+def unreadable(path: Path, expected: str, found: str, fix: str) -> ManifestError:
+    """A :class:`ManifestError` for one unreadable file; ``expected``/``found``/``fix`` kept as attributes."""
+    err = ManifestError([f"{path}: expected {expected}; found {found}. {fix}"], source="image")
+    err.expected, err.found, err.fix = expected, found, fix  # type: ignore[attr-defined]
+    return err
+
+
+def _itk_detail(err: RuntimeError) -> str:
+    """The informative line of an ITK exception (not its source location or a stale errno)."""
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    if len(lines) > 1 and lines[-1].startswith("Reason:"):  # MetaIO appends errno, usually stale
+        lines.pop()
+    detail = lines[-1].split("sitk::ERROR:")[-1].split("ITK ERROR:")[-1].strip() if lines else str(err)
+    return re.sub(r"^\w+\(0x[0-9a-f]+\):\s*", "", detail)[:160]
+
+
+def _check_nifti_complete(path: Path) -> None:
+    """Refuse a truncated NIfTI file.
+
+    ITK reads a NIfTI file whose voxel data stop early without any error and
+    fills the missing voxels with zeros (measured with SimpleITK 2.5: half a
+    ``.nii.gz`` read as an image half of zeros), so the header's size is
+    checked against the bytes actually present.
+
+    Raises:
+        ManifestError: When the file holds fewer bytes than its header announces.
+    """
+    compressed = path.name.lower().endswith(".gz")
+    try:
+        with (gzip.open(path, "rb") if compressed else open(path, "rb")) as fh:
+            head = fh.read(540)
+            total = len(head)
+            while chunk := fh.read(1 << 20):
+                total += len(chunk)
+    except EOFError:
+        raise unreadable(path, "a complete gzip stream", "a compressed stream that ends early (the file is "
+                         "truncated)", "Re-export or copy the file again.") from None
+    for order in "<>":
+        size = struct.unpack(order + "i", head[:4])[0] if len(head) >= 4 else 0
+        if size in (348, 540):
+            break
+    else:
+        return  # not a header we know; ITK accepted it
+    if size == 348 and len(head) >= 348:
+        dims = struct.unpack(order + "8h", head[40:56])
+        bitpix = struct.unpack(order + "h", head[72:74])[0]
+        offset = int(struct.unpack(order + "f", head[108:112])[0])
+    elif size == 540 and len(head) >= 540:
+        dims = struct.unpack(order + "8q", head[16:80])
+        bitpix = struct.unpack(order + "h", head[14:16])[0]
+        offset = int(struct.unpack(order + "q", head[168:176])[0])
+    else:
+        return
+    if not 1 <= dims[0] <= 7:
+        return
+    expected = max(offset, size) + math.prod(max(int(d), 1) for d in dims[1:dims[0] + 1]) * bitpix // 8
+    if total < expected:
+        raise unreadable(path, f"{expected} bytes of header and voxel data",
+                         f"{total} bytes (the file is truncated)", "Re-export or copy the file again.")
+
+
 def read_dicom_series(folder: Path) -> sitk.Image:
     """Read the one DICOM series in ``folder``.
 
@@ -36,13 +101,11 @@ def read_dicom_series(folder: Path) -> sitk.Image:
     reader = sitk.ImageSeriesReader()
     series = reader.GetGDCMSeriesIDs(str(folder))
     if not series:
-        raise ManifestError([f"{folder}: expected a DICOM series folder; found no DICOM series. "
-                             "Point the manifest at the folder holding one series' .dcm files."],
-                            source="image")
+        raise unreadable(folder, "a DICOM series folder", "no DICOM series",
+                         "Point the manifest at the folder holding one series' .dcm files.")
     if len(series) > 1:
-        raise ManifestError([f"{folder}: expected one DICOM series; found {len(series)} "
-                             f"({', '.join(sorted(series)[:3])}…). Put each series in its own folder."],
-                            source="image")
+        raise unreadable(folder, "one DICOM series", f"{len(series)} ({', '.join(sorted(series)[:3])}{'…' if len(series) > 3 else ''})",
+                         "Put each series in its own folder and point the manifest row at one of them.")
     reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder), series[0]))
     return reader.Execute()
 
@@ -67,14 +130,15 @@ def read_image(path: PathLike) -> sitk.Image:
         return read_dicom_series(p)
     suffix = _suffix(p)
     if suffix not in PICTURE_SUFFIXES + VOLUME_SUFFIXES:
-        raise ManifestError([f"{p}: expected one of {', '.join(SUPPORTED)}; found a '{suffix or p.name}' "
-                             "file. Convert it (e.g. with SimpleITK) to NIfTI or NRRD."], source="image")
+        raise unreadable(p, f"one of {', '.join(SUPPORTED)}", f"a '{suffix or p.name}' file",
+                         "Convert it (e.g. with SimpleITK) to NIfTI or NRRD.")
     try:
         img = sitk.ReadImage(str(p))
     except RuntimeError as err:
-        detail = str(err).strip().splitlines()[-1].split("sitk::ERROR:")[-1].strip()[:120]
-        raise ManifestError([f"{p}: could not read the file ({detail}); it may be truncated or "
-                             "corrupt, re-export it."], source="image") from err
+        raise unreadable(p, "a readable image", f"could not read the file ({_itk_detail(err)})",
+                         "It may be truncated or corrupt; re-export it.") from err
+    if suffix in (".nii", ".nii.gz"):
+        _check_nifti_complete(p)
     if img.GetNumberOfComponentsPerPixel() > 1:
         arr = sitk.GetArrayFromImage(img).astype(np.float32)
         grey = sitk.GetImageFromArray(arr[..., :3].mean(axis=-1))

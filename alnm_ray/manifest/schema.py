@@ -24,7 +24,7 @@ _INTEGER_COLUMNS = (COL_MASK_LABEL, COL_LABEL)
 @lru_cache(maxsize=None)
 def load_schema(name: str) -> dict[str, Any]:
     """Load ``schemas/<name>.schema.json`` shipped with the package."""
-    text = resources.files("alnm_ray").joinpath("schemas", f"{name}.schema.json").read_text()
+    text = resources.files("alnm_ray").joinpath("schemas", f"{name}.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 

@@ -40,13 +40,13 @@ def _read_run(run: Path) -> dict:
         raise RunFolderError(
             f"{run}: expected a run folder written by 'alnm-ray tune' holding {', '.join(REQUIRED_FILES)}; "
             f"missing {', '.join(missing)}. Run 'alnm-ray tune --out {run}' first, or point at its folder.")
-    data: dict = {"run": json.loads((run / "run.json").read_text()),
+    data: dict = {"run": json.loads((run / "run.json").read_text(encoding="utf-8")),
                   "cv": pd.read_parquet(run / "cv_results.parquet")}
     for name, reader in (("holdout", "holdout_predictions.parquet"), ("external", "external_predictions.parquet")):
         path = run / reader
         data[name] = pd.read_parquet(path) if path.exists() else None
     data["cohort"] = pd.read_csv(run / "cohort.csv") if (run / "cohort.csv").exists() else None
-    data["selection"] = {p.stem: json.loads(p.read_text()) for p in sorted((run / "selection").glob("*.json"))} \
+    data["selection"] = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted((run / "selection").glob("*.json"))} \
         if (run / "selection").is_dir() else {}
     return data
 

@@ -216,12 +216,20 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
     if len(np.unique(y)) < 2:
         raise SchemaMismatchError(f"training labels: expected both classes (0 and 1); found only {y[0]} "
                                   f"in {len(y)} patient(s). Check the cohort and split selection.")
+    counts = np.bincount(y, minlength=2)
+    if sel_config.smote and counts.min() < 2:
+        raise SchemaMismatchError(
+            f"training labels: SMOTE (smote_k={sel_config.smote_k}) needs at least 2 patients of the minority "
+            f"class to interpolate between; found {counts.min()} with label {int(np.argmin(counts))} among "
+            f"{len(y)} patient(s). Add patients of that class, or set `smote: false` in the --selection YAML.")
     logger.info("training %s/%s on %d patients (%d positive), %d features", config.feature_set,
                 config.classifier, len(y), int(y.sum()), X.shape[1])
     reader_table = loaded.reader_table
     if reader_table is not None and config.cohorts and C.COL_COHORT in reader_table.columns:
         reader_table = reader_table[reader_table[C.COL_COHORT].astype(str).isin(config.cohorts)]
     selection = fit_selection(X, y, sel_config, reader_table=reader_table, seed=config.seed)
+    for text in selection.fallbacks:  # e.g. SMOTE's k reduced for a small minority class: the user should know
+        logger.warning("%s", text)
     clf, p_train, _, warn_texts, _ = fit_predict(config.classifier, config.classifier_params, config.seed,
                                                  selection.X_train, selection.y_train,
                                                  selection.transform(X), [])
@@ -269,6 +277,6 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
             configs[name] = value
     bundle_id = write_bundle(out, model=model, metadata=metadata, summary=summary, configs=configs,
                              probe=X.head(PROBE_ROWS), overwrite=overwrite)
-    fmt = json.loads((Path(out) / METADATA_FILE).read_text())["model"]["format"]
+    fmt = json.loads((Path(out) / METADATA_FILE).read_text(encoding="utf-8"))["model"]["format"]
     return TrainResult(bundle_id, str(out), int(len(y)), int(y.sum()), int(X.shape[1]), used,
                        float(threshold), train_auc, fmt, time.monotonic() - start)

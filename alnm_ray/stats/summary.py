@@ -231,7 +231,7 @@ def load_compare_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of :func:`evaluate_models` output."""
     from importlib import resources
 
-    text = resources.files("alnm_ray").joinpath("schemas", "compare.schema.json").read_text()
+    text = resources.files("alnm_ray").joinpath("schemas", "compare.schema.json").read_text(encoding="utf-8")
     return json.loads(text)
 
 

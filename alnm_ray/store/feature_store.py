@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import posixpath
 import socket
 import time
 import uuid
@@ -301,6 +302,37 @@ class FeatureStore:
             logger.info("committed %s (%d rows, %d failures)", committed.short, committed.rows,
                         committed.failures)
         return committed
+
+    def check_writable(self) -> None:
+        """Fail fast when the store cannot be written, leaving no trace.
+
+        Jobs call this before their work, so a read-only, full or mistyped
+        ``--store`` fails in a second instead of after hours of extraction.  A
+        probe file (an existing store) or folder (in the nearest existing parent
+        of a new local store) is created and removed again; nothing else is.
+
+        Raises:
+            StoreError: The store cannot be written (the message names the path and the fix).
+        """
+        fs, root, probe = self.location.fs, self.location.root, f".alnm-ray-probe-{uuid.uuid4().hex}"
+
+        def probe_write() -> None:
+            kind = fs.get_file_info(root).type
+            if kind == pafs.FileType.File:
+                raise NotADirectoryError(20, "Not a directory (the store path is a file)", root)
+            if kind == pafs.FileType.Directory or not self.location.is_local:
+                _fs.write_bytes(fs, f"{root.rstrip('/')}/{probe}", b"alnm-ray")
+                fs.delete_file(f"{root.rstrip('/')}/{probe}")
+                return
+            parent = posixpath.dirname(root)
+            while fs.get_file_info(parent).type == pafs.FileType.NotFound and parent != posixpath.dirname(parent):
+                parent = posixpath.dirname(parent)
+            if fs.get_file_info(parent).type == pafs.FileType.File:
+                raise NotADirectoryError(20, "Not a directory (a parent of the store path is a file)", parent)
+            fs.create_dir(posixpath.join(parent, probe), recursive=False)
+            fs.delete_dir(posixpath.join(parent, probe))
+
+        self._io(probe_write, "write to the store")
 
     def cleanup(self, older_than_s: float = STALE_AFTER_S) -> list[str]:
         """Remove leftovers of crashed writes: temp folders and unreferenced data folders.

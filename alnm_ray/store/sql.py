@@ -43,6 +43,8 @@ _QUOTED_VERSION = re.compile(r'"([a-z][a-z0-9_]*)@([0-9A-Za-z_-]+)"')
 #: ``table_at('radiomics', '3fa2c1')``.
 _TABLE_AT = re.compile(r"table_at\s*\(\s*'([a-z][a-z0-9_]*)'\s*,\s*'([0-9A-Za-z_-]+)'\s*\)",
                        re.IGNORECASE)
+#: ``EXPLAIN [ANALYZE] [(options)]`` in front of the explained statement.
+_EXPLAIN_PREFIX = re.compile(r"^\s*explain\b(?:\s+analy[sz]e\b)?(?:\s*\([^)]*\))?", re.IGNORECASE)
 _WIDE = re.compile(r"\b([a-z][a-z0-9_]*)_wide\b", re.IGNORECASE)
 WIDE_SUFFIX = "_wide"
 
@@ -69,6 +71,14 @@ def check_read_only(sql: str) -> None:
         raise StoreError(f"SQL: expected exactly one statement; got {len(statements)}. "
                          "Run one query at a time.")
     kind = statements[0].type
+    if kind == duckdb.StatementType.EXPLAIN:
+        # EXPLAIN ANALYZE runs the statement it explains: that one must be a query too
+        inner = _EXPLAIN_PREFIX.sub("", statements[0].query, count=1)
+        if inner == statements[0].query or not inner.strip():
+            raise StoreError("SQL: expected EXPLAIN [ANALYZE] followed by a SELECT query; could not find the "
+                             "explained statement. Write it as `EXPLAIN SELECT …`.")
+        check_read_only(inner)
+        return
     if kind not in ALLOWED_STATEMENTS:
         name = str(kind).rsplit(".", 1)[-1]
         snippet = " ".join(sql.split())[:60]
