@@ -243,7 +243,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.image_patients > 0:
             results["images"] = bench_images(args, root)
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=1, default=float))
+        Path(args.json).write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
     return 0
 
 

@@ -34,7 +34,7 @@ step "7/9 HTML report"
 
 step "8/9 freeze the combined-feature MLP and score a new cohort from images"
 "$ALNM" train --store "$OUT/store" --run "$OUT/run" --feature-set combined --classifier mlp --out "$OUT/bundle"
-"$ALNM" synth "$OUT/new" --patients 8 --centers 1 --seed 99 --cohort-name newsite --repeat-readers 0
+"$ALNM" synth "$OUT/new" --patients 8 --centers 1 --seed 99 --cohort newsite --repeat-readers 0
 "$ALNM" score "$OUT/bundle" --manifest "$OUT/new/manifest.csv" --store "$OUT/store" --out "$OUT/predictions.parquet"
 
 step "9/9 predictions are in the store too"

@@ -85,4 +85,4 @@ def _no_handlers_on_closed_streams():
         for handler in lg.handlers:
             stream = getattr(handler, "stream", None)
             if stream is not None and getattr(stream, "closed", False):
-                handler.setStream(sys.__stderr__)
+                handler.stream = sys.__stderr__  # setStream() would flush the closed stream

@@ -162,7 +162,7 @@ class EmbedConfig:
 
         text = yaml.safe_dump(self.to_dict(), sort_keys=True)
         if path is not None:
-            Path(path).write_text(text)
+            Path(path).write_text(text, encoding="utf-8")
         return text
 
     @classmethod

@@ -51,6 +51,11 @@ def holdout_split(y: Sequence[int], test_size: float = TEST_SIZE, seed: int = 0
     check_range("test_size", test_size, 0.0, 1.0, inclusive=False)
     labels = np.asarray(y)
     idx = np.arange(labels.size)
+    counts = pd.Series(labels).value_counts()
+    if len(counts) and counts.min() < 2:  # sklearn's own message names neither the split nor a fix
+        raise ConfigError(f"hold-out split: expected at least 2 patients of each class to stratify the "
+                          f"train/test split; found {counts.min()} with label {counts.idxmin()} among "
+                          f"{labels.size} patient(s). Add patients of that class.")
     tr, te = train_test_split(idx, test_size=test_size, stratify=labels,
                               random_state=derive_seed(seed))
     return np.sort(tr), np.sort(te)

@@ -252,7 +252,7 @@ class PreprocessPlan:
         """
         p = Path(path)
         try:
-            data = yaml.safe_load(p.read_text())
+            data = yaml.safe_load(p.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             raise ConfigError(f"{p}: not valid YAML ({err}). Fix the syntax.") from err
         return cls.from_dict(data, source=str(p))
@@ -269,7 +269,7 @@ class PreprocessPlan:
         look_up_option("preprocess preset", name, PRESETS)
         if name == "none":
             return cls(name="none")
-        text = resources.files("alnm_ray").joinpath("presets", f"{name}_preprocess.yaml").read_text()
+        text = resources.files("alnm_ray").joinpath("presets", f"{name}_preprocess.yaml").read_text(encoding="utf-8")
         return cls.from_dict(yaml.safe_load(text), source=f"preset {name}")
 
 

@@ -170,19 +170,19 @@ def write_reports(out: str | Path, *, bundle_id: str, validation: Mapping[str, d
     written = []
     if validation:
         paths["validation.json"].write_text(json.dumps({"bundle_id": bundle_id, "cohorts": validation},
-                                                       indent=1, default=str))
+                                                       indent=1, default=str), encoding="utf-8")
         table = summary_table(validation)
         table.to_csv(paths["validation.csv"], index=False)
         skipped = [f"- {c}: {d['skipped']}" for c, d in validation.items() if "skipped" in d]
         paths["validation.md"].write_text(
             f"# External validation of bundle {bundle_id}\n\nThreshold fixed at the bundle's value; "
             "AUC 95 % CI by DeLong, other intervals by stratified bootstrap.\n\n" + _markdown(table)
-            + ("\nSkipped:\n" + "\n".join(skipped) + "\n" if skipped else ""))
+            + ("\nSkipped:\n" + "\n".join(skipped) + "\n" if skipped else ""), encoding="utf-8")
         written += [paths["validation.json"], paths["validation.csv"], paths["validation.md"]]
     drift_json = {"bundle_id": bundle_id, "thresholds": {
         "psi_significant": PSI_SIGNIFICANT, "psi_moderate": PSI_MODERATE, "alpha_bonferroni": DRIFT_ALPHA},
         "rows": json.loads(drift.to_json(orient="records"))}
-    paths["drift.json"].write_text(json.dumps(drift_json, indent=1))
+    paths["drift.json"].write_text(json.dumps(drift_json, indent=1), encoding="utf-8")
     drift.to_csv(paths["drift.csv"], index=False)
     shown = drift.loc[:, [c for c in ("cohort", "feature", "psi", "psi_level", "psi_pvalue_adjusted",
                                       "ks_statistic", "ks_pvalue_adjusted", "flagged") if c in drift.columns]]
@@ -190,7 +190,7 @@ def write_reports(out: str | Path, *, bundle_id: str, validation: Mapping[str, d
         f"# Drift of the selected features vs the training data (bundle {bundle_id})\n\n"
         f"Flagged when PSI > {PSI_SIGNIFICANT} (significant shift, credit-risk convention) and its "
         f"Bonferroni-adjusted chi-square p-value < {DRIFT_ALPHA} (not sampling noise), or when the "
-        f"Bonferroni-adjusted KS p-value < {DRIFT_ALPHA}.\n\n" + _markdown(shown))
+        f"Bonferroni-adjusted KS p-value < {DRIFT_ALPHA}.\n\n" + _markdown(shown), encoding="utf-8")
     written += [paths["drift.json"], paths["drift.csv"], paths["drift.md"]]
     if len(errors):
         errors.to_csv(paths["errors.csv"], index=False)

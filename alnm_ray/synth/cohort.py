@@ -236,7 +236,7 @@ def generate_cohort(out_dir: PathLike, config: SynthConfig, *, parallel: str | N
     latents = np.array([r["latent"] for r in records])
     auc = empirical_auc(latents, labels)
     summary = _summary(config, records, split, centers, auc)
-    (out / "cohort.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n")
+    (out / "cohort.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     elapsed = time.perf_counter() - start
     info = CohortInfo(out_dir=out, manifest=out / "manifest.csv", clinical=out / "clinical.csv",
                       summary=out / "cohort.json", n_patients=len(records), n_positive=int(labels.sum()),

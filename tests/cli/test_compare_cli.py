@@ -43,7 +43,7 @@ def test_json_output_follows_schema(predictions, tmp_path) -> None:
                   "--format", "json", "--out", str(out), "--n-boot", "200", "--seed", "5")
     assert result.exit_code == 0, result.output
     assert "wrote json comparison of 2 model(s) on 80 patients" in result.output
-    doc = json.loads(out.read_text())
+    doc = json.loads(out.read_text(encoding="utf-8"))
     jsonschema.validate(doc, load_compare_schema(), cls=jsonschema.Draft202012Validator)
     assert list(doc["models"]) == ["radiomics_lr", "deep_mlp"]
     assert doc["models"]["deep_mlp"]["auc"] == pytest.approx(roc_auc(df.alnm, df.deep_mlp))
@@ -132,6 +132,6 @@ def test_duplicate_and_label_as_model(predictions) -> None:
 
 def test_unparseable_file(tmp_path) -> None:
     path = tmp_path / "empty.csv"
-    path.write_text("")
+    path.write_text("", encoding="utf-8")
     result = _run(str(path), "--label", "a", "--model", "b")
     assert result.exit_code == 2 and "could not parse it" in result.output

@@ -51,7 +51,7 @@ def test_embed_writes_the_table_reports_failures_and_caches(ray_local, tmp_path:
     second = CliRunner().invoke(cli, [*args, "--max-failures", "1", "--report-json", str(report)])
     assert second.exit_code == 0, second.output
     assert "version already in the store; nothing computed" in second.output
-    summary = json.loads(report.read_text())
+    summary = json.loads(report.read_text(encoding="utf-8"))
     assert summary["existed"] is True and summary["computed"] == 0 and summary["failed"] == 1
 
     from alnm_ray.store import FeatureStore

@@ -49,8 +49,8 @@ def trained(tmp_path_factory, ray_local):
     root = tmp_path_factory.mktemp("cli")
     rng = np.random.default_rng(2)
     store = str(root / "store")
-    (root / "params.yaml").write_text(json.dumps(PARAMS))
-    (root / "selection.yaml").write_text(SELECTION)
+    (root / "params.yaml").write_text(json.dumps(PARAMS), encoding="utf-8")
+    (root / "selection.yaml").write_text(SELECTION, encoding="utf-8")
     result = _run("extract", _cohort(root, rng, 16, "train_c"), "--store", store, "--params",
                   str(root / "params.yaml"), "--preprocess", "none")
     assert result.exit_code == 0, result.output
@@ -64,7 +64,7 @@ def trained(tmp_path_factory, ray_local):
 
 def test_train_then_score_several_manifests_in_one_command(trained):
     root, store, rng = trained
-    bundle = json.loads((root / "bundle" / "metadata.json").read_text())
+    bundle = json.loads((root / "bundle" / "metadata.json").read_text(encoding="utf-8"))
     assert bundle["classifier_params"] == {"C": 0.5} and bundle["training"]["n_patients"] == 16
     a, b = _cohort(root, rng, 6, "ext_a", "c2"), _cohort(root, rng, 7, "ext_b", "c3")
     (root / "ext_b" / "ext_b-06_img.nii.gz").unlink()  # one case cannot be read
@@ -76,7 +76,7 @@ def test_train_then_score_several_manifests_in_one_command(trained):
     assert "ext_a: n=6 (3 positive)  AUC" in result.output and "ext_b: n=6 (3 positive)  AUC" in result.output
     assert "failed ext_b/ext_b-06 [read] FileNotFoundError" in result.output
     assert "drift:" in result.output
-    saved = json.loads((root / "preds.validation.json").read_text())
+    saved = json.loads((root / "preds.validation.json").read_text(encoding="utf-8"))
     assert sorted(saved["cohorts"]) == ["ext_a", "ext_b"]
     assert sorted(pd.read_parquet(out)["cohort"].unique()) == ["ext_a", "ext_b"]
     rows = query(store, "SELECT cohort, count(*) AS n FROM predictions GROUP BY cohort ORDER BY cohort")

@@ -56,7 +56,7 @@ def test_corrupted_file_gives_a_clear_error(weights_file: Path) -> None:
 
 def test_non_checkpoint_file_gives_a_clear_error(tmp_path: Path) -> None:
     path = tmp_path / "notes.pth"
-    path.write_text("not a checkpoint")
+    path.write_text("not a checkpoint", encoding="utf-8")
     with pytest.raises(WeightsError, match="could not read it"):
         load_weights(build_resnet18(seed=0), path)
 

@@ -164,7 +164,7 @@ def test_read_manifest_raises_with_every_problem(good_manifest: Path) -> None:
 
 def test_unsupported_file_type(tmp_path: Path) -> None:
     path = tmp_path / "manifest.xlsx"
-    path.write_text("x")
+    path.write_text("x", encoding="utf-8")
     with pytest.raises(ManifestError, match="expected a .csv or .parquet manifest; found a '.xlsx' file"):
         validate_manifest(path)
 

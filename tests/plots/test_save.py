@@ -20,7 +20,7 @@ def test_writes_png_and_svg(tmp_path):
     paths = save_figure(_fig(), tmp_path / "sub" / "roc.test")
     assert [p.name for p in paths] == ["roc.test.png", "roc.test.svg"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert paths[1].read_text().lstrip().startswith("<?xml") and "<svg" in paths[1].read_text()
+    assert paths[1].read_text(encoding="utf-8").lstrip().startswith("<?xml") and "<svg" in paths[1].read_text(encoding="utf-8")
 
 
 def test_svg_is_reproducible(tmp_path):

@@ -67,8 +67,8 @@ def run_folder(tmp_path_factory) -> Path:
                   {"step": "lasso", "n": 6}],
         "lasso": {"alphas": alphas.tolist(), "mse_mean": (0.25 - 0.02 * np.sin(np.arange(12) / 3)).tolist(),
                   "mse_std": [0.01] * 12, "alpha_min": float(alphas[5]),
-                  "coefs": {f"T2WI__original_f{i}": float(c) for i, c in enumerate(rng.normal(size=6))}}}))
+                  "coefs": {f"T2WI__original_f{i}": float(c) for i, c in enumerate(rng.normal(size=6))}}}), encoding="utf-8")
     (run / "run.json").write_text(json.dumps({
         "store": "store", "preset": "guo2024", "feature_sets": list(X), "classifiers": list(clfs),
-        "repeats": 2, "folds": 3, "seed": 0, "wall_seconds": 1.0, "tables": {"radiomics": "abc"}}))
+        "repeats": 2, "folds": 3, "seed": 0, "wall_seconds": 1.0, "tables": {"radiomics": "abc"}}), encoding="utf-8")
     return run

@@ -19,7 +19,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
 
 def test_report_sections_and_numbers(run_folder: Path, tmp_path: Path) -> None:
     out = build_report(run_folder, tmp_path / "r.html", n_boot=200)
-    html = out.read_text()
+    html = out.read_text(encoding="utf-8")
     for heading in ("Overview", "Cohort", "Feature selection", "Cross-validation", "Hold-out test set",
                     "Model comparisons (DeLong, NRI, IDI)", "External validation by centre", "Provenance"):
         assert f"<h2>{heading}</h2>" in html

@@ -31,7 +31,7 @@ def test_round_trip_predicts_identically(bundle_dir, train_data, fitted):
     assert bundle.configs == {"radiomics": {"params": {"setting": {"binWidth": 25}}}}
     assert len(bundle.bundle_id) == 16
     assert {"scikit-learn", "numpy", "python"} <= set(bundle.metadata["library_versions"])
-    listed = (bundle_dir / CHECKSUM_FILE).read_text()
+    listed = (bundle_dir / CHECKSUM_FILE).read_text(encoding="utf-8")
     for name in ("metadata.json", "model.skops", "training_summary.json", "config/radiomics.yaml"):
         assert f"  {name}\n" in listed
 
@@ -88,16 +88,16 @@ def test_tampered_joblib_model_never_runs(tmp_path, train_data, metadata_factory
 
 def test_edited_metadata_is_refused(bundle_dir):
     path = bundle_dir / METADATA_FILE
-    meta = json.loads(path.read_text())
+    meta = json.loads(path.read_text(encoding="utf-8"))
     meta["threshold"] = 0.01
-    path.write_text(json.dumps(meta))
+    path.write_text(json.dumps(meta), encoding="utf-8")
     with pytest.raises(BundleIntegrityError, match=r"altered \(checksum differs\): metadata\.json"):
         load_bundle(bundle_dir)
 
 
 def test_removed_and_added_files_are_refused(bundle_dir):
     (bundle_dir / "training_summary.json").unlink()
-    (bundle_dir / "notes.txt").write_text("hello")
+    (bundle_dir / "notes.txt").write_text("hello", encoding="utf-8")
     with pytest.raises(BundleIntegrityError) as err:
         load_bundle(bundle_dir)
     assert "removed: training_summary.json" in str(err.value)
@@ -106,9 +106,9 @@ def test_removed_and_added_files_are_refused(bundle_dir):
 
 def test_rewriting_files_and_checksums_together_is_caught_by_the_bundle_id(bundle_dir):
     path = bundle_dir / METADATA_FILE
-    meta = json.loads(path.read_text())
+    meta = json.loads(path.read_text(encoding="utf-8"))
     meta["threshold"] = 0.01
-    path.write_text(json.dumps(meta))
+    path.write_text(json.dumps(meta), encoding="utf-8")
     (bundle_dir / CHECKSUM_FILE).unlink()
     write_checksums(bundle_dir)
     with pytest.raises(BundleIntegrityError, match="expected bundle_id .* to match the bundle's content"):
@@ -131,7 +131,7 @@ def test_existing_out_folder_needs_overwrite(tmp_path, bundle_dir, train_data, f
     write_bundle(bundle_dir, model=fitted, metadata=meta | {"threshold": 0.4}, summary=summary, overwrite=True)
     assert load_bundle(bundle_dir).threshold == 0.4
     (tmp_path / "other").mkdir()
-    (tmp_path / "other" / "x").write_text("x")
+    (tmp_path / "other" / "x").write_text("x", encoding="utf-8")
     with pytest.raises(ConfigError, match="not a bundle"):
         write_bundle(tmp_path / "other", model=fitted, metadata=meta, summary=summary, overwrite=True)
     assert not any(p.name.startswith(".bundle.tmp") for p in tmp_path.iterdir())

@@ -16,7 +16,7 @@ def test_write_checksums_lists_every_file_in_sha256sum_format(tmp_path):
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.bin").write_bytes(b"\x00\x01")
     digests = write_checksums(tmp_path)
-    text = (tmp_path / CHECKSUM_FILE).read_text()
+    text = (tmp_path / CHECKSUM_FILE).read_text(encoding="utf-8")
     bin_sha = hashlib.sha256(bytes([0, 1])).hexdigest()
     assert text.splitlines() == [f"{hashlib.sha256(b'alpha').hexdigest()}  a.txt", f"{bin_sha}  sub/b.bin"]
     assert parse_checksums(text) == digests
@@ -40,6 +40,6 @@ def test_compare_names_altered_missing_and_added_files():
 
 
 def test_missing_checksum_file_is_refused(tmp_path):
-    (tmp_path / "metadata.json").write_text("{}")
+    (tmp_path / "metadata.json").write_text("{}", encoding="utf-8")
     with pytest.raises(BundleIntegrityError, match="expected a CHECKSUMS.sha256 file"):
         read_verified(tmp_path)

@@ -66,11 +66,11 @@ def test_external_validation_summary_is_printed_and_saved_for_labelled_cohorts(t
     assert model["n"] == 80 and 0.5 < model["auc"] <= 1.0 and model["threshold_source"] == "given"
     low, high = model["auc_ci_delong"]
     assert low < model["auc"] < high
-    saved = json.loads((root / "v.validation.json").read_text())
+    saved = json.loads((root / "v.validation.json").read_text(encoding="utf-8"))
     assert saved["cohorts"]["ext1"]["models"][result.bundle_id]["auc"] == pytest.approx(model["auc"])
     table = pd.read_csv(root / "v.validation.csv")
     assert table["cohort"].tolist() == ["ext1"] and {"sensitivity", "specificity", "auc_ci_low"} <= set(table)
-    assert "| ext1 |" in (root / "v.validation.md").read_text()
+    assert "| ext1 |" in (root / "v.validation.md").read_text(encoding="utf-8")
     # the shifted, unlabelled cohort is flagged for drift; the unshifted one is not
     drift = result.drift
     shifted = drift[(drift["cohort"] == "ext2") & drift["feature"].str.endswith("F0")]

@@ -42,7 +42,7 @@ def test_reports_are_written_next_to_the_output(tmp_path, rng):
                             errors=errors)
     paths = report_paths(tmp_path / "out.parquet")
     assert set(written) == set(paths.values())
-    assert json.loads(paths["drift.json"].read_text())["rows"][0]["feature"] == "T2WI__f"
-    assert "| a | T2WI__f | 0.310 | significant" in paths["drift.md"].read_text()
+    assert json.loads(paths["drift.json"].read_text(encoding="utf-8"))["rows"][0]["feature"] == "T2WI__f"
+    assert "| a | T2WI__f | 0.310 | significant" in paths["drift.md"].read_text(encoding="utf-8")
     assert pd.read_csv(paths["errors.csv"])["patient_id"].tolist() == ["p9"]
     assert "a: T2WI__f  PSI 0.310 (significant)" in drift_text(drift)

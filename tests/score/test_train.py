@@ -53,7 +53,7 @@ def test_run_folder_supplies_seed_selection_and_table_versions(tmp_path, store, 
     run.mkdir()
     (run / "run.json").write_text(json.dumps({
         "store": str(store.uri), "selection": fast_selection, "seed": 11, "tables": {"radiomics": first},
-        "feature_sets": ["radiomics", "deep"], "classifiers": {"lr": {"C": 0.5}, "svm": {}}}))
+        "feature_sets": ["radiomics", "deep"], "classifiers": {"lr": {"C": 0.5}, "svm": {}}}), encoding="utf-8")
     settings = train_settings(load_run(run), "radiomics", "lr")
     assert settings["classifier_params"] == {"C": 0.5} and settings["tables"] == {"radiomics": first}
     train_bundle(store, TrainConfig("radiomics", "lr", run=str(run), **settings), str(tmp_path / "b"))

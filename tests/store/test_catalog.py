@@ -53,7 +53,7 @@ def test_all_tables_listed_oldest_first(store, long_table) -> None:
 def test_corrupt_entry_names_the_file_and_the_fix(store, long_table) -> None:
     store.write_version("radiomics", long_table(), version_id="r1")
     path = os.path.join(store.uri, "_catalog", "radiomics", "r1.json")
-    with open(path, "w") as handle:
+    with open(path, "w", encoding="utf-8") as handle:
         handle.write('{"table": "radiom')
     with pytest.raises(StoreError, match=r"r1.json'?: expected a JSON version record; the file is "
                                          r"corrupt.*move it out of _catalog/"):
@@ -63,9 +63,9 @@ def test_corrupt_entry_names_the_file_and_the_fix(store, long_table) -> None:
 def test_entry_from_a_newer_format_asks_for_an_upgrade(store, long_table) -> None:
     store.write_version("radiomics", long_table(), version_id="r1")
     path = os.path.join(store.uri, "_catalog", "radiomics", "r1.json")
-    record = json.loads(open(path).read())
+    record = json.loads(open(path, encoding="utf-8").read())
     record["catalog_format"] = 99
-    with open(path, "w") as handle:
+    with open(path, "w", encoding="utf-8") as handle:
         json.dump(record, handle)
     with pytest.raises(StoreError, match="written by a newer alnm-ray.*upgrade alnm-ray"):
         store.latest("radiomics")
@@ -74,7 +74,7 @@ def test_entry_from_a_newer_format_asks_for_an_upgrade(store, long_table) -> Non
 def test_hidden_temp_entries_are_ignored(store, long_table) -> None:
     store.write_version("radiomics", long_table(), version_id="r1")
     folder = os.path.join(store.uri, "_catalog", "radiomics")
-    with open(os.path.join(folder, ".r2.1234.tmp"), "w") as handle:
+    with open(os.path.join(folder, ".r2.1234.tmp"), "w", encoding="utf-8") as handle:
         handle.write("{")
     assert [v.version for v in FeatureStore(store.uri).versions()] == ["r1"]
 

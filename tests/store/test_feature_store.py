@@ -241,7 +241,7 @@ def test_object_store_path_commits_with_the_catalog_entry(long_table) -> None:
 
 def test_store_under_a_file_gives_a_clear_error(tmp_path, long_table) -> None:
     blocker = tmp_path / "not-a-folder"
-    blocker.write_text("x")
+    blocker.write_text("x", encoding="utf-8")
     for path in (blocker / "store", blocker):
         with pytest.raises(StoreError, match="could not write a version of 'radiomics'") as info:
             FeatureStore(path).write_version("radiomics", long_table())
@@ -287,7 +287,7 @@ def test_catalog_entry_is_a_json_file_per_version(store, long_table) -> None:
     info = store.write_version("radiomics", long_table(), version_id="0a1b2c", params={"p": 1},
                                lineage={"manifest": "m.csv", "manifest_sha256": "ff"})
     entry = os.path.join(store.uri, "_catalog", "radiomics", "0a1b2c.json")
-    record = json.loads(open(entry).read())
+    record = json.loads(open(entry, encoding="utf-8").read())
     assert record["data_dir"] == info.data_dir and record["files"] == list(info.files)
     assert record["lineage"] == {"manifest": "m.csv", "manifest_sha256": "ff"}
     assert record["rows"] == 12 and record["key"] == list(CASE_KEY)

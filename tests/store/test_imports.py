@@ -82,7 +82,7 @@ def test_missing_key_label_nan_and_clashes(store, tmp_path, clinical_frame) -> N
 
 def test_bad_suffix_and_name(store, tmp_path) -> None:
     path = tmp_path / "x.xlsx"
-    path.write_text("x")
+    path.write_text("x", encoding="utf-8")
     with pytest.raises(ConfigError, match=r"expected a .csv/.tsv/.csv.gz or .parquet file; got '.xlsx'"):
         import_table(store, path, name="clinical")
     with pytest.raises(ConfigError, match="table name: expected a lower-case identifier"):

@@ -17,7 +17,7 @@ def test_synth_writes_a_valid_four_patient_two_centre_cohort(tmp_path):
                                       "--seed", "3"])
     assert result.exit_code == 0, result.output
     assert "wrote 4 patients" in result.output and "oracle AUC" in result.output
-    summary = json.loads((out / "cohort.json").read_text())
+    summary = json.loads((out / "cohort.json").read_text(encoding="utf-8"))
     assert summary["n_patients"] == 4 and set(summary["counts"]["per_center"]) == {"C1", "C2"}
     manifest = pd.read_csv(out / "manifest.csv")
     assert len(manifest) == 6 * (4 + 2 * 4)  # 4 < 30: every patient gets B and A2 masks
@@ -42,6 +42,6 @@ def test_bad_options_give_a_clear_error_and_no_files(tmp_path):
 
 
 def test_refuses_a_non_empty_folder_without_overwrite(tmp_path):
-    (tmp_path / "data.csv").write_text("x")
+    (tmp_path / "data.csv").write_text("x", encoding="utf-8")
     result = CliRunner().invoke(cli, ["synth", str(tmp_path), "--patients", "1", "--centers", "1"])
     assert result.exit_code == EXIT_USER_ERROR and "--overwrite" in result.output

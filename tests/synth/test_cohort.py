@@ -36,7 +36,7 @@ def test_reader_a_everywhere_b_and_a2_on_the_repeat_subset(tiny_cohort, tiny_con
     assert repeat["B"] == repeat["A2"] and len(repeat["B"]) == tiny_config.n_repeat
     b_rows = m[m.reader == "B"].merge(m[m.reader == READER_A], on=["patient_id", "sequence"])
     assert (b_rows.image_x == b_rows.image_y).all() and (b_rows.mask_x != b_rows.mask_y).all()
-    summary = json.loads(tiny_cohort.summary.read_text())
+    summary = json.loads(tiny_cohort.summary.read_text(encoding="utf-8"))
     assert sorted(summary["repeat_readers"]["patients"]) == sorted(repeat["B"])
 
 
@@ -68,7 +68,7 @@ def test_clinical_table_and_summary(tiny_cohort, tiny_config):
     assert list(clinical.columns[:3]) == ["patient_id", "cohort", "center"]
     assert "label" not in clinical.columns  # the label lives in the manifest only
     assert set(clinical.patient_id) == set(m.patient_id)
-    summary = json.loads(tiny_cohort.summary.read_text())
+    summary = json.loads(tiny_cohort.summary.read_text(encoding="utf-8"))
     assert summary["seed"] == tiny_config.seed and summary["config"] == tiny_config.to_dict()
     per_center = summary["counts"]["per_center"]
     assert sum(c["patients"] for c in per_center.values()) == tiny_config.patients
@@ -121,7 +121,7 @@ def test_output_folder_rules(tmp_path):
     cfg = SynthConfig(patients=1, centers=1, n_repeat_readers=0)
     busy = tmp_path / "busy"
     busy.mkdir()
-    (busy / "notes.txt").write_text("mine")
+    (busy / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(ConfigError, match="expected a new or empty folder; found 1 entries \\(notes.txt\\)"):
         generate_cohort(busy, cfg, quiet=True)
     with pytest.raises(ConfigError, match="only replaces a synthetic cohort"):
@@ -129,7 +129,7 @@ def test_output_folder_rules(tmp_path):
     assert (busy / "notes.txt").exists()
     out = tmp_path / "cohort"
     generate_cohort(out, cfg, quiet=True)
-    (out / "images" / "stray.txt").write_text("old")
+    (out / "images" / "stray.txt").write_text("old", encoding="utf-8")
     generate_cohort(out, cfg, quiet=True, overwrite=True)
     assert not (out / "images" / "stray.txt").exists() and (out / "cohort.json").exists()
     (out / "cohort.json").unlink()  # an interrupted run leaves only generator outputs behind
