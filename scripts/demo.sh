@@ -10,13 +10,13 @@ mkdir -p "$OUT"
 step() { printf '\n== %s\n' "$*" >&2; }
 
 step "1/9 synthesise a 2-centre phantom cohort"
-"$ALNM" synth "$OUT/cohort" --patients 40 --centers 2 --seed 7 --repeat-readers 10
+"$ALNM" synth "$OUT/cohort" --patients 24 --centers 2 --seed 7 --repeat-readers 8
 
 step "2/9 validate the manifest and clinical table"
 "$ALNM" validate "$OUT/cohort/manifest.csv" --clinical "$OUT/cohort/clinical.csv"
 
 step "3/9 extract radiomics into the feature store (paper preset)"
-"$ALNM" extract "$OUT/cohort/manifest.csv" --store "$OUT/store" --preset guo2024 --params demo
+"$ALNM" extract "$OUT/cohort/manifest.csv" --store "$OUT/store" --preset guo2024
 
 step "4/9 deep embeddings (3-D ResNet-18, random weights with a recorded seed)"
 "$ALNM" embed "$OUT/cohort/manifest.csv" --store "$OUT/store" --grid 32

@@ -24,6 +24,7 @@ components to ``run_cv(..., fusion={"post:clinical+radiomics+deep": [...]})``.
 
 from __future__ import annotations
 
+import logging
 import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -47,6 +48,7 @@ _TOKENS: dict[str, list[tuple[str, str | None]]] = {
     "clinical": [(C.TABLE_CLINICAL, None)],
 }
 JOINS: tuple[str, ...] = ("strict", "inner")
+logger = logging.getLogger(__name__)
 
 
 def _indexed(name: str, df: Any) -> pd.DataFrame:
@@ -128,6 +130,15 @@ def assemble_feature_set(name: str, tables: Mapping[str, Any], *, join: str = "s
         dup = sorted({str(c) for c in out.columns[out.columns.duplicated()]})
         raise SchemaMismatchError(f"feature set {name!r}: column(s) {_cap(dup)} come from two "
                                   "parts; expected distinct names. Rename the imported columns.")
+    # Structurally empty columns (e.g. 3-D shape features of 2-D mammograms, which
+    # PyRadiomics computes as shape2D) carry nothing to learn from.  Dropping them
+    # looks at no label and no value, so it is safe outside the folds.
+    empty = [str(c) for c in out.columns if out[c].isna().all()]
+    if empty:
+        logger.info("feature set %r: dropped %d column(s) that are empty for every patient "
+                    "(e.g. %s)", name, len(empty), ", ".join(empty[:3]))
+        out = out.drop(columns=empty)
+        out.attrs["dropped_empty"] = empty
     return out
 
 

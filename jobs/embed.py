@@ -1,0 +1,25 @@
+"""``ray job submit`` entrypoint for ``alnm-ray embed``.
+
+Deep embeddings (3-D ResNet-18): a cohort manifest -> a new `deep` version; GPU actors when the cluster has GPUs.
+
+Usage::
+
+    ray job submit --working-dir . -- python jobs/embed.py jobs/examples/embed.yaml
+    python jobs/embed.py SPEC.yaml            # same thing on an embedded local Ray
+    python jobs/embed.py --check SPEC.yaml    # validate, print the equivalent command
+
+The spec is validated against ``schemas/jobspec.schema.json``, then run
+through the same CLI command a user types (see ``jobs/_cli.py``).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _cli import run_job  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(run_job("embed"))
