@@ -48,6 +48,7 @@ def extract(cli: CliContext, manifest: str, store_uri: str, params_spec: str | N
       alnm-ray extract cohort/manifest.csv --store store/
       alnm-ray extract m.csv --store store/ --params my_params.yaml --preprocess none
     """
+    from alnm_ray.cli._redact import register_identifiers
     from alnm_ray.extract.hashing import sha256_file
     from alnm_ray.extract.job import run_extraction
     from alnm_ray.extract.params import load_params
@@ -64,7 +65,9 @@ def extract(cli: CliContext, manifest: str, store_uri: str, params_spec: str | N
     plan = load_plan(preprocess_spec or preset)
     # Files are opened by the workers: an unreadable image becomes an error row, not a rejected manifest.
     df = read_manifest(manifest, check_files=False)
+    register_identifiers(df["patient_id"].astype(str))  # kept out of logs above DEBUG
     store = FeatureStore(store_uri)
+    store.check_writable()  # fail now, not after the extraction
     lineage = {"manifest": click.format_filename(manifest), "manifest_sha256": sha256_file(manifest),
                "preset": preset, "params_source": params.source, "preprocess_plan": plan.name}
     report = run_extraction(df, store, params=params, plan=plan, table=table, lineage=lineage,

@@ -11,6 +11,9 @@
    Each case returns a feature record or an error record (caught per case, so
    Ray never drops a block); a case lost to a crashed worker is reconciled
    into an error row.  Always: rows in = rows out + error rows.
+   Each finished case is also checkpointed in the store by its actor
+   (:mod:`alnm_ray.extract.checkpoint`): a re-run after a killed driver
+   computes only the cases that had not finished.
 5. The new version holds reused + new rows (+ rows of other cohorts already in
    the table), feature columns unioned with NaN where a feature does not apply.
 """
@@ -32,6 +35,7 @@ from alnm_ray.constants import (
 )
 from alnm_ray.exceptions import ExtractionError, ManifestError
 from alnm_ray.extract.case import RECORD_SCHEMA, case_name, process_case, results_to_arrow
+from alnm_ray.extract.checkpoint import CaseCheckpoint
 from alnm_ray.extract.hashing import case_hash, library_versions, sha256_file, stable_hash, version_id
 from alnm_ray.extract.params import ExtractionParams, check_compatible
 from alnm_ray.extract.summary import ExtractionReport
@@ -58,17 +62,23 @@ class _CaseExtractor:
     was ~155 ms with tasks and ~16 ms with actors (0.5 s cases, measured with Ray 2.60).
     """
 
-    def __init__(self, plan: PreprocessPlan, params: ExtractionParams, debug: bool) -> None:
+    def __init__(self, plan: PreprocessPlan, params: ExtractionParams, debug: bool,
+                 checkpoint: CaseCheckpoint | None = None) -> None:
         import radiomics
 
         # PyRadiomics attaches its own stderr handler at WARNING (e.g. "GLCM is symmetrical…" per
         # case); inside a worker only errors are worth forwarding to the driver.
         radiomics.setVerbosity(logging.ERROR)
-        self.plan, self.params, self.debug = plan, params, debug
+        self.plan, self.params, self.debug, self.checkpoint = plan, params, debug, checkpoint
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
-        rows = batch.to_dict("records")
-        return results_to_arrow([process_case(row, self.plan, self.params, debug=self.debug) for row in rows])
+        results = []
+        for row in batch.to_dict("records"):
+            result = process_case(row, self.plan, self.params, debug=self.debug)
+            if self.checkpoint is not None and result.ok:  # survives a killed driver
+                self.checkpoint.save(results_to_arrow([result]), result.case_hash)
+            results.append(result)
+        return results_to_arrow(results)
 
 
 def _check_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -151,7 +161,8 @@ def _stored_rows(store: Any, table: str, wanted: set[str]) -> pd.DataFrame:
 
 
 def _run_dataset(items: list[dict[str, Any]], plan: PreprocessPlan, params: ExtractionParams, *,
-                 quiet: bool, debug: bool, num_cpus: int | None) -> list[dict[str, Any]]:
+                 quiet: bool, debug: bool, num_cpus: int | None,
+                 checkpoint: CaseCheckpoint | None = None) -> list[dict[str, Any]]:
     """Extract ``items`` on Ray Data; returns one record per item that came back."""
     import ray
     from ray.data import DataContext
@@ -174,7 +185,8 @@ def _run_dataset(items: list[dict[str, Any]], plan: PreprocessPlan, params: Extr
         kwargs: dict[str, Any] = {
             "batch_size": 1, "batch_format": "pandas", "num_cpus": 1,
             "compute": ActorPoolStrategy(min_size=1, max_size=size),
-            "fn_constructor_kwargs": {"plan": plan, "params": params, "debug": debug}}
+            "fn_constructor_kwargs": {"plan": plan, "params": params, "debug": debug,
+                                      "checkpoint": checkpoint}}
         try:
             # Ray Data retries a case whose actor died forever by default; a case that reliably
             # kills its worker (segfault, out of memory) would then hang the job.  The retry limit
@@ -289,6 +301,7 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
         errs = store.read_errors(table, version=vid).to_pandas()
         report.errors = errs[[c for c in ERROR_COLUMNS if c in errs.columns]]
         report.failed, report.cached, report.existed = len(errs), len(df) - len(errs), True
+        CaseCheckpoint.for_store(store, table).discard(df[COL_CASE_HASH])
         report.seconds = time.perf_counter() - t0
         return report
 
@@ -299,6 +312,11 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
     items = [{**{c: row[c] for c in CASE_KEY}, COL_IMAGE: str(row[COL_IMAGE]), COL_MASK: str(row[COL_MASK]),
               COL_MASK_LABEL: int(row[COL_MASK_LABEL]), "case_hash": row[COL_CASE_HASH]}
              for _, row in todo.iterrows()]
+    # cases an earlier, killed run finished but never committed
+    checkpoint = CaseCheckpoint.for_store(store, table)
+    resumed = checkpoint.load(item["case_hash"] for item in items)
+    done_before = {r["case_hash"] for r in resumed}
+    items = [item for item in items if item["case_hash"] not in done_before]
     records: list[dict[str, Any]] = []
     if items:
         from alnm_ray.runtime import RayConfig, ray_session
@@ -307,7 +325,8 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
         t_start = time.perf_counter()
         with ray_session(ray_config or RayConfig(quiet=quiet)):
             report.ray_start_seconds = time.perf_counter() - t_start
-            records = _run_dataset(items, plan, params, quiet=quiet, debug=debug, num_cpus=num_cpus)
+            records = _run_dataset(items, plan, params, quiet=quiet, debug=debug, num_cpus=num_cpus,
+                                   checkpoint=checkpoint)
             report.ray_seconds = time.perf_counter() - t_start - report.ray_start_seconds
     returned = {r["case_hash"] for r in records}
     for item in items:  # cases whose worker died: no record came back
@@ -317,6 +336,7 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
                             "message": f"{case_name(item)}: the Ray task running this case ended without a "
                                        "result (worker crash or out of memory). Re-run to retry it."})
     report.case_seconds = [float(r.get("seconds") or 0.0) for r in records if r.get("seconds") is not None]
+    records += resumed
     error_rows = [{"stage": e["stage"], **{c: df.at[i, c] for c in CASE_KEY}, "error_type": e["error_type"],
                    "message": e["message"]} for i, e in sorted(read_errors.items())]
     error_rows += [{c: r[c] for c in ERROR_COLUMNS} for r in records if r["status"] != "ok"]
@@ -329,11 +349,13 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
         raise ExtractionError(f"internal check failed: {len(df)} cases in, {manifest_rows_out} feature rows + "
                               f"{len(errors)} error rows out. Re-run with --debug and report this.")
     report.computed, report.cached, report.failed = len(items), len(reused), len(errors)
+    report.resumed = len(resumed)
     report.errors = errors
     report.version = store.write_version(
         table, out, version_id=vid, params=_version_params(params, plan, versions, out),
         lineage=dict(lineage or {}, carried_cohorts=sorted(set(carried[COL_COHORT])) if len(carried) else []),
         parent=latest.version if latest is not None else None, errors=errors, counts=report.counts())
+    checkpoint.discard(df[COL_CASE_HASH])  # committed: the store holds these rows now
     report.seconds = time.perf_counter() - t0
     return report
 

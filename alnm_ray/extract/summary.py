@@ -22,6 +22,8 @@ class ExtractionReport:
         cases: Manifest rows (cases) given.
         computed: Cases sent to the Ray workers this run (ok or failed).
         cached: Cases whose stored row was reused (same content hash).
+        resumed: Cases a killed earlier run had finished, taken from their checkpoints
+            (:mod:`alnm_ray.extract.checkpoint`) instead of being computed again.
         failed: Cases that ended in the ``errors`` table.
         carried: Rows of other cohorts kept from the previous version.
         seconds: Wall time of the whole run (s).
@@ -37,6 +39,7 @@ class ExtractionReport:
     cases: int = 0
     computed: int = 0
     cached: int = 0
+    resumed: int = 0
     failed: int = 0
     carried: int = 0
     seconds: float = 0.0
@@ -52,13 +55,14 @@ class ExtractionReport:
         return self.cases - self.cached - self.failed
 
     def counts(self) -> dict[str, int]:
-        """The counters stored with the version."""
-        return {"cases": self.cases, "computed": self.computed, "cached": self.cached,
-                "failed": self.failed, "carried": self.carried}
+        """The counters stored with the version (``resumed`` only when some case was)."""
+        counts = {"cases": self.cases, "computed": self.computed, "cached": self.cached,
+                  "failed": self.failed, "carried": self.carried}
+        return {**counts, "resumed": self.resumed} if self.resumed else counts
 
     def to_json(self) -> dict[str, Any]:
         """Counters, timings (s) and the version, JSON-able."""
-        return {**self.counts(), "done": self.done, "existed": self.existed,
+        return {**self.counts(), "resumed": self.resumed, "done": self.done, "existed": self.existed,
                 "table": getattr(self.version, "table", None), "version": getattr(self.version, "version", None),
                 "seconds": self.seconds, "ray_start_seconds": self.ray_start_seconds,
                 "ray_seconds": self.ray_seconds, "case_seconds": list(self.case_seconds),
@@ -70,8 +74,9 @@ class ExtractionReport:
                                                          f"{str(getattr(self.version, 'version', '?'))[:12]}"
         extra = " (version already in the store; nothing computed)" if self.existed else ""
         carried = f", {self.carried} rows of other cohorts kept" if self.carried else ""
-        return (f"extract: {self.cases} cases: {self.done} done, {self.cached} cached, {self.failed} failed"
-                f"{carried} in {self.seconds:.1f} s -> {short}{extra}")
+        resumed = f" ({self.resumed} resumed from checkpoints)" if self.resumed else ""
+        return (f"extract: {self.cases} cases: {self.done} done{resumed}, {self.cached} cached, {self.failed} "
+                f"failed{carried} in {self.seconds:.1f} s -> {short}{extra}")
 
     def failure_summary(self) -> str:
         """Failures grouped by stage and error type, then the first few cases (empty when none)."""

@@ -11,6 +11,7 @@ import gzip
 import math
 import re
 import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -47,49 +48,82 @@ def _itk_detail(err: RuntimeError) -> str:
     return re.sub(r"^\w+\(0x[0-9a-f]+\):\s*", "", detail)[:160]
 
 
-def _check_nifti_complete(path: Path) -> None:
-    """Refuse a truncated NIfTI file.
+#: NIfTI float datatype codes -> numpy type (ITK's reader turns their NaN/inf into 0).
+_NIFTI_FLOATS = {16: "f4", 64: "f8"}
 
-    ITK reads a NIfTI file whose voxel data stop early without any error and
-    fills the missing voxels with zeros (measured with SimpleITK 2.5: half a
-    ``.nii.gz`` read as an image half of zeros), so the header's size is
-    checked against the bytes actually present.
+
+def _nifti_header(head: bytes) -> tuple[int, int, int, str | None] | None:
+    """``(header size, voxel offset, data bytes, float dtype or None)`` of a NIfTI-1/2 header, else None."""
+    for order in "<>":
+        size = struct.unpack(order + "i", head[:4])[0] if len(head) >= 4 else 0
+        if size in (348, 540) and len(head) >= size:
+            break
+    else:
+        return None
+    if size == 348:
+        dims, code = struct.unpack(order + "8h", head[40:56]), struct.unpack(order + "h", head[70:72])[0]
+        bitpix, offset = struct.unpack(order + "h", head[72:74])[0], int(struct.unpack(order + "f", head[108:112])[0])
+    else:
+        dims, code = struct.unpack(order + "8q", head[16:80]), struct.unpack(order + "h", head[12:14])[0]
+        bitpix, offset = struct.unpack(order + "h", head[14:16])[0], int(struct.unpack(order + "q", head[168:176])[0])
+    if not 1 <= dims[0] <= 7:
+        return None
+    nbytes = math.prod(max(int(d), 1) for d in dims[1:dims[0] + 1]) * bitpix // 8
+    dtype = order + _NIFTI_FLOATS[code] if code in _NIFTI_FLOATS else None
+    return size, max(offset, size), nbytes, dtype
+
+
+def _check_nifti(path: Path) -> None:
+    """Refuse a truncated NIfTI file, or one holding NaN/inf voxels.
+
+    ITK reads both without an error (measured with SimpleITK 2.5): a file
+    whose voxel data stop early comes back with the missing voxels set to 0
+    (half a ``.nii.gz`` read as an image half of zeros), and NaN/inf voxels of
+    a float image come back as 0 too.  Either would become feature values, so
+    the file is streamed once: its length is checked against the header's and
+    float voxels are checked for finiteness.
 
     Raises:
-        ManifestError: When the file holds fewer bytes than its header announces.
+        ManifestError: When the file is shorter than its header announces, or
+            holds non-finite voxels.
     """
-    compressed = path.name.lower().endswith(".gz")
+    with open(path, "rb") as probe:
+        compressed = probe.read(2) == b"\x1f\x8b"  # by content: ITK also reads a plain file named .nii.gz
+    bad = total = 0
     try:
         with (gzip.open(path, "rb") if compressed else open(path, "rb")) as fh:
             head = fh.read(540)
+            header = _nifti_header(head)
             total = len(head)
-            while chunk := fh.read(1 << 20):
+            dtype = np.dtype(header[3]) if header and header[3] else None
+            # voxel bytes still to check, and the bytes before them (header extensions) still to skip
+            skip, left, pending = (header[1], header[2], b"") if dtype is not None else (0, 0, b"")
+            chunk = head
+            while chunk:
+                if dtype is not None and left:
+                    part = chunk[min(skip, len(chunk)):][:left]
+                    skip, left = max(0, skip - len(chunk)), left - len(part)
+                    pending += part
+                    usable = len(pending) - len(pending) % dtype.itemsize
+                    bad += int((~np.isfinite(np.frombuffer(pending[:usable], dtype))).sum())
+                    pending = pending[usable:]
+                chunk = fh.read(1 << 20)
                 total += len(chunk)
     except EOFError:
         raise unreadable(path, "a complete gzip stream", "a compressed stream that ends early (the file is "
                          "truncated)", "Re-export or copy the file again.") from None
-    for order in "<>":
-        size = struct.unpack(order + "i", head[:4])[0] if len(head) >= 4 else 0
-        if size in (348, 540):
-            break
-    else:
+    except (gzip.BadGzipFile, zlib.error) as err:
+        raise unreadable(path, "a readable gzip stream", f"corrupt compressed data ({err})",
+                         "It may be corrupt; re-export or copy the file again.") from None
+    if header is None:
         return  # not a header we know; ITK accepted it
-    if size == 348 and len(head) >= 348:
-        dims = struct.unpack(order + "8h", head[40:56])
-        bitpix = struct.unpack(order + "h", head[72:74])[0]
-        offset = int(struct.unpack(order + "f", head[108:112])[0])
-    elif size == 540 and len(head) >= 540:
-        dims = struct.unpack(order + "8q", head[16:80])
-        bitpix = struct.unpack(order + "h", head[14:16])[0]
-        offset = int(struct.unpack(order + "q", head[168:176])[0])
-    else:
-        return
-    if not 1 <= dims[0] <= 7:
-        return
-    expected = max(offset, size) + math.prod(max(int(d), 1) for d in dims[1:dims[0] + 1]) * bitpix // 8
+    expected = header[1] + header[2]
     if total < expected:
         raise unreadable(path, f"{expected} bytes of header and voxel data",
                          f"{total} bytes (the file is truncated)", "Re-export or copy the file again.")
+    if bad:
+        raise unreadable(path, "finite intensities", f"{bad} NaN/inf voxels (a NIfTI reader would silently read "
+                         "them as 0)", "Re-export the image; NaNs usually come from a failed conversion.")
 
 
 def read_dicom_series(folder: Path) -> sitk.Image:
@@ -138,7 +172,7 @@ def read_image(path: PathLike) -> sitk.Image:
         raise unreadable(p, "a readable image", f"could not read the file ({_itk_detail(err)})",
                          "It may be truncated or corrupt; re-export it.") from err
     if suffix in (".nii", ".nii.gz"):
-        _check_nifti_complete(p)
+        _check_nifti(p)
     if img.GetNumberOfComponentsPerPixel() > 1:
         arr = sitk.GetArrayFromImage(img).astype(np.float32)
         grey = sitk.GetImageFromArray(arr[..., :3].mean(axis=-1))
