@@ -25,9 +25,9 @@ step "5/9 SQL over the store"
 "$ALNM" sql --store "$OUT/store" "SELECT center, sequence, count(*) AS cases FROM radiomics GROUP BY ALL ORDER BY ALL"
 "$ALNM" features list --store "$OUT/store"
 
-step "6/9 repeated CV sweep of eight classifiers (reduced repeats for the demo)"
+step "6/9 repeated CV sweep of eight classifiers (2 repeats instead of 20, no post-fusion, for time)"
 "$ALNM" tune --store "$OUT/store" --preset guo2024 --clinical "$OUT/cohort/clinical.csv" \
-  --repeats 2 --folds 5 --out "$OUT/run"
+  --feature-sets radiomics,deep,combined,clinical --repeats 2 --folds 5 --out "$OUT/run"
 
 step "7/9 HTML report"
 "$ALNM" report "$OUT/run" --out "$OUT/report.html"

@@ -98,10 +98,16 @@ def _section_selection(selection: dict) -> str:
     if not selection:
         return "<p class='note'>No selection record in this run.</p>"
     steps: dict[str, dict[str, int]] = {}
+    order: list[str] = []  # pipeline order, merged across feature sets (clinical has no ICC step)
     figs = []
     for fs, rec in selection.items():
+        previous = None
         for step in rec.get("steps", []):
-            steps.setdefault(step["step"], {})[fs] = step["n"]
+            name = step["step"]
+            if name not in order:
+                order.insert(order.index(previous) + 1 if previous in order else len(order), name)
+            previous = name
+            steps.setdefault(name, {})[fs] = step["n"]
         lasso = rec.get("lasso") or {}
         if lasso.get("alphas") and lasso.get("mse_mean"):
             figs.append(H.figure(plot_lasso_cv(lasso["alphas"], lasso["mse_mean"], lasso.get("mse_std"),
@@ -115,7 +121,7 @@ def _section_selection(selection: dict) -> str:
             names, weights = list(lasso["coefs"]), list(lasso["coefs"].values())
             figs.append(H.figure(plot_feature_weights(names, weights, top=25, title=f"Selected features — {fs}"),
                                  f"{fs}: LASSO coefficients of the selected features."))
-    table = pd.DataFrame(steps).T.reset_index().rename(columns={"index": "step"})
+    table = pd.DataFrame(steps).T.loc[order].reset_index().rename(columns={"index": "step"})
     return ("<h3>Features remaining after each step (hold-out training set)</h3>" + H.table(table, floatfmt="{:.0f}")
             + f"<div class='figs'>{''.join(figs)}</div>")
 

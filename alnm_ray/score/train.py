@@ -207,8 +207,8 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
     X = assemble_feature_set(config.feature_set, {t: w.loc[w.index.intersection(ids)] for t, w in wides.items()})
     # Features that do not apply (NaN for every training patient: a 2-D shape class on a 3-D
     # sequence, a filter the ROI was too small for) carry no information; they are not inputs.
-    excluded = [str(c) for c in X.columns if X[c].isna().all()]
-    X = X.drop(columns=excluded)
+    excluded = list(X.attrs.get("dropped_empty", [])) + [str(c) for c in X.columns if X[c].isna().all()]
+    X = X.drop(columns=[c for c in excluded if c in X.columns])
     if X.shape[1] == 0:
         raise SchemaMismatchError(f"feature set {config.feature_set!r}: every feature is missing for every "
                                   "training patient; expected at least one value. Check the extraction errors.")
