@@ -1,0 +1,416 @@
+"""Reading a sweep's inputs from the store and assembling its feature sets.
+
+Feature-set names (``--feature-sets``):
+
+* ``radiomics``, ``deep``, ``combined`` (radiomics + deep, pre-fusion),
+  ``clinical``, ``clinical+radiomics`` ... -- see
+  :mod:`alnm_ray.model.feature_sets`;
+* the name of any other patient-keyed table in the store (an imported one);
+* ``post:clinical+radiomics+deep`` -- post-fusion: an SVM stacked on the
+  named sets' per-modality probabilities;
+* ``all`` -- every default set whose tables exist, plus post-fusion of the
+  available modalities (clinical, radiomics, deep) when there are two or more.
+
+Labels come from the tables' ``label`` column (per patient); unlabelled
+patients are excluded and counted.  The clinical table comes from a
+``--clinical`` file (stored as a new ``clinical`` version so ``alnm-ray train
+--run`` finds the same data) or the store's ``clinical`` table.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alnm_ray import constants as C
+from alnm_ray._validation import did_you_mean
+from alnm_ray.exceptions import ConfigError, FallbackWarning, SchemaMismatchError, StoreError
+from alnm_ray.model.feature_sets import DEFAULT_FEATURE_SETS, assemble_feature_set
+from alnm_ray.select._base import _cap
+from alnm_ray.select._columns import KIND_RADIOMICS, kinds_of
+from alnm_ray.tune.config import TuneRunConfig
+
+logger = logging.getLogger(__name__)
+
+#: Prefix of post-fusion set names.
+POST_PREFIX = "post:"
+#: Tables this package writes as results; never feature tables.
+OUTPUT_TABLES: frozenset[str] = frozenset({C.TABLE_CV_RESULTS, C.TABLE_OOF, C.TABLE_PREDICTIONS,
+                                           C.TABLE_ERRORS})
+#: Modalities that post-fusion in ``all`` stacks, in this order.
+FUSION_MODALITIES: tuple[str, ...] = (C.TABLE_CLINICAL, C.TABLE_RADIOMICS, C.TABLE_DEEP)
+_TOKEN_TABLES: dict[str, tuple[str, ...]] = {
+    "radiomics": (C.TABLE_RADIOMICS,), "deep": (C.TABLE_DEEP,),
+    "combined": (C.TABLE_RADIOMICS, C.TABLE_DEEP), "clinical": (C.TABLE_CLINICAL,)}
+
+
+@dataclass
+class TuneInputs:
+    """Everything a sweep models, read once in the driver.
+
+    Attributes:
+        sets: Plain set name -> wide frame (patients x features, index
+            ``patient_id``), for every requested plain set and fusion component.
+        plain: Requested plain sets, in request order.
+        fusion: Requested post-fusion sets -> component set names.
+        y: 0/1 label of every modelled patient (index ``patient_id``, sorted).
+        centers: Centre per modelled patient, or None when no table has one.
+        cohort: One row per modelled patient: patient_id, center, cohort,
+            label, split + clinical variables.
+        train_ids, test_ids: Hold-out split (None when the hold-out is off).
+        split_source: "manifest" (the tables' split column) or "random" (seeded 7:3).
+        reader_ratings: Pivoted readers' rows for the ICC filter (None when not needed).
+        table_versions: ``{table: version id}`` read.
+        n_unlabelled: Patients excluded because no table gives them a label.
+        empty_columns: Set -> feature columns dropped because no modelled patient
+            has a value (e.g. PyRadiomics shape features that are NaN for 2-D masks).
+    """
+
+    sets: dict[str, pd.DataFrame]
+    plain: list[str]
+    fusion: dict[str, list[str]]
+    y: pd.Series
+    centers: pd.Series | None
+    cohort: pd.DataFrame
+    train_ids: list[str] | None = None
+    test_ids: list[str] | None = None
+    split_source: str | None = None
+    reader_ratings: Any = None
+    table_versions: dict[str, str] = field(default_factory=dict)
+    n_unlabelled: int = 0
+    empty_columns: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def feature_sets(self) -> list[str]:
+        """Every evaluated set: plain ones, then post-fusion ones."""
+        return list(self.plain) + list(self.fusion)
+
+
+def _tokens(name: str) -> list[str]:
+    return [t.strip() for t in str(name).split("+") if t.strip()]
+
+
+def tables_of(name: str) -> list[str]:
+    """Store tables a plain set name reads (``clinical+combined`` -> clinical, radiomics, deep)."""
+    return list(dict.fromkeys(t for tok in _tokens(name) for t in _TOKEN_TABLES.get(tok, (tok,))))
+
+
+def resolve_feature_sets(requested: tuple[str, ...] | list[str], available: list[str], *,
+                         search: bool = False) -> tuple[list[str], dict[str, list[str]]]:
+    """Expand ``all`` and check every name against the available tables.
+
+    Args:
+        requested: Names as given (``all``, plain names, ``post:a+b``).
+        available: Feature tables present (store tables plus a given clinical file).
+        search: A hyper-parameter search: ``all`` leaves out post-fusion and a
+            named post-fusion set is refused (its stacked models are not tuned).
+
+    Returns:
+        ``(plain, fusion)``: requested plain sets, and ``{post name: components}``.
+
+    Raises:
+        ConfigError: Unknown name (with a suggestion), a post-fusion set with
+            fewer than two components, or post-fusion with ``search``.
+    """
+    avail = set(available)
+    options = [s for s in DEFAULT_FEATURE_SETS if set(tables_of(s)) <= avail]
+    options += sorted(t for t in avail if t not in _TOKEN_TABLES and t not in options)
+    plain: list[str] = []
+    fusion: dict[str, list[str]] = {}
+
+    def check_plain(name: str, context: str) -> None:
+        missing = [t for t in tables_of(name) if t not in avail]
+        if missing:
+            shown = ", ".join(options + ["all", "post:clinical+radiomics+deep"])
+            raise ConfigError(
+                f"{context}: feature set {name!r} needs table(s) {missing}, which the store does not "
+                f"hold; expected one of {shown}.{did_you_mean(name, options)} Extract/embed/import "
+                "the table first, or pass --clinical for the clinical set.")
+
+    for name in requested:
+        name = str(name).strip()
+        if name == "all":
+            plain += [s for s in options if s in DEFAULT_FEATURE_SETS]
+            mods = [m for m in FUSION_MODALITIES if m in avail]
+            if len(mods) >= 2 and not search:
+                fusion[POST_PREFIX + "+".join(mods)] = mods
+        elif name.startswith(POST_PREFIX):
+            if search:
+                raise ConfigError(
+                    f"--feature-sets: post-fusion set {name!r} cannot be combined with --search "
+                    "random (its stacked SVM and base models are not tuned); expected plain sets "
+                    "only. Drop the post-fusion set or run it in a separate sweep without --search.")
+            parts = _tokens(name[len(POST_PREFIX):])
+            if len(parts) < 2 or len(set(parts)) != len(parts):
+                raise ConfigError(f"--feature-sets: post-fusion set {name!r}: expected at least two "
+                                  "distinct components, e.g. 'post:clinical+radiomics+deep'.")
+            for p in parts:
+                check_plain(p, f"post-fusion set {name!r}")
+            fusion[name] = parts
+        else:
+            check_plain(name, "--feature-sets")
+            plain.append(name)
+    plain = list(dict.fromkeys(plain))
+    if not plain and not fusion:
+        raise ConfigError("--feature-sets: no feature set to evaluate; expected e.g. 'radiomics' "
+                          f"or 'all'. Available: {', '.join(options) or 'none'}.")
+    return plain, fusion
+
+
+def _read_clinical(store: Any, path: str) -> tuple[pd.DataFrame, str]:
+    """Read a clinical file and store it as a ``clinical`` version (idempotent)."""
+    from alnm_ray.manifest.table import read_table
+
+    df = read_table(path, kind="clinical table")
+    if C.COL_PATIENT not in df.columns:
+        raise SchemaMismatchError(f"--clinical {path}: expected a {C.COL_PATIENT!r} column (one row "
+                                  f"per patient); found {_cap(list(df.columns))}. Rename the id "
+                                  "column to patient_id.")
+    if df[C.COL_PATIENT].duplicated().any():
+        dup = sorted(df.loc[df[C.COL_PATIENT].duplicated(), C.COL_PATIENT].astype(str).unique())
+        raise SchemaMismatchError(f"--clinical {path}: expected one row per patient; patient id(s) "
+                                  f"{_cap(dup)} repeat. De-duplicate the table.")
+    for col in df.columns:  # pandas "string" dtype -> plain object/str for Parquet
+        if pd.api.types.is_string_dtype(df[col]):
+            df[col] = df[col].astype(object).where(df[col].notna(), None)
+    info = store.write_version(C.TABLE_CLINICAL, df.reset_index(drop=True),
+                               lineage={"source": str(path)}, params={"imported_by": "alnm-ray tune"})
+    logger.info("clinical table %s stored as %s", path, info.ref if hasattr(info, "ref") else info.version)
+    return store.read(C.TABLE_CLINICAL, info.version).to_pandas(), info.version
+
+
+def _wide(table: str, df: pd.DataFrame, reader: str) -> pd.DataFrame:
+    from alnm_ray.store import to_wide
+
+    if C.COL_SEQUENCE in df.columns:
+        wide = to_wide(df, reader=reader)
+    else:
+        if C.COL_PATIENT not in df.columns:
+            raise SchemaMismatchError(
+                f"table {table!r}: expected a {C.COL_PATIENT!r} column (one row per patient) or case "
+                f"rows with a 'sequence' column; found {_cap(list(map(str, df.columns)))}. Import it "
+                "with `alnm-ray features import --key patient_id`.")
+        wide = df.set_index(C.COL_PATIENT)
+    wide.index = wide.index.astype(str)
+    wide.index.name = C.COL_PATIENT
+    if wide.index.has_duplicates:
+        dup = sorted({str(i) for i in wide.index[wide.index.duplicated()]})
+        raise SchemaMismatchError(
+            f"table {table!r}: expected one row per patient; patient id(s) {_cap(dup)} repeat (two "
+            "cohorts sharing ids?). Restrict the sweep with --cohort.")
+    return wide
+
+
+def _labels(wides: dict[str, pd.DataFrame]) -> pd.Series:
+    found = [(t, w[C.COL_LABEL]) for t, w in wides.items() if C.COL_LABEL in w.columns]
+    if not found:
+        raise SchemaMismatchError(
+            f"labels: no table has a {C.COL_LABEL!r} column; expected the manifest's labels in the "
+            f"feature tables (or a label column in the clinical table). Tables read: "
+            f"{sorted(wides)}. Add labels to the manifest and re-run extraction, or pass a "
+            "clinical table with a label column.")
+    label = pd.Series(np.nan, index=sorted(set().union(*[set(w.index) for w in wides.values()])),
+                      dtype=float)
+    for table, s in found:
+        s = pd.to_numeric(s, errors="coerce")
+        both = label.index.intersection(s.index[s.notna()])
+        known = label.loc[both].notna()
+        clash = [i for i in both[known.to_numpy()] if label[i] != s[i]]
+        if clash:
+            raise SchemaMismatchError(f"labels: table {table!r} disagrees with another table for "
+                                      f"{len(clash)} patient(s) ({_cap(sorted(clash))}); expected one "
+                                      "label per patient. Fix the manifest or clinical table.")
+        label.loc[s.index] = label.loc[s.index].fillna(s)
+    bad = sorted({str(v) for v in label.dropna().unique()} - {"0.0", "1.0"})
+    if bad:
+        raise SchemaMismatchError(f"labels: expected 0/1 values; found {_cap(bad)}. Recode the "
+                                  "outcome as 1 = ALNM, 0 = no ALNM.")
+    return label
+
+
+def _first_column(wides: dict[str, pd.DataFrame], column: str, index: pd.Index) -> pd.Series | None:
+    out = None
+    for w in wides.values():
+        if column in w.columns:
+            s = w[column].reindex(index)
+            out = s if out is None else out.fillna(s)
+    return None if out is None else out.astype(object).where(out.notna(), None)
+
+
+def _check_readers(long: pd.DataFrame, cfg_sel: Any, version: str) -> None:
+    readers = sorted(long[C.COL_READER].astype(str).unique()) if C.COL_READER in long else []
+    missing = [r for r in (C.PRIMARY_READER, *cfg_sel.icc_pairs) if r not in readers]
+    if missing:
+        raise ConfigError(
+            f"radiomics@{version[:12]}: the ICC filter (icc_threshold={cfg_sel.icc_threshold}) needs "
+            f"rows of readers {[C.PRIMARY_READER, *cfg_sel.icc_pairs]}; the table has readers "
+            f"{readers} (missing {missing}). Extract the second reader's masks, or pass a --selection "
+            "YAML with 'icc_threshold: null'.")
+
+
+def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
+    """Read, label and assemble everything a sweep models.
+
+    Args:
+        store: A :class:`~alnm_ray.store.FeatureStore` or its path/URI.
+        cfg: The sweep configuration.
+
+    Returns:
+        :class:`TuneInputs`.
+
+    Raises:
+        StoreError: Empty store, unknown table or pinned version.
+        ConfigError: Unknown feature set, one class only, too few patients for the folds.
+        SchemaMismatchError: No labels, disagreeing labels, patients differing between sets.
+    """
+    from alnm_ray.model.splits import holdout_split
+    from alnm_ray.store import FeatureStore
+
+    store = store if isinstance(store, FeatureStore) else FeatureStore(str(store))
+    present = [t for t in (store.tables() if store.exists() else []) if t not in OUTPUT_TABLES]
+    if not present and cfg.clinical is None:
+        raise StoreError(
+            f"store {store.uri}: expected feature tables (radiomics, deep, clinical or an imported "
+            f"one); found {'no tables' if store.exists() else 'no store at that path'}. Run "
+            "`alnm-ray extract` / `embed` / `features import` first, or check --store.")
+    available = sorted(set(present) | ({C.TABLE_CLINICAL} if cfg.clinical else set()))
+    plain, fusion = resolve_feature_sets(cfg.feature_sets, available, search=cfg.search == "random")
+    needed = list(dict.fromkeys(plain + [p for parts in fusion.values() for p in parts]))
+    tables = list(dict.fromkeys(t for s in needed for t in tables_of(s)))
+    pins = dict(cfg.tables)
+    longs: dict[str, pd.DataFrame] = {}
+    versions: dict[str, str] = {}
+    for table in tables:
+        if table == C.TABLE_CLINICAL and cfg.clinical:
+            df, version = _read_clinical(store, cfg.clinical)
+        else:
+            info = store.resolve(f"{table}@{pins[table]}" if table in pins else table)
+            df, version = store.read(table, info.version).to_pandas(), info.version
+        if cfg.cohorts and C.COL_COHORT in df.columns:
+            df = df[df[C.COL_COHORT].astype(str).isin(cfg.cohorts)]
+            if df.empty:
+                raise ConfigError(f"--cohort: table {table}@{version[:12]} has no rows of cohort(s) "
+                                  f"{list(cfg.cohorts)}; check the names with `alnm-ray sql`.")
+        longs[table], versions[table] = df, version
+    unused = sorted(set(pins) - set(tables))
+    if unused:
+        logger.warning("pinned table(s) %s are not read by the requested feature sets", unused)
+    wides = {t: _wide(t, df, cfg.reader) for t, df in longs.items()}
+    label = _labels(wides)
+    built = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FallbackWarning)  # announced below with the count
+        for name in needed:
+            built[name] = assemble_feature_set(name, wides, join=cfg.join)
+    union = sorted(set().union(*[set(X.index) for X in built.values()]))
+    common = sorted(set.intersection(*[set(X.index) for X in built.values()]))
+    if len(common) < len(union):
+        if cfg.join == "strict":
+            sizes = {n: len(X) for n, X in built.items()}
+            raise SchemaMismatchError(
+                f"feature sets: patients differ between sets ({sizes}); {len(union) - len(common)} "
+                f"patient(s) are missing from some set ({_cap(sorted(set(union) - set(common)))}). "
+                "Extract the missing cases, or pass --join inner to model the common patients.")
+        warnings.warn(f"--join inner: {len(union) - len(common)} patient(s) missing from some "
+                      "feature set were dropped", FallbackWarning, stacklevel=2)
+    has_label = label.reindex(common).notna()
+    n_unlabelled = int((~has_label).sum())
+    patients = pd.Index([p for p, ok in zip(common, has_label) if ok], name=C.COL_PATIENT)
+    if n_unlabelled:
+        logger.warning("%d patient(s) without a label excluded", n_unlabelled)
+    y = label.loc[patients].astype(int).rename(C.COL_LABEL)
+    counts = y.value_counts()
+    if len(counts) < 2:
+        raise ConfigError(
+            f"labels: expected both classes (0 and 1) among the {len(y)} labelled patient(s); found "
+            f"only {sorted(counts.index.tolist())}. A classifier needs ALNM+ and ALNM- patients.")
+    centers = _first_column(wides, C.COL_CENTER, patients)
+    centers = None if centers is None or centers.isna().all() else centers.fillna("unknown").astype(str)
+    split = _first_column(wides, C.COL_SPLIT, patients)
+    train_ids: list[str] | None = None
+    test_ids: list[str] | None = None
+    source: str | None = None
+    if cfg.holdout:
+        values = set() if split is None else {str(v) for v in split.dropna()}
+        if split is not None and {"train", "test"} <= values:
+            train_ids = [p for p in patients if split[p] == "train"]
+            test_ids = [p for p in patients if split[p] == "test"]
+            source = "manifest"
+        else:
+            tr, te = holdout_split(y.to_numpy(), cfg.test_size, cfg.seed)
+            train_ids, test_ids = list(patients[tr]), list(patients[te])
+            source = "random"
+        for name, ids in (("training", train_ids), ("test", test_ids)):
+            if y.loc[ids].nunique() < 2:
+                raise ConfigError(f"hold-out: the {name} split ({len(ids)} patients) holds one class "
+                                  "only; expected both. Fix the manifest's split column, or pass "
+                                  "--no-holdout.")
+    cv_ids = train_ids if train_ids is not None and cfg.cv_on == "train" else list(patients)
+    minority = int(y.loc[cv_ids].value_counts().min())
+    if minority < cfg.folds:
+        raise ConfigError(f"--folds: expected at most {minority} folds (patients of the smaller class "
+                          f"among the {len(cv_ids)} CV patients); got {cfg.folds}. Lower --folds.")
+    cohort = pd.DataFrame(index=patients)
+    cohort[C.COL_CENTER] = centers if centers is not None else None
+    cohort[C.COL_COHORT] = _first_column(wides, C.COL_COHORT, patients)
+    cohort[C.COL_LABEL] = y
+    if train_ids is not None and test_ids is not None:
+        in_train, in_test = set(train_ids), set(test_ids)
+        cohort[C.COL_SPLIT] = ["train" if p in in_train else "test" if p in in_test else None
+                               for p in patients]
+    else:
+        cohort[C.COL_SPLIT] = split
+    if C.TABLE_CLINICAL in wides:
+        from alnm_ray.model.feature_sets import feature_columns
+
+        clin = wides[C.TABLE_CLINICAL]
+        for col in feature_columns(clin):
+            cohort[col] = clin[col].reindex(patients)
+    ratings = None
+    cfg_sel = cfg.selection_config()
+    if cfg_sel.icc_threshold is not None and any(
+            KIND_RADIOMICS in kinds_of(built[n].columns) for n in needed):
+        if C.TABLE_RADIOMICS not in longs:
+            raise ConfigError("ICC filter: radiomics-named columns come from a table other than "
+                              "'radiomics', so no readers' rows exist; pass a --selection YAML with "
+                              "'icc_threshold: null', or model the radiomics table.")
+        from alnm_ray.select.icc import ReaderRatings
+
+        _check_readers(longs[C.TABLE_RADIOMICS], cfg_sel, versions[C.TABLE_RADIOMICS])
+        ratings = ReaderRatings(longs[C.TABLE_RADIOMICS])
+    sets, empty = {}, {}
+    for name, X in built.items():
+        dropped = [str(c) for c in X.attrs.get("dropped_empty", [])]  # by assemble_feature_set
+        X = X.loc[patients]
+        # A column empty for every modelled patient (e.g. once unlabelled patients
+        # are excluded) carries nothing and cannot be imputed inside a fold;
+        # dropping it looks at no label (announced, not silent).
+        cols = [str(c) for c in X.columns[X.isna().all().to_numpy()]]
+        if cols:
+            logger.warning("feature set %r: %d column(s) empty for every modelled patient dropped "
+                           "(%s)", name, len(cols), _cap(cols, 3))
+            X = X.drop(columns=cols)
+        if dropped or cols:
+            empty[name] = dropped + cols
+        if X.shape[1] == 0:
+            raise SchemaMismatchError(f"feature set {name!r}: every feature column is empty for the "
+                                      f"{len(patients)} modelled patients; expected values. Check the "
+                                      "extraction's error rows (`alnm-ray sql \"SELECT * FROM errors\"`).")
+        sets[name] = X
+    return TuneInputs(
+        sets=sets, plain=plain, fusion=fusion, y=y,
+        centers=centers, cohort=cohort.reset_index(), train_ids=train_ids, test_ids=test_ids,
+        split_source=source, reader_ratings=ratings, table_versions=versions,
+        n_unlabelled=n_unlabelled, empty_columns=empty)
+
+
+def cv_patients(inputs: TuneInputs, cfg: TuneRunConfig) -> list[str]:
+    """The patients of the repeated CV (hold-out training patients, or everyone)."""
+    if cfg.holdout and cfg.cv_on == "train" and inputs.train_ids is not None:
+        return list(inputs.train_ids)
+    return list(inputs.y.index)

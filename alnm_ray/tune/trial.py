@@ -1,0 +1,231 @@
+"""The Ray Tune trainable: run one unit, write its rows, report a summary.
+
+Each trial reads the sweep's data from the Ray object store (put there once
+by ``tune.with_parameters``), runs its unit with the pure-Python model
+library, and writes ``RUN/trials/<unit>.results.parquet`` and
+``<unit>.predictions.parquet``, then ``<unit>.json`` last (atomically): the
+marker that the unit is complete, which a resumed sweep looks for.  The run
+folder must therefore be on storage every Ray node can write (local disk for
+an embedded Ray; a shared mount on a cluster).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alnm_ray.tune.units import KIND_CV, KIND_HOLDOUT, KIND_LOCO, Unit
+
+logger = logging.getLogger(__name__)
+
+#: Suffixes of a unit's files in ``RUN/trials``.
+RESULTS_SUFFIX = ".results.parquet"
+PREDICTIONS_SUFFIX = ".predictions.parquet"
+MARKER_SUFFIX = ".json"
+
+
+def _atomic_write(path: Path, write: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def unit_done(trials_dir: Path, uid: str, run_id: str) -> bool:
+    """Whether a unit's files exist and belong to run ``run_id``."""
+    marker = trials_dir / f"{uid}{MARKER_SUFFIX}"
+    if not marker.is_file():
+        return False
+    try:
+        meta = json.loads(marker.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return (meta.get("run_id") == run_id and (trials_dir / f"{uid}{RESULTS_SUFFIX}").is_file()
+            and (trials_dir / f"{uid}{PREDICTIONS_SUFFIX}").is_file())
+
+
+def write_unit(trials_dir: Path, uid: str, run_id: str, results: pd.DataFrame,
+               predictions: pd.DataFrame, meta: Mapping[str, Any]) -> dict[str, Any]:
+    """Write a unit's two tables, then its marker (the completion flag)."""
+    trials_dir.mkdir(parents=True, exist_ok=True)
+    _atomic_write(trials_dir / f"{uid}{RESULTS_SUFFIX}", lambda p: results.to_parquet(p, index=False))
+    _atomic_write(trials_dir / f"{uid}{PREDICTIONS_SUFFIX}",
+                  lambda p: predictions.to_parquet(p, index=False))
+    record = {"run_id": run_id, "uid": uid, "rows": len(results), **meta}
+    _atomic_write(trials_dir / f"{uid}{MARKER_SUFFIX}",
+                  lambda p: p.write_text(json.dumps(record, default=str, indent=1)))
+    return record
+
+
+def selection_record(pipeline: Any, X_train: pd.DataFrame) -> dict[str, Any]:
+    """Features left after each step of a fitted selection pipeline, and its LASSO details.
+
+    Args:
+        pipeline: Fitted imblearn Pipeline (from ``fit_selection``).
+        X_train: The training rows it was fitted on.
+
+    Returns:
+        ``{"steps": [{"step", "n"}], "lasso": {...} | None}`` (the run-folder
+        ``selection/<set>.json`` layout).
+    """
+    steps = [{"step": "input", "n": int(X_train.shape[1])}]
+    Xt: Any = X_train
+    lasso = None
+    for name, step in pipeline.steps:
+        if not hasattr(step, "fit_resample"):  # samplers add rows, never columns
+            Xt = step.transform(Xt)
+        steps.append({"step": name, "n": int(Xt.shape[1])})
+        found = _find_lasso(step)
+        if found is not None:
+            lasso = found
+    return {"steps": steps, "lasso": _lasso_record(lasso) if lasso is not None else None}
+
+
+def _find_lasso(step: Any) -> Any:
+    if hasattr(step, "mse_path_") and hasattr(step, "alphas_"):
+        return step
+    for est in getattr(step, "fitted_routes_", {}).values():  # KindRouter
+        for sub in getattr(est, "steps", [(None, est)]):
+            if hasattr(sub[1], "mse_path_"):
+                return sub[1]
+    return None
+
+
+def _lasso_record(step: Any) -> dict[str, Any]:
+    mse = np.asarray(step.mse_path_, dtype=float).reshape(len(step.alphas_), -1)
+    names = [str(c) for c in step.feature_names_in_]
+    support = np.asarray(step.support_, dtype=bool)
+    coef = np.asarray(step.coef_, dtype=float)
+    return {"alphas": [float(a) for a in step.alphas_],
+            "mse_mean": [float(v) for v in np.nanmean(mse, axis=1)],
+            "mse_std": [float(v) for v in np.nanstd(mse, axis=1)],
+            "alpha_min": float(step.alpha_),
+            "coef_path": np.asarray(step.coef_path_, dtype=float).round(8).tolist(),
+            "path_features": names,
+            "features": [n for n, keep in zip(names, support) if keep],
+            "coefs": {n: float(c) for n, c, keep in zip(names, coef, support) if keep}}
+
+
+def _aligned(payload: Mapping[str, Any], unit: Unit, ids: list[str]
+             ) -> tuple[dict[str, pd.DataFrame], pd.Series]:
+    y = payload["y"].loc[ids]
+    return {n: payload["sets"][n].loc[ids] for n in unit.components}, y
+
+
+def _run_cv_unit(unit: Unit, payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    from alnm_ray.model import run_cv
+    from alnm_ray.tune.search import cv_candidate
+
+    cfg, sel = payload["config"], payload["selection"]
+    sets, y = _aligned(payload, unit, payload["cv_ids"])
+    if unit.candidate is None:
+        out = run_cv(sets, y, list(cfg["classifiers"]), sel, repeats=cfg["repeats"],
+                     folds=cfg["folds"], seed=cfg["seed"], repeat_indices=list(unit.repeats),
+                     reader_table=payload["reader_ratings"], fusion=dict(unit.fusion),
+                     fusion_inner_folds=cfg["fusion_inner_folds"], feature_sets=list(unit.plain))
+        return out.results, out.oof, {}
+    params = payload["candidates"][unit.candidate]
+    res, oof = cv_candidate(sets, y, unit.plain, unit.candidate, params, sel, repeats=cfg["repeats"],
+                            folds=cfg["folds"], seed=cfg["seed"], repeat_indices=list(unit.repeats),
+                            reader_table=payload["reader_ratings"], inner_folds=cfg["inner_folds"])
+    return res, oof, {}
+
+
+def _run_split_unit(unit: Unit, payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """Hold-out (train/test ids) or one held-out centre, selection shared per set."""
+    from alnm_ray.model._engine import normalise_classifiers
+    from alnm_ray.model.holdout import evaluate_split
+    from alnm_ray.model.splits import derive_seed
+    from alnm_ray.tune.search import split_search
+
+    cfg, sel = payload["config"], payload["selection"]
+    y_all = payload["y"]
+    if unit.kind == KIND_HOLDOUT:
+        train_ids, test_ids = list(payload["train_ids"]), list(payload["test_ids"])
+        seed, label = derive_seed(cfg["seed"], "holdout"), {"split": "holdout"}
+    else:
+        centers = payload["centers"]
+        train_ids = [p for p in y_all.index if centers[p] != unit.center]
+        test_ids = [p for p in y_all.index if centers[p] == unit.center]
+        seed, label = derive_seed(cfg["seed"], "loco", unit.center), {"center": str(unit.center)}
+    ids = train_ids + test_ids
+    sets, y = _aligned(payload, unit, ids)
+    yv = y.to_numpy().astype(int)
+    tr, te = np.arange(len(train_ids)), np.arange(len(train_ids), len(ids))
+    if payload["candidates"] is None:
+        rows, preds, models = evaluate_split(
+            sets, yv, tr, te, normalise_classifiers(list(cfg["classifiers"])), sel,
+            fusion={k: list(v) for k, v in unit.fusion}, reader_table=payload["reader_ratings"],
+            seed=seed, inner_folds=cfg["fusion_inner_folds"], label=label)
+    else:
+        rows, preds, models = split_search(
+            sets, yv, tr, te, unit.plain, list(cfg["classifiers"]), payload["candidates"], sel,
+            reader_table=payload["reader_ratings"], seed=seed, inner_folds=cfg["inner_folds"],
+            label=label)
+    keep = set(unit.sets)
+    results = pd.DataFrame(rows)
+    results = results[results["feature_set"].isin(keep)].reset_index(drop=True)
+    test = pd.concat(preds, ignore_index=True)
+    test = test[test["feature_set"].isin(keep)].assign(split="test")
+    parts, selection = [test], {}
+    if unit.kind == KIND_HOLDOUT:
+        train_idx = sets[unit.components[0]].index[tr]
+        for (fs, clf), model in models.items():
+            if fs not in keep:
+                continue
+            if hasattr(model, "predict_proba_parts"):
+                p = model.predict_proba_parts({k: sets[k].iloc[tr] for k in model.selections_})[:, 1]
+                thr = float(model.threshold_)
+            else:
+                p, thr = model.predict_proba(sets[fs].iloc[tr]), float(model.threshold)
+                if fs not in selection:
+                    selection[fs] = selection_record(model.selection, sets[fs].iloc[tr])
+            parts.append(pd.DataFrame({"feature_set": fs, "classifier": clf,
+                                       "patient_id": [str(i) for i in train_idx],
+                                       "y_true": yv[tr], "prob": p, "pred": (p >= thr).astype(int),
+                                       "split": "train"}))
+    return results, pd.concat(parts, ignore_index=True), {"selection": selection}
+
+
+def execute_unit(unit: Unit, payload: Mapping[str, Any]) -> dict[str, Any]:
+    """Run one unit and write its files.
+
+    Args:
+        unit: The unit.
+        payload: The sweep's shared data (see :func:`alnm_ray.tune.sweep.build_payload`).
+
+    Returns:
+        The marker record (run id, rows, seconds, mean AUC ...).
+    """
+    trials_dir = Path(payload["trials_dir"])
+    start = time.perf_counter()
+    if unit.kind == KIND_CV:
+        results, predictions, extra = _run_cv_unit(unit, payload)
+    elif unit.kind in (KIND_HOLDOUT, KIND_LOCO):
+        results, predictions, extra = _run_split_unit(unit, payload)
+    else:  # pragma: no cover - units are built by plan_units
+        raise ValueError(f"unit {unit.uid}: unknown kind {unit.kind!r}")
+    seconds = time.perf_counter() - start
+    auc = float(results["auc"].mean()) if len(results) else float("nan")
+    meta = {"kind": unit.kind, "seconds": seconds, "auc_mean": auc, "pid": os.getpid(), **extra}
+    return write_unit(trials_dir, unit.uid, payload["run_id"], results, predictions, meta)
+
+
+def trainable(config: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+    """Ray Tune function trainable: ``config["unit"]`` names the unit to run.
+
+    Reports ``{"unit", "rows", "seconds", "auc_mean"}`` once, at the end.
+    """
+    from ray import tune
+
+    unit = payload["units"][config["unit"]]
+    record = execute_unit(unit, payload)
+    tune.report({"unit": unit.uid, "rows": int(record["rows"]), "seconds": float(record["seconds"]),
+                 "auc_mean": float(record["auc_mean"])})
