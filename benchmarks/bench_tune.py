@@ -24,7 +24,9 @@ Part 2 — the full paper protocol: selection inside every training fold (ICC,
 SMOTE, z-score, univariate, Spearman, mRMR, LASSO 20 x 10), the eight
 classifiers, 7:3 hold-out with CV on the training patients, on a synthetic
 radiomics table (``--protocol-features`` per patient, readers B/A2 for 30
-patients); wall time of the CLI as repeats and then patients grow.
+patients); wall time of the CLI as repeats and then patients grow, and one
+size (``--protocol-baseline-repeats``) also run in one process without Ray
+(``run_cv`` + ``run_holdout``, the same library calls).
 
 Usage::
 
@@ -198,6 +200,25 @@ def protocol_store(path: str, n: int, n_features: int, seed: int) -> None:
     FeatureStore(path).write_version("radiomics", pd.concat(frames, ignore_index=True))
 
 
+def protocol_sequential(store: str, repeats: int, folds: int, seed: int) -> float:
+    """The same protocol (CV on the training patients + hold-out) in one process, no Ray."""
+    from alnm_ray.model import run_cv, run_holdout
+    from alnm_ray.tune import TuneRunConfig, load_inputs
+
+    start = time.perf_counter()
+    cfg = TuneRunConfig(store=store, feature_sets=("radiomics",), repeats=repeats, folds=folds,
+                        seed=seed, external=False)
+    inputs = load_inputs(store, cfg)
+    ids = inputs.train_ids
+    X = {"radiomics": inputs.sets["radiomics"]}
+    run_cv({k: v.loc[ids] for k, v in X.items()}, inputs.y.loc[ids], CLASSIFIER_NAMES,
+           cfg.selection_config(), repeats=repeats, folds=folds, seed=seed,
+           reader_table=inputs.reader_ratings)
+    run_holdout(X, inputs.y, CLASSIFIER_NAMES, cfg.selection_config(), seed=seed,
+                train_ids=inputs.train_ids, test_ids=inputs.test_ids, reader_table=inputs.reader_ratings)
+    return time.perf_counter() - start
+
+
 def part_protocol(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
     rows = []
     plan = [(args.patients, r) for r in args.protocol_repeats] + [
@@ -220,6 +241,12 @@ def part_protocol(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         print(f"  protocol: {n} patients, {repeats} repeats: {wall:.1f} s (Tune {rows[-1]['tune_fit_s']:.1f} s, "
               f"selection {rows[-1]['select_s_per_fold']:.2f} s/fold, 8 classifiers "
               f"{rows[-1]['fit_s_per_fold_all_clfs']:.2f} s/fold)", flush=True)
+        if n == args.patients and repeats == args.protocol_baseline_repeats:
+            rows[-1]["sequential_no_ray_s"] = protocol_sequential(store, repeats, args.folds, args.seed)
+            rows[-1]["speedup_vs_sequential"] = rows[-1]["sequential_no_ray_s"] / wall
+            print(f"  protocol: same run in one process without Ray (run_cv + run_holdout): "
+                  f"{rows[-1]['sequential_no_ray_s']:.1f} s -> tune {rows[-1]['speedup_vs_sequential']:.2f}x",
+                  flush=True)
     return rows
 
 
@@ -238,6 +265,8 @@ def main() -> None:
     ap.add_argument("--protocol-features", type=int, default=3000)
     ap.add_argument("--protocol-repeats", type=lambda s: [int(v) for v in s.split(",")], default=[5, 10, 20])
     ap.add_argument("--protocol-patients", type=lambda s: [int(v) for v in s.split(",")], default=[135, 270, 540])
+    ap.add_argument("--protocol-baseline-repeats", type=int, default=10,
+                    help="Also time this protocol size in one process without Ray (0 = skip).")
     ap.add_argument("--json", default=None, help="Write the figures to this JSON file.")
     args = ap.parse_args()
     load = os.getloadavg()

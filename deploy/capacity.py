@@ -95,7 +95,7 @@ def run_cli(manifest: Path, store: Path, report: Path, cpus: int, preset: str) -
     subprocess.run([cli, "--num-cpus", str(cpus), "--quiet", "extract", str(manifest), "--store", str(store),
                     "--preset", preset, "--report-json", str(report)], check=True, env=env)
     wall = time.perf_counter() - t0
-    data = json.loads(report.read_text())
+    data = json.loads(report.read_text(encoding="utf-8"))
     cases = data["computed"]
     return {"cases": cases, "cpus": cpus, "wall_s": wall, "ray_s": data["ray_seconds"],
             "cases_per_hour_per_cpu_ray_stage": cases * 3600.0 / (data["ray_seconds"] * cpus),
@@ -135,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
     # Peak resident memory of this process: what one Ray task needs, for sizing memory per CPU.
     result["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result, indent=1))
-    (ns.out / "capacity.json").write_text(json.dumps(result, indent=1))
+    (ns.out / "capacity.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
     return 0
 
 

@@ -44,7 +44,7 @@ MARGIN_SAFETY_VOXELS = 2
 def _schema_settings() -> list[str]:
     from radiomics import getParameterValidationFiles
 
-    schema = yaml.safe_load(Path(getParameterValidationFiles()[0]).read_text())
+    schema = yaml.safe_load(Path(getParameterValidationFiles()[0]).read_text(encoding="utf-8"))
     return sorted(schema["mapping"]["setting"]["mapping"]) + sorted(
         schema["mapping"]["voxelSetting"]["mapping"])
 
@@ -193,7 +193,7 @@ def load_params(spec: str | PathLike | dict[str, Any] | None = None) -> Extracti
         source, params = "params", copy.deepcopy(spec)
     elif str(spec) in PARAM_PRESETS:
         source = str(spec)
-        params = yaml.safe_load(resources.files("alnm_ray").joinpath("presets", f"{spec}_params.yaml").read_text())
+        params = yaml.safe_load(resources.files("alnm_ray").joinpath("presets", f"{spec}_params.yaml").read_text(encoding="utf-8"))
     else:
         path = Path(spec)
         source = str(path)
@@ -202,7 +202,7 @@ def load_params(spec: str | PathLike | dict[str, Any] | None = None) -> Extracti
                               f"({', '.join(PARAM_PRESETS)}); got {source!r}, which does not exist."
                               f"{did_you_mean(source, PARAM_PRESETS)}")
         try:
-            params = yaml.safe_load(path.read_text())
+            params = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as err:
             raise ConfigError(f"{source}: not valid YAML ({err}). Fix the syntax.") from err
     if params is None:

@@ -45,7 +45,7 @@ def collect(trials_dir: Path, units: Sequence[Unit], kind: str
             continue
         res.append(pd.read_parquet(trials_dir / f"{u.uid}{RESULTS_SUFFIX}"))
         pred.append(pd.read_parquet(trials_dir / f"{u.uid}{PREDICTIONS_SUFFIX}"))
-        meta.append(json.loads((trials_dir / f"{u.uid}{MARKER_SUFFIX}").read_text()))
+        meta.append(json.loads((trials_dir / f"{u.uid}{MARKER_SUFFIX}").read_text(encoding="utf-8")))
     cat = (lambda parts: pd.concat([p for p in parts if len(p)], ignore_index=True)
            if any(len(p) for p in parts) else pd.DataFrame())
     return cat(res), cat(pred), meta
@@ -178,12 +178,13 @@ def write_outputs(store: Any, cfg: TuneRunConfig, inputs: TuneInputs, units: Seq
                         "classifier", "probability", "threshold"])
         hpred.to_parquet(run_dir / "holdout_predictions.parquet", index=False)
         metrics = _evaluate_holdout(_order(hold, sets, clfs, []), hpred, cfg)
-        (run_dir / "holdout_metrics.json").write_text(json.dumps(metrics, indent=1, default=str))
+        (run_dir / "holdout_metrics.json").write_text(json.dumps(metrics, indent=1, default=str),
+                                                      encoding="utf-8")
         sel_dir = run_dir / "selection"
         sel_dir.mkdir(exist_ok=True)
         for meta in hmeta:
             for fs, record in (meta.get("selection") or {}).items():
-                (sel_dir / f"{fs}.json").write_text(json.dumps(record, indent=1))
+                (sel_dir / f"{fs}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
         if candidates is not None:
             best_params = {f"{r.feature_set}/{r.classifier}": dict(candidates[int(r.candidate)][r.classifier])
                            for r in hold.itertuples() if hasattr(r, "candidate")}
@@ -243,6 +244,6 @@ def write_outputs(store: Any, cfg: TuneRunConfig, inputs: TuneInputs, units: Seq
         "finished": datetime.now(timezone.utc).isoformat(),
         "wall_seconds": now - started, "trials": len(units), "sweep": sweep,
     }
-    (run_dir / "run.json").write_text(json.dumps(run, indent=1, default=str))
+    (run_dir / "run.json").write_text(json.dumps(run, indent=1, default=str), encoding="utf-8")
     outputs["run_json"] = str(run_dir / "run.json")
     return outputs, summary

@@ -100,7 +100,7 @@ def check_run_dir(run_dir: str | os.PathLike[str], run_id: str, overwrite: bool 
     run_dir = Path(run_dir)
     marker = run_dir / SWEEP_FILE
     if marker.is_file():
-        old = json.loads(marker.read_text()).get("run_id")
+        old = json.loads(marker.read_text(encoding="utf-8")).get("run_id")
         if old != run_id and not overwrite:
             raise ConfigError(
                 f"--out {run_dir}: the folder holds another sweep (run {str(old)[:12]}; this one "
@@ -119,7 +119,8 @@ def _prepare_run_dir(run_dir: Path, run_id: str, cfg: TuneRunConfig, overwrite: 
         for sub in (TRIALS_DIR, RAY_RESULTS_DIR):
             shutil.rmtree(run_dir / sub, ignore_errors=True)
     (run_dir / TRIALS_DIR).mkdir(parents=True, exist_ok=True)
-    marker.write_text(json.dumps({"run_id": run_id, "config": cfg.to_dict()}, indent=1, default=str))
+    marker.write_text(json.dumps({"run_id": run_id, "config": cfg.to_dict()}, indent=1, default=str),
+                      encoding="utf-8")
 
 
 def build_payload(inputs: TuneInputs, cfg: TuneRunConfig, units: list[Unit], run_id: str,
@@ -274,8 +275,9 @@ def run_sweep(cfg: TuneRunConfig, out: str | os.PathLike[str], *, overwrite: boo
                                                 quiet=cfg.quiet)
         finished = [u for u in todo if unit_done(trials_dir, u.uid, run_id)]
         result.computed = len(finished)
-        result.unit_seconds = sum(json.loads((trials_dir / f"{u.uid}.json").read_text())["seconds"]
-                                  for u in finished)
+        result.unit_seconds = sum(
+            json.loads((trials_dir / f"{u.uid}.json").read_text(encoding="utf-8"))["seconds"]
+            for u in finished)
         if errors:
             shown = "\n".join(f"  - {e}" for e in errors[:5]) + (
                 f"\n  … and {len(errors) - 5} more" if len(errors) > 5 else "")

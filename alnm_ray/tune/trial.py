@@ -44,7 +44,7 @@ def unit_done(trials_dir: Path, uid: str, run_id: str) -> bool:
     if not marker.is_file():
         return False
     try:
-        meta = json.loads(marker.read_text())
+        meta = json.loads(marker.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError):
         return False
     return (meta.get("run_id") == run_id and (trials_dir / f"{uid}{RESULTS_SUFFIX}").is_file()
@@ -60,7 +60,7 @@ def write_unit(trials_dir: Path, uid: str, run_id: str, results: pd.DataFrame,
                   lambda p: predictions.to_parquet(p, index=False))
     record = {"run_id": run_id, "uid": uid, "rows": len(results), **meta}
     _atomic_write(trials_dir / f"{uid}{MARKER_SUFFIX}",
-                  lambda p: p.write_text(json.dumps(record, default=str, indent=1)))
+                  lambda p: p.write_text(json.dumps(record, default=str, indent=1), encoding="utf-8"))
     return record
 
 

@@ -64,8 +64,8 @@ def ray_head(tmp_path_factory) -> Iterator[Head]:
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
         deadline = time.monotonic() + 90
-        while "Ray runtime started" not in Path(temp_dir, "head.log").read_text():
-            assert proc.poll() is None, Path(temp_dir, "head.log").read_text()[-2000:]
+        while "Ray runtime started" not in Path(temp_dir, "head.log").read_text(encoding="utf-8"):
+            assert proc.poll() is None, Path(temp_dir, "head.log").read_text(encoding="utf-8")[-2000:]
             assert time.monotonic() < deadline, "ray start --head did not come up in 90 s"
             time.sleep(0.5)
         yield Head(address=f"127.0.0.1:{port}", env=env, temp_dir=temp_dir)
@@ -110,7 +110,7 @@ def test_job_entrypoint_uses_ray_address_like_ray_job_submit(ray_head, tmp_path)
     spec = tmp_path / "extract.yaml"
     spec.write_text(yaml.safe_dump({"job": "extract", "quiet": True,
                                     "args": {"manifest": str(info.manifest), "store": "${STORE_DIR}",
-                                             "preset": "guo2024"}}))
+                                             "preset": "guo2024"}}), encoding="utf-8")
     # `ray job submit` runs the entrypoint with RAY_ADDRESS pointing at the cluster.
     env = dict(ray_head.env, RAY_ADDRESS=ray_head.address, STORE_DIR=str(tmp_path / "store"))
     code, out, err, pid = _run([sys.executable, str(ROOT / "jobs" / "extract.py"), str(spec)], env)

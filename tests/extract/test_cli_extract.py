@@ -18,11 +18,11 @@ def files(tmp_path_factory):
     manifest = root / "manifest.csv"
     failing_manifest(root).to_csv(manifest, index=False)
     params = root / "params.yaml"
-    params.write_text(yaml.safe_dump(LIGHT_PARAMS))
+    params.write_text(yaml.safe_dump(LIGHT_PARAMS), encoding="utf-8")
     plan = root / "plan.yaml"
     plan.write_text(yaml.safe_dump({"name": "light", "default": {"crop": True},
                                     "sequences": {"T2WI": {"normalize": "zscore", "spacing": [1, 1, 1],
-                                                           "crop": True}}}))
+                                                           "crop": True}}}), encoding="utf-8")
     return root, manifest, params, plan
 
 
@@ -64,7 +64,7 @@ def test_preprocess_none_is_a_separate_version(ray_local, files):
 def test_bad_params_yaml_is_a_clear_user_error(files):
     root, manifest, _, _ = files
     bad = root / "bad.yaml"
-    bad.write_text("setting:\n  binWidht: 25\n")
+    bad.write_text("setting:\n  binWidht: 25\n", encoding="utf-8")
     result = CliRunner().invoke(cli, ["extract", str(manifest), "--store", str(root / "s"), "--params", str(bad)])
     assert result.exit_code == EXIT_USER_ERROR
     assert "key 'binWidht' under /setting is not a PyRadiomics setting" in result.output

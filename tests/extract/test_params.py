@@ -33,7 +33,7 @@ def test_missing_filter_packages_warn_and_are_recorded():
 
 def test_params_file_round_trip_and_hash(tmp_path, light_params):
     path = tmp_path / "p.yaml"
-    path.write_text(light_params.to_yaml())
+    path.write_text(light_params.to_yaml(), encoding="utf-8")
     again = load_params(path)
     assert again.hash() == light_params.hash()
     assert load_params({"setting": {"binWidth": 5}}).hash() != load_params({"setting": {"binWidth": 25}}).hash()
@@ -50,7 +50,7 @@ def test_params_file_round_trip_and_hash(tmp_path, light_params):
 ])
 def test_bad_params_yaml_gives_a_clear_error(tmp_path, text, fragments):
     path = tmp_path / "bad.yaml"
-    path.write_text(text)
+    path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_params(path)
     message = str(err.value)

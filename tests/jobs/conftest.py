@@ -38,7 +38,7 @@ def write_spec(tmp_path):
     """``write_spec(text) -> path`` of a YAML spec in tmp_path."""
     def write(text: str, name: str = "spec.yaml") -> Path:
         path = tmp_path / name
-        path.write_text(text)
+        path.write_text(text, encoding="utf-8")
         return path
 
     return write

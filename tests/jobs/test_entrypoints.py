@@ -30,7 +30,7 @@ def test_every_entrypoint_has_help(job):
 
 def test_entrypoint_check_validates_without_running(tmp_path):
     spec = tmp_path / "bad.yaml"
-    spec.write_text("job: extract\nargs:\n  manifest: m.csv\n  stor: s\n")
+    spec.write_text("job: extract\nargs:\n  manifest: m.csv\n  stor: s\n", encoding="utf-8")
     result = _run(["jobs/extract.py", "--check", str(spec)])
     assert result.returncode == 2
     assert "args.stor: expected one of the known keys" in result.stderr
@@ -54,7 +54,7 @@ def test_extract_job_runs_end_to_end_and_reports_failed_cases_by_exit_status(tmp
     spec = tmp_path / "extract.yaml"
     spec.write_text(yaml.safe_dump({"job": "extract", "ray": {"num_cpus": 1}, "quiet": True,
                                     "args": {"manifest": str(manifest), "store": str(store),
-                                             "preset": "guo2024", "max_failures": 0}}))
+                                             "preset": "guo2024", "max_failures": 0}}), encoding="utf-8")
 
     result = _run(["jobs/extract.py", str(spec)])
 

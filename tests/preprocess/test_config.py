@@ -24,7 +24,7 @@ def test_none_preset_turns_every_step_off():
 def test_yaml_round_trip_and_stable_hash(tmp_path):
     plan = PreprocessPlan.preset("guo2024")
     path = tmp_path / "p.yaml"
-    path.write_text(plan.to_yaml())
+    path.write_text(plan.to_yaml(), encoding="utf-8")
     again = load_plan(path)
     assert again == plan and again.hash() == plan.hash()
     changed = PreprocessPlan(name="x", default=plan.default,
@@ -37,7 +37,7 @@ def test_yaml_round_trip_and_stable_hash(tmp_path):
 
 def test_unknown_key_names_the_sequence_and_suggests(tmp_path):
     path = tmp_path / "p.yaml"
-    path.write_text(yaml.safe_dump({"sequences": {"T2WI": {"n4_shrink": 2}}}))
+    path.write_text(yaml.safe_dump({"sequences": {"T2WI": {"n4_shrink": 2}}}), encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_plan(path)
     text = str(err.value)

@@ -64,7 +64,7 @@ def _validate(root: Path, rows: list[dict], *extra: str) -> list[str]:
 
 
 def _extract(root: Path, rows: list[dict], *extra: str) -> list[str]:
-    (root / "params.yaml").write_text(json.dumps(TINY_PARAMS))
+    (root / "params.yaml").write_text(json.dumps(TINY_PARAMS), encoding="utf-8")
     return ["extract", str(write_manifest(root, rows)), "--store", str(root / "store"),
             "--params", str(root / "params.yaml"), "--preprocess", "none", *extra]
 
@@ -116,7 +116,7 @@ def truncated_uncompressed_image(root, rng):
 @kind
 def unsupported_image_format(root, rng):
     rows = _rows(root, rng)
-    (root / "scan.txt").write_text("not an image")
+    (root / "scan.txt").write_text("not an image", encoding="utf-8")
     rows[0]["image"] = "scan.txt"
     return Case(_validate(root, rows), [
         "row 1, column 'image': expected one of .png, .jpg", "found scan.txt: a '.txt' file.",
@@ -249,7 +249,7 @@ def manifest_missing_column(root, rng):
 @kind
 def patient_missing_from_clinical_table(root, rng):
     rows = _rows(root, rng, 3)
-    (root / "clinical.csv").write_text("patient_id,age\nPX-7301,51\nPX-7302,63\n")
+    (root / "clinical.csv").write_text("patient_id,age\nPX-7301,51\nPX-7302,63\n", encoding="utf-8")
     return Case(_validate(root, rows, "--clinical", str(root / "clinical.csv")), [
         "table, column 'patient_id': expected a clinical row for every manifest patient; "
         "found no clinical row for PX-7303. Fix: add the patients to the clinical table."])
@@ -269,7 +269,7 @@ def path_escaping_data_root(root, rng):
 @kind
 def params_yaml_pyradiomics_rejects(root, rng):
     args = _extract(root, _rows(root, rng))
-    (root / "params.yaml").write_text("setting:\n  binWidht: 25\n")
+    (root / "params.yaml").write_text("setting:\n  binWidht: 25\n", encoding="utf-8")
     return Case(args, ["key 'binWidht' under /setting is not a PyRadiomics setting", "Did you mean 'binWidth'?"])
 
 
@@ -292,7 +292,7 @@ def weights_of_the_wrong_architecture(root, rng):
 # --- training data (alnm-ray train) ----------------------------------------------------------
 def _train(root: Path, rng: np.random.Generator, labels: list[int], *extra: str) -> list[str]:
     FeatureStore(root / "store").write_version("radiomics", long_features(rng, labels))
-    (root / "selection.yaml").write_text(FAST_SELECTION)
+    (root / "selection.yaml").write_text(FAST_SELECTION, encoding="utf-8")
     return ["train", "--store", str(root / "store"), "--feature-set", "radiomics", "--classifier", "lr",
             "--selection", str(root / "selection.yaml"), "--split", "", "--out", str(root / "bundle"), *extra]
 
@@ -353,7 +353,7 @@ def trained(tmp_path_factory) -> Path:
 def _scoring(root: Path, trained: Path) -> tuple[Path, Path, dict]:
     shutil.copytree(trained / "bundle", root / "bundle")
     shutil.copytree(trained / "store", root / "store")
-    return root / "bundle", root / "store", json.loads((root / "bundle" / "metadata.json").read_text())
+    return root / "bundle", root / "store", json.loads((root / "bundle" / "metadata.json").read_text(encoding="utf-8"))
 
 
 @kind
@@ -395,8 +395,8 @@ def store_path_not_writable(root, rng):
 
 @kind
 def store_path_is_a_file(root, rng):
-    (root / "clinical.csv").write_text("patient_id,age\nPX-7301,51\nPX-7302,63\n")
-    (root / "store.txt").write_text("a file, not a folder")
+    (root / "clinical.csv").write_text("patient_id,age\nPX-7301,51\nPX-7302,63\n", encoding="utf-8")
+    (root / "store.txt").write_text("a file, not a folder", encoding="utf-8")
     return Case(["features", "import", str(root / "clinical.csv"), "--store", str(root / "store.txt"),
                  "--name", "clinical"], [
         f"store '{root / 'store.txt'}': could not write a version of 'clinical':",
@@ -407,7 +407,7 @@ def store_path_is_a_file(root, rng):
 def disk_full_during_a_version_write(root, rng):
     import pyarrow.parquet as pq
 
-    (root / "clinical.csv").write_text("patient_id,age\nPX-7301,51\nPX-7302,63\n")
+    (root / "clinical.csv").write_text("patient_id,age\nPX-7301,51\nPX-7302,63\n", encoding="utf-8")
     FeatureStore(root / "store").write_version("radiomics", long_features(rng, [0, 1]))
 
     class FullDisk(pq.ParquetWriter):

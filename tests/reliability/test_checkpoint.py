@@ -72,7 +72,7 @@ def test_the_write_probe_leaves_no_trace(tmp_path: Path) -> None:
 
 
 def test_the_write_probe_names_the_store_and_the_fix(tmp_path: Path) -> None:
-    (tmp_path / "file").write_text("x")
+    (tmp_path / "file").write_text("x", encoding="utf-8")
     with pytest.raises(StoreError, match=r"could not write to the store: .*a path component is a file, not a "
                                          r"folder: choose a --store path inside a folder"):
         FeatureStore(tmp_path / "file" / "store").check_writable()

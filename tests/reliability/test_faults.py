@@ -41,7 +41,7 @@ BOX = (slice(4, 20), slice(12, 52), slice(12, 52))
 def _cohort(root: Path, n: int) -> tuple[Path, Path]:
     rng = np.random.default_rng(11)
     rows = [lesion_case(root, f"PX-{7300 + i}", rng, shape=(24, 64, 64), box=BOX) for i in range(n)]
-    (root / "params.yaml").write_text(json.dumps(PARAMS))
+    (root / "params.yaml").write_text(json.dumps(PARAMS), encoding="utf-8")
     return write_manifest(root, rows), root / "params.yaml"
 
 
@@ -83,7 +83,7 @@ def test_a_killed_worker_is_retried_and_every_case_lands_once(ray_local, tmp_pat
     runner.join(timeout=300)
     assert killed is not None, "no extraction worker was seen alive"
     assert not runner.is_alive()
-    report = json.loads(report_path.read_text())
+    report = json.loads(report_path.read_text(encoding="utf-8"))
     assert (report["cases"], report["failed"]) == (8, 0), report["errors"]
     table = FeatureStore(tmp_path / "store").read("radiomics").to_pandas()
     assert len(table) == 8 and table["case_hash"].is_unique and table["patient_id"].is_unique
@@ -108,7 +108,7 @@ def _session(sid: int) -> list[int]:
     for entry in os.listdir("/proc"):
         if entry.isdigit():
             try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
+                stat = Path(f"/proc/{entry}/stat").read_text(encoding="utf-8")
             except OSError:
                 continue
             fields = stat[stat.rindex(")") + 2:].split()
@@ -151,14 +151,14 @@ def test_a_killed_driver_resumes_without_recomputing(ray_local, tmp_path: Path) 
             time.sleep(0.02)
     finally:  # SIGKILL the driver and the embedded Ray it started: no handler, no cleanup runs
         _reap(proc)
-    assert proc.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text()[-3000:]
+    assert proc.returncode == -signal.SIGKILL, (tmp_path / "killed.log").read_text(encoding="utf-8")[-3000:]
     finished = len(_checkpoints(store))
     assert 3 <= finished < n, f"{finished} of {n} cases had finished when the driver was killed"
     assert FeatureStore(store).versions() == []  # nothing was committed
 
     again = CliRunner().invoke(cli, ["--quiet", *_extract_args(manifest, params, store, tmp_path / "again.json")])
     assert again.exit_code == 0, again.output
-    report = json.loads((tmp_path / "again.json").read_text())
+    report = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     assert (report["resumed"], report["computed"], report["cached"], report["failed"]) == (finished, n - finished, 0, 0)
     assert f"{finished} resumed" in again.output
     assert _checkpoints(store) == []  # committed: the store holds the rows now
@@ -196,7 +196,7 @@ def test_a_crash_during_the_version_write_leaves_no_version(ray_local, tmp_path:
     finally:
         returncode = proc.poll()
         _reap(proc)
-    assert returncode == 9, (tmp_path / "crash.log").read_text()[-3000:]
+    assert returncode == 9, (tmp_path / "crash.log").read_text(encoding="utf-8")[-3000:]
     leftovers = list((store / "_tmp").iterdir())
     assert len(leftovers) == 1 and list(leftovers[0].glob("part-*.parquet"))  # it died mid-write
     opened = FeatureStore(store)
@@ -207,7 +207,7 @@ def test_a_crash_during_the_version_write_leaves_no_version(ray_local, tmp_path:
 
     again = CliRunner().invoke(cli, ["--quiet", *_extract_args(manifest, params, store, tmp_path / "again.json")])
     assert again.exit_code == 0, again.output
-    report = json.loads((tmp_path / "again.json").read_text())
+    report = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     assert (report["resumed"], report["computed"], report["failed"]) == (n, 0, 0)  # no work was lost
     assert [v.rows for v in opened.versions()] == [n]
     assert opened.cleanup(older_than_s=0) == [str(leftovers[0])]

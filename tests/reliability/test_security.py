@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def sql_store(tmp_path: Path, rng: np.random.Generator) -> Path:
     FeatureStore(tmp_path / "store").write_version("radiomics", long_features(rng, [0, 1, 1]))
-    (tmp_path / "outside.csv").write_text("secret\n42\n")
+    (tmp_path / "outside.csv").write_text("secret\n42\n", encoding="utf-8")
     return tmp_path
 
 
@@ -80,7 +80,7 @@ def test_no_code_or_deployment_file_turns_token_auth_off() -> None:
     for folder in ("alnm_ray", "deploy", "jobs", "scripts"):
         for path in sorted((ROOT / folder).rglob("*")):
             if path.is_file() and (path.suffix in _CODE_SUFFIXES or path.name == "Dockerfile"):
-                text = path.read_text(errors="replace")
+                text = path.read_text(errors="replace", encoding="utf-8")
                 if re.search(r"RAY_AUTH_MODE\W{0,4}(?:=|:)\W{0,4}['\"]?disabled", text, re.IGNORECASE):
                     offenders.append(str(path.relative_to(ROOT)))
     assert offenders == []
@@ -164,7 +164,7 @@ def test_logs_above_debug_carry_no_identifiers_unless_asked(ray_local, tmp_path:
 @pytest.mark.slow
 def test_extract_console_at_info_names_no_patient_or_image(ray_local, tmp_path: Path, rng) -> None:
     rows = [lesion_case(tmp_path, pid, rng) for pid in PATIENT_IDS[:2]]
-    (tmp_path / "params.yaml").write_text(json.dumps(TINY_PARAMS))
+    (tmp_path / "params.yaml").write_text(json.dumps(TINY_PARAMS), encoding="utf-8")
     result = CliRunner().invoke(cli, ["--log-level", "INFO", "extract", str(write_manifest(tmp_path, rows)),
                                       "--store", str(tmp_path / "store"), "--params", str(tmp_path / "params.yaml"),
                                       "--preprocess", "none"])

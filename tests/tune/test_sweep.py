@@ -48,18 +48,18 @@ def test_full_sweep_writes_run_folder_store_tables_and_a_report(ray_local, tmp_p
     ext = pd.read_parquet(run / "external_predictions.parquet")
     assert set(ext.held_out_center) == {"C1", "C2"} and len(ext) == 60 * 9
     assert sorted(p.name for p in (run / "selection").iterdir()) == ["combined.json", "radiomics.json"]
-    meta = json.loads((run / "run.json").read_text())
+    meta = json.loads((run / "run.json").read_text(encoding="utf-8"))
     assert meta["tables"] == res.inputs.table_versions and meta["repeats"] == 2
     assert meta["holdout"]["test_patients"] == res.inputs.test_ids
     assert meta["store_versions"]["cv_results"] == res.run_id
-    metrics = json.loads((run / "holdout_metrics.json").read_text())
+    metrics = json.loads((run / "holdout_metrics.json").read_text(encoding="utf-8"))
     assert set(metrics["evaluation"]) == {"radiomics", "combined", "post:clinical+deep"}
     got = query(made["store"], "SELECT feature_set, classifier, avg(auc) AS auc, count(*) AS n "
                                "FROM cv_results GROUP BY ALL").to_pandas()
     assert len(got) == 9 and (got["n"] == 6).all()
     assert query(made["store"], "SELECT count(*) AS n FROM oof_predictions").column("n")[0].as_py() == len(oof)
     html = build_report(run, tmp_path / "report.html", n_boot=20)
-    text = html.read_text()
+    text = html.read_text(encoding="utf-8")
     assert "Cross-validation" in text and "External validation by centre" in text
 
 
@@ -101,7 +101,7 @@ def test_null_signal_scores_at_chance_in_cv_and_holdout(ray_local, tmp_path, tin
         run_sweep(cfg, tmp_path / f"run{seed}")
         cv_aucs.append(pd.read_parquet(tmp_path / f"run{seed}" / "cv_results.parquet"))
         hold_aucs.append(pd.DataFrame(json.loads(
-            (tmp_path / f"run{seed}" / "holdout_metrics.json").read_text())["results"]))
+            (tmp_path / f"run{seed}" / "holdout_metrics.json").read_text(encoding="utf-8"))["results"]))
     cv, hold = pd.concat(cv_aucs), pd.concat(hold_aucs)
     assert abs(cv["auc"].mean() - 0.5) < 0.05, cv["auc"].mean()
     for key in ("feature_set", "classifier"):
@@ -136,7 +136,7 @@ def test_random_search_keeps_one_candidate_per_fold(ray_local, tmp_path, tiny_st
     best = every.loc[every.groupby(["classifier", "repeat", "fold"])["inner_auc"].idxmax()]
     assert (best.sort_values(["classifier", "repeat", "fold"])["inner_auc"].to_numpy()
             >= cv.sort_values(["classifier", "repeat", "fold"])["inner_auc"].to_numpy() - 1e-12).all()
-    meta = json.loads((tmp_path / "run" / "run.json").read_text())
+    meta = json.loads((tmp_path / "run" / "run.json").read_text(encoding="utf-8"))
     assert set(meta["best_params"]) == {"deep/knn", "deep/lr"} and len(meta["search"]["candidates"]) == 2
     assert {u.candidate for u in res.units if u.kind == "cv"} == {0, 1}
 
@@ -147,12 +147,12 @@ def test_run_folder_must_be_new_or_hold_the_same_sweep(tmp_path) -> None:
 
     assert check_run_dir(tmp_path / "new", "a" * 64) is False
     (tmp_path / "foreign").mkdir()
-    (tmp_path / "foreign" / "notes.txt").write_text("x")
+    (tmp_path / "foreign" / "notes.txt").write_text("x", encoding="utf-8")
     with pytest.raises(ConfigError, match="not a tune run folder"):
         check_run_dir(tmp_path / "foreign", "a" * 64)
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / SWEEP_FILE).write_text(json.dumps({"run_id": "a" * 64}))
-    (tmp_path / "run" / "alnm-ray.log").write_text("")
+    (tmp_path / "run" / SWEEP_FILE).write_text(json.dumps({"run_id": "a" * 64}), encoding="utf-8")
+    (tmp_path / "run" / "alnm-ray.log").write_text("", encoding="utf-8")
     assert check_run_dir(tmp_path / "run", "a" * 64) is False
     with pytest.raises(ConfigError, match="--overwrite"):
         check_run_dir(tmp_path / "run", "b" * 64)

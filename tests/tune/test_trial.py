@@ -59,7 +59,7 @@ def test_holdout_unit_writes_train_and_test_predictions_and_selection(tmp_path, 
     lasso = record["selection"]["radiomics"]["lasso"]
     assert len(lasso["alphas"]) == len(lasso["mse_mean"]) == len(lasso["coef_path"][0])
     assert set(lasso["coefs"]) == set(lasso["features"]) and lasso["features"]
-    assert json.loads((tmp_path / "trials" / f"{unit.uid}.json").read_text())["run_id"] == "run-x"
+    assert json.loads((tmp_path / "trials" / f"{unit.uid}.json").read_text(encoding="utf-8"))["run_id"] == "run-x"
     fusion = next(u for u in units if u.kind == KIND_HOLDOUT and u.fusion)
     execute_unit(fusion, payload)
     res = pd.read_parquet(tmp_path / "trials" / f"{fusion.uid}.results.parquet")
