@@ -69,3 +69,30 @@ def check_range(name: str, value: float, low: float | None = None, high: float |
             f"{name}: expected a value in {bracket[0]}{lo}, {hi}{bracket[1]}; got {value!r}."
         )
     return value
+
+
+#: Items an error message lists before it says how many there are in all.
+MAX_SHOWN = 5
+
+
+def capped(items: Iterable[object], n: int = MAX_SHOWN) -> str:
+    """Render ``items`` for an error message: the first ``n`` reprs, then the count.
+
+    Callers sort the items first, so a message names the same ones every time.
+
+    Args:
+        items: What to list (patient ids, column names, values).
+        n: How many to show before "… (N in all)".
+
+    Returns:
+        ``"'a', 'b'"`` or ``"'a', 'b', … (7 in all)"``.
+
+    Example:
+        >>> capped(["P1", "P2"])
+        "'P1', 'P2'"
+        >>> capped(range(7), n=3)
+        '0, 1, 2, … (7 in all)'
+    """
+    listed = list(items)
+    shown = ", ".join(repr(i) for i in listed[:n])
+    return shown + (f", … ({len(listed)} in all)" if len(listed) > n else "")

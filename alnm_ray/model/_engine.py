@@ -18,11 +18,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from alnm_ray._validation import capped
 from alnm_ray.exceptions import ConfigError, FallbackWarning, SchemaMismatchError
 from alnm_ray.model.classifiers import CLASSIFIERS, make_classifier
 from alnm_ray.model.metrics import binary_metrics, youden_threshold
-from alnm_ray.select._base import _cap
-from alnm_ray.select._columns import kinds_of
+from alnm_ray.select.columns import kinds_of
 from alnm_ray.select.config import SelectionConfig
 from alnm_ray.select.encode import needs_encoding
 from alnm_ray.select.pipeline import build_selection_pipeline
@@ -213,14 +213,14 @@ def align_sets(X_by_set: Mapping[str, pd.DataFrame], y: Any) -> tuple[dict[str, 
         ys = pd.Series(arr, index=first.index)
     if ys.isna().any():
         bad = [str(i) for i in ys.index[ys.isna()]]
-        raise SchemaMismatchError(f"y: {len(bad)} patient(s) have no label ({_cap(sorted(bad))}); "
+        raise SchemaMismatchError(f"y: {len(bad)} patient(s) have no label ({capped(sorted(bad))}); "
                                   "expected a 0/1 label for every patient. Drop unlabelled "
                                   "patients before modelling.")
     if not set(pd.unique(ys)) <= {0, 1}:
-        raise SchemaMismatchError(f"y: expected 0/1 labels; got {_cap(sorted(map(str, set(pd.unique(ys)))))}.")
+        raise SchemaMismatchError(f"y: expected 0/1 labels; got {capped(sorted(map(str, set(pd.unique(ys)))))}.")
     if ys.index.has_duplicates:
         dup = [str(i) for i in ys.index[ys.index.duplicated()]]
-        raise SchemaMismatchError(f"y: patient id(s) {_cap(sorted(set(dup)))} appear more than "
+        raise SchemaMismatchError(f"y: patient id(s) {capped(sorted(set(dup)))} appear more than "
                                   "once; expected one row per patient. Use store.to_wide().")
     out = {}
     for name, X in X_by_set.items():
@@ -233,8 +233,8 @@ def align_sets(X_by_set: Mapping[str, pd.DataFrame], y: Any) -> tuple[dict[str, 
         if len(missing) or len(extra):
             raise SchemaMismatchError(
                 f"feature set {name!r}: patients differ from y's: {len(missing)} missing "
-                f"({_cap(sorted(map(str, missing)))}), {len(extra)} extra "
-                f"({_cap(sorted(map(str, extra)))}); expected the same patients. Assemble all "
+                f"({capped(sorted(map(str, missing)))}), {len(extra)} extra "
+                f"({capped(sorted(map(str, extra)))}); expected the same patients. Assemble all "
                 "sets from the same cohort (feature_sets.assemble_feature_sets).")
         out[name] = X.loc[ys.index]
     return out, ys.astype(int)

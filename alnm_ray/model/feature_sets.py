@@ -32,9 +32,9 @@ from typing import Any
 import pandas as pd
 
 from alnm_ray import constants as C
+from alnm_ray._validation import capped
 from alnm_ray.exceptions import ConfigError, FallbackWarning, SchemaMismatchError
-from alnm_ray.select._base import _cap
-from alnm_ray.select._columns import KIND_DEEP, KIND_RADIOMICS, feature_kind, is_meta
+from alnm_ray.select.columns import KIND_DEEP, KIND_RADIOMICS, feature_kind, is_meta
 
 #: Feature sets of Guo 2024 plus the clinical combinations of the related studies.
 DEFAULT_FEATURE_SETS: tuple[str, ...] = (
@@ -59,7 +59,7 @@ def _indexed(name: str, df: Any) -> pd.DataFrame:
     if df.index.has_duplicates:
         dup = sorted({str(i) for i in df.index[df.index.duplicated()]})
         raise SchemaMismatchError(
-            f"table {name!r}: patient id(s) {_cap(dup)} appear more than once; expected one row "
+            f"table {name!r}: patient id(s) {capped(dup)} appear more than once; expected one row "
             "per patient (a wide table). Use alnm_ray.store.to_wide on long feature tables.")
     df.index = df.index.astype(str)
     df.index.name = C.COL_PATIENT
@@ -107,7 +107,7 @@ def assemble_feature_set(name: str, tables: Mapping[str, Any], *, join: str = "s
                 raise SchemaMismatchError(
                     f"feature set {name!r}: table {table!r} has no {kind or 'feature'} columns; "
                     f"expected names like 'T2WI__original_...' / 'T2WI__deep_000'. Got "
-                    f"{_cap(sorted(map(str, df.columns)))}.")
+                    f"{capped(sorted(map(str, df.columns)))}.")
             parts.append((f"{token}:{table}", df[cols]))
     index = parts[0][1].index
     for label, df in parts[1:]:
@@ -116,19 +116,19 @@ def assemble_feature_set(name: str, tables: Mapping[str, Any], *, join: str = "s
                 a, b = index.difference(df.index), df.index.difference(index)
                 raise SchemaMismatchError(
                     f"feature set {name!r}: patients differ between {parts[0][0]} and {label}: "
-                    f"{len(a)} only in the first ({_cap(sorted(a))}), {len(b)} only in the "
-                    f"second ({_cap(sorted(b))}). Re-run extraction for the missing patients or "
+                    f"{len(a)} only in the first ({capped(sorted(a))}), {len(b)} only in the "
+                    f"second ({capped(sorted(b))}). Re-run extraction for the missing patients or "
                     "pass join='inner'.")
             index = index.intersection(df.index)
     if join == "inner" and any(len(df) != len(index) for _, df in parts):
         dropped = sorted(set().union(*[set(df.index) for _, df in parts]) - set(index))
         warnings.warn(f"feature set {name!r}: join='inner' dropped {len(dropped)} patient(s) "
-                      f"missing from some part: {_cap(dropped)}", FallbackWarning, stacklevel=2)
+                      f"missing from some part: {capped(dropped)}", FallbackWarning, stacklevel=2)
     frames = [df.loc[index] for _, df in parts]
     out = pd.concat(frames, axis=1)
     if out.columns.has_duplicates:
         dup = sorted({str(c) for c in out.columns[out.columns.duplicated()]})
-        raise SchemaMismatchError(f"feature set {name!r}: column(s) {_cap(dup)} come from two "
+        raise SchemaMismatchError(f"feature set {name!r}: column(s) {capped(dup)} come from two "
                                   "parts; expected distinct names. Rename the imported columns.")
     # Structurally empty columns (e.g. 3-D shape features of 2-D mammograms, which
     # PyRadiomics computes as shape2D) carry nothing to learn from.  Dropping them
@@ -171,7 +171,7 @@ def labels_from(tables: Mapping[str, Any], column: str = C.COL_LABEL) -> pd.Seri
         if diff:
             raise SchemaMismatchError(
                 f"labels: tables {base_name!r} and {name!r} disagree for {len(diff)} patient(s) "
-                f"({_cap(sorted(diff))}); expected one label per patient. Fix the manifest.")
+                f"({capped(sorted(diff))}); expected one label per patient. Fix the manifest.")
     return base.rename(column)
 
 

@@ -4,8 +4,8 @@ One estimator per module; :func:`build_selection_pipeline` chains them from a
 :class:`SelectionConfig` or a preset ("guo2024", "liu2025", "gu2025", "zhang2025").
 """
 
-from alnm_ray.select._base import EMPTY_POLICIES, BaseSelector, EmptySelectionError
-from alnm_ray.select._columns import KINDS, feature_kind, split_wide
+from alnm_ray.select.base import EMPTY_POLICIES, BaseSelector, EmptySelectionError
+from alnm_ray.select.columns import KINDS, feature_kind, split_wide
 from alnm_ray.select.config import PRESETS, STEPS, SelectionConfig
 from alnm_ray.select.correlation import CorrelationFilter, abs_correlation
 from alnm_ray.select.encode import ClinicalEncoder, needs_encoding

@@ -35,8 +35,8 @@ from typing import Any
 from alnm_ray import constants as C
 from alnm_ray._validation import check_range, did_you_mean, look_up_option
 from alnm_ray.exceptions import ConfigError
-from alnm_ray.select._base import EMPTY_POLICIES
-from alnm_ray.select._columns import KINDS
+from alnm_ray.select.base import EMPTY_POLICIES
+from alnm_ray.select.columns import KINDS
 from alnm_ray.select.correlation import CORRELATION_METHODS, DROP_RULES
 from alnm_ray.select.icc import ICC_KINDS
 from alnm_ray.select.smote import SMOTE_FALLBACKS

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from alnm_ray._validation import check_range, look_up_option
-from alnm_ray.select._base import BaseSelector
+from alnm_ray.select.base import BaseSelector
 
 CORRELATION_METHODS: tuple[str, ...] = ("spearman", "pearson")
 DROP_RULES: tuple[str, ...] = ("random", "mean")

@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from alnm_ray._validation import check_range
+from alnm_ray._validation import capped, check_range
 from alnm_ray.exceptions import NotFittedError, SchemaMismatchError
-from alnm_ray.select._base import _cap
 
 
 def _is_categorical(s: pd.Series) -> bool:
@@ -107,7 +106,7 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         missing = [c for c in self.columns_ if c not in X.columns]
         if missing:
             raise SchemaMismatchError(
-                f"encode: X lacks column(s) {_cap(sorted(missing))}; expected the clinical "
+                f"encode: X lacks column(s) {capped(sorted(missing))}; expected the clinical "
                 "columns seen in fit. Use the same clinical table layout.")
         out: dict[str, np.ndarray] = {}
         self.n_unseen_: dict[str, int] = {}

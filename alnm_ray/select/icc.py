@@ -22,10 +22,10 @@ import numpy as np
 import pandas as pd
 
 from alnm_ray import constants as C
-from alnm_ray._validation import check_range, look_up_option
+from alnm_ray._validation import capped, check_range, look_up_option
 from alnm_ray.exceptions import FallbackWarning, SchemaMismatchError
-from alnm_ray.select._base import BaseSelector, _cap
-from alnm_ray.select._columns import is_meta
+from alnm_ray.select.base import BaseSelector
+from alnm_ray.select.columns import is_meta
 
 logger = logging.getLogger(__name__)
 
@@ -104,7 +104,7 @@ def reader_wide(reader_table: Any, reader: str, *, key: str = C.COL_PATIENT) -> 
     if dup.any():
         rows = sub.loc[dup, [key, C.COL_SEQUENCE]].astype(str).agg("/".join, axis=1).tolist()
         raise SchemaMismatchError(
-            f"reader_table: reader {reader!r} has duplicate rows for {_cap(sorted(rows))}; "
+            f"reader_table: reader {reader!r} has duplicate rows for {capped(sorted(rows))}; "
             "expected one row per (patient, sequence). Keep one lesion per sequence.")
     wide = sub.pivot(index=key, columns=C.COL_SEQUENCE, values=feats)
     wide.columns = [f"{seq}{C.WIDE_SEP}{feat}" for feat, seq in wide.columns]
@@ -129,7 +129,7 @@ class ReaderRatings:
             raise SchemaMismatchError(
                 f"reader_table: expected a long table with a {C.COL_READER!r} column (rows of "
                 "readers A, B, A2); got columns "
-                f"{_cap(sorted(map(str, getattr(df, 'columns', []))))}.")
+                f"{capped(sorted(map(str, getattr(df, 'columns', []))))}.")
         self.key = key
         self.readers = sorted(df[C.COL_READER].astype(str).unique())
         self._frames = {r: reader_wide(df, r, key=key) for r in self.readers}
@@ -173,7 +173,7 @@ class ICCFilter(BaseSelector):
             to estimate an ICC; below it the pair is skipped (recorded fallback).
         key: Patient column of ``reader_table``; must match ``X``'s index.
         empty_policy, empty_keep: What to do when every assessed feature fails
-            (see :mod:`alnm_ray.select._base`); scores are the worst-pair ICC.
+            (see :mod:`alnm_ray.select.base`); scores are the worst-pair ICC.
 
     Attributes:
         icc_: DataFrame (assessed features x pairs) of ICC values.

@@ -15,7 +15,7 @@ import pandas as pd
 from sklearn.ensemble import GradientBoostingClassifier
 
 from alnm_ray._validation import check_range
-from alnm_ray.select._base import BaseSelector
+from alnm_ray.select.base import BaseSelector
 
 
 class ImportanceSelector(BaseSelector):

@@ -33,7 +33,7 @@ from sklearn.linear_model import LassoCV, lars_path
 from sklearn.model_selection import KFold
 
 from alnm_ray._validation import check_range, look_up_option
-from alnm_ray.select._base import BaseSelector
+from alnm_ray.select.base import BaseSelector
 
 LASSO_SOLVERS: tuple[str, ...] = ("lars", "cd")
 

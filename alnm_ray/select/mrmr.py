@@ -25,7 +25,7 @@ import pandas as pd
 from sklearn.feature_selection import f_classif
 
 from alnm_ray._validation import check_range
-from alnm_ray.select._base import BaseSelector
+from alnm_ray.select.base import BaseSelector
 
 #: mrmr_selection's floor on |r| (avoids dividing by zero for uncorrelated features).
 REDUNDANCY_FLOOR = 0.001

@@ -21,7 +21,7 @@ import pandas as pd
 from scipy.stats import rankdata
 
 from alnm_ray._validation import check_range
-from alnm_ray.select._base import BaseSelector
+from alnm_ray.select.base import BaseSelector
 
 
 def equal_frequency_codes(values: np.ndarray, n_bins: int) -> np.ndarray:

@@ -16,7 +16,7 @@ from imblearn.pipeline import Pipeline
 from sklearn.pipeline import Pipeline as SkPipeline
 
 from alnm_ray.exceptions import ConfigError
-from alnm_ray.select._columns import KIND_RADIOMICS, KINDS
+from alnm_ray.select.columns import KIND_RADIOMICS, KINDS
 from alnm_ray.select.config import SelectionConfig
 from alnm_ray.select.correlation import CorrelationFilter
 from alnm_ray.select.encode import ClinicalEncoder

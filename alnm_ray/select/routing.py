@@ -2,7 +2,7 @@
 
 Gu 2025 selected radiomics features with LASSO but ranked deep features by
 gradient-boosting importance.  :class:`KindRouter` splits the columns by
-:func:`~alnm_ray.select._columns.feature_kind`, fits one selector (or an
+:func:`~alnm_ray.select.columns.feature_kind`, fits one selector (or an
 sklearn ``Pipeline`` of selectors) per kind on that kind's columns, and
 concatenates what each keeps.  It holds no sampler: resampling must happen
 before it, on all columns together.
@@ -16,7 +16,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 
 from alnm_ray.exceptions import NotFittedError, SchemaMismatchError
-from alnm_ray.select._columns import feature_kind
+from alnm_ray.select.columns import feature_kind
 
 
 def collect_fallbacks(est: Any) -> list[str]:

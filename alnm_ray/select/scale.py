@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from alnm_ray.select._base import BaseSelector, EmptySelectionError
+from alnm_ray.select.base import BaseSelector, EmptySelectionError
 
 #: Relative SD below which a feature counts as constant (float round-off of a
 #: truly constant column is ~1e-16 of its magnitude).

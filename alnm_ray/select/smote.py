@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator
 
 from alnm_ray._validation import check_range, look_up_option
 from alnm_ray.exceptions import FallbackWarning, SchemaMismatchError
-from alnm_ray.select._base import as_frame, check_binary_y
+from alnm_ray.select.base import as_frame, check_binary_y
 
 SMOTE_FALLBACKS: tuple[str, ...] = ("reduce_k", "skip")
 #: Index label prefix of synthetic rows (``"smote:0"``, ``"smote:1"``, ...).

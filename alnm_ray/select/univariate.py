@@ -22,7 +22,7 @@ import pandas as pd
 from scipy import stats
 
 from alnm_ray._validation import check_range, look_up_option
-from alnm_ray.select._base import BaseSelector
+from alnm_ray.select.base import BaseSelector
 
 TEST_STUDENT = "student"
 TEST_WELCH = "welch"

@@ -28,11 +28,10 @@ import numpy as np
 import pandas as pd
 
 from alnm_ray import constants as C
-from alnm_ray._validation import did_you_mean
+from alnm_ray._validation import capped, did_you_mean
 from alnm_ray.exceptions import ConfigError, FallbackWarning, SchemaMismatchError, StoreError
 from alnm_ray.model.feature_sets import DEFAULT_FEATURE_SETS, assemble_feature_set
-from alnm_ray.select._base import _cap
-from alnm_ray.select._columns import KIND_RADIOMICS, kinds_of
+from alnm_ray.select.columns import KIND_RADIOMICS, kinds_of
 from alnm_ray.tune.config import TuneRunConfig
 
 logger = logging.getLogger(__name__)
@@ -169,12 +168,12 @@ def _read_clinical(store: Any, path: str) -> tuple[pd.DataFrame, str]:
     df = read_table(path, kind="clinical table")
     if C.COL_PATIENT not in df.columns:
         raise SchemaMismatchError(f"--clinical {path}: expected a {C.COL_PATIENT!r} column (one row "
-                                  f"per patient); found {_cap(list(df.columns))}. Rename the id "
+                                  f"per patient); found {capped(list(df.columns))}. Rename the id "
                                   "column to patient_id.")
     if df[C.COL_PATIENT].duplicated().any():
         dup = sorted(df.loc[df[C.COL_PATIENT].duplicated(), C.COL_PATIENT].astype(str).unique())
         raise SchemaMismatchError(f"--clinical {path}: expected one row per patient; patient id(s) "
-                                  f"{_cap(dup)} repeat. De-duplicate the table.")
+                                  f"{capped(dup)} repeat. De-duplicate the table.")
     for col in df.columns:  # pandas "string" dtype -> plain object/str for Parquet
         if pd.api.types.is_string_dtype(df[col]):
             df[col] = df[col].astype(object).where(df[col].notna(), None)
@@ -193,7 +192,7 @@ def _wide(table: str, df: pd.DataFrame, reader: str) -> pd.DataFrame:
         if C.COL_PATIENT not in df.columns:
             raise SchemaMismatchError(
                 f"table {table!r}: expected a {C.COL_PATIENT!r} column (one row per patient) or case "
-                f"rows with a 'sequence' column; found {_cap(list(map(str, df.columns)))}. Import it "
+                f"rows with a 'sequence' column; found {capped(list(map(str, df.columns)))}. Import it "
                 "with `alnm-ray features import --key patient_id`.")
         wide = df.set_index(C.COL_PATIENT)
     wide.index = wide.index.astype(str)
@@ -201,7 +200,7 @@ def _wide(table: str, df: pd.DataFrame, reader: str) -> pd.DataFrame:
     if wide.index.has_duplicates:
         dup = sorted({str(i) for i in wide.index[wide.index.duplicated()]})
         raise SchemaMismatchError(
-            f"table {table!r}: expected one row per patient; patient id(s) {_cap(dup)} repeat (two "
+            f"table {table!r}: expected one row per patient; patient id(s) {capped(dup)} repeat (two "
             "cohorts sharing ids?). Restrict the sweep with --cohort.")
     return wide
 
@@ -223,12 +222,12 @@ def _labels(wides: dict[str, pd.DataFrame]) -> pd.Series:
         clash = [i for i in both[known.to_numpy()] if label[i] != s[i]]
         if clash:
             raise SchemaMismatchError(f"labels: table {table!r} disagrees with another table for "
-                                      f"{len(clash)} patient(s) ({_cap(sorted(clash))}); expected one "
+                                      f"{len(clash)} patient(s) ({capped(sorted(clash))}); expected one "
                                       "label per patient. Fix the manifest or clinical table.")
         label.loc[s.index] = label.loc[s.index].fillna(s)
     bad = sorted({str(v) for v in label.dropna().unique()} - {"0.0", "1.0"})
     if bad:
-        raise SchemaMismatchError(f"labels: expected 0/1 values; found {_cap(bad)}. Recode the "
+        raise SchemaMismatchError(f"labels: expected 0/1 values; found {capped(bad)}. Recode the "
                                   "outcome as 1 = ALNM, 0 = no ALNM.")
     return label
 
@@ -314,7 +313,7 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
             sizes = {n: len(X) for n, X in built.items()}
             raise SchemaMismatchError(
                 f"feature sets: patients differ between sets ({sizes}); {len(union) - len(common)} "
-                f"patient(s) are missing from some set ({_cap(sorted(set(union) - set(common)))}). "
+                f"patient(s) are missing from some set ({capped(sorted(set(union) - set(common)))}). "
                 "Extract the missing cases, or pass --join inner to model the common patients.")
         warnings.warn(f"--join inner: {len(union) - len(common)} patient(s) missing from some "
                       "feature set were dropped", FallbackWarning, stacklevel=2)
@@ -393,7 +392,7 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
         cols = [str(c) for c in X.columns[X.isna().all().to_numpy()]]
         if cols:
             logger.warning("feature set %r: %d column(s) empty for every modelled patient dropped "
-                           "(%s)", name, len(cols), _cap(cols, 3))
+                           "(%s)", name, len(cols), capped(cols, 3))
             X = X.drop(columns=cols)
         if dropped or cols:
             empty[name] = dropped + cols

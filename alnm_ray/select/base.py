@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
-from alnm_ray._validation import check_range, look_up_option
+from alnm_ray._validation import capped, check_range, look_up_option
 from alnm_ray.exceptions import (
     AlnmRayError,
     FallbackWarning,
@@ -37,11 +37,6 @@ EMPTY_POLICIES: tuple[str, ...] = ("best", "passthrough", "raise")
 
 class EmptySelectionError(AlnmRayError, ValueError):
     """A selection step removed every feature and its policy is ``"raise"``."""
-
-
-def _cap(items: list[Any], n: int = 5) -> str:
-    shown = ", ".join(repr(i) for i in items[:n])
-    return shown + (f", … ({len(items)} in all)" if len(items) > n else "")
 
 
 def as_frame(X: Any, *, step: str) -> pd.DataFrame:
@@ -63,7 +58,7 @@ def as_frame(X: Any, *, step: str) -> pd.DataFrame:
            or pd.api.types.is_bool_dtype(dt)]
     if bad:
         raise SchemaMismatchError(
-            f"{step}: column(s) {_cap(sorted(map(str, bad)))} are not numeric; the selection "
+            f"{step}: column(s) {capped(sorted(map(str, bad)))} are not numeric; the selection "
             "steps expect float features. Encode clinical variables first "
             "(alnm_ray.model.feature_sets.ClinicalEncoder does it inside each fold).")
     values = df.to_numpy(dtype=float)
@@ -71,7 +66,7 @@ def as_frame(X: Any, *, step: str) -> pd.DataFrame:
     if not finite.all():
         cols = [str(c) for c, ok in zip(df.columns, finite.all(axis=0)) if not ok]
         raise SchemaMismatchError(
-            f"{step}: column(s) {_cap(sorted(cols))} hold NaN or infinite values; expected "
+            f"{step}: column(s) {capped(sorted(cols))} hold NaN or infinite values; expected "
             "finite floats. Impute or drop them before selection (ClinicalEncoder imputes "
             "in-fold and records how many values it filled).")
     return df
@@ -95,7 +90,7 @@ def check_binary_y(y: Any, n_rows: int, *, step: str) -> np.ndarray:
     if not values <= {0, 1, True, False}:
         raise SchemaMismatchError(
             f"{step}: y: expected binary labels 0/1 (1 = ALNM positive); got values "
-            f"{_cap(sorted(map(str, values)))}. Map the labels to 0/1 first.")
+            f"{capped(sorted(map(str, values)))}. Map the labels to 0/1 first.")
     return arr.astype(int)
 
 
@@ -176,7 +171,7 @@ class BaseSelector(TransformerMixin, BaseEstimator):
             keep[order] = True
             names = [str(n) for n in self.feature_names_in_[keep]]
             self.fallback_ = (f"{self._step_name}: all {p} features filtered out; policy "
-                              f"'best' kept the {k} best by {self._score_name}: {_cap(names, 3)}")
+                              f"'best' kept the {k} best by {self._score_name}: {capped(names, 3)}")
         warnings.warn(self.fallback_, FallbackWarning, stacklevel=3)
         if earlier:
             self.fallback_ = f"{earlier}; {self.fallback_}"
@@ -230,7 +225,7 @@ class BaseSelector(TransformerMixin, BaseEstimator):
             if missing:
                 raise SchemaMismatchError(
                     f"{self._step_name}: X lacks {len(missing)} column(s) selected in fit: "
-                    f"{_cap(sorted(map(str, missing)))}; expected the same feature columns as "
+                    f"{capped(sorted(map(str, missing)))}; expected the same feature columns as "
                     "the training data. Build X with the same feature set and extraction "
                     "parameters.")
             return X.loc[:, list(self.feature_names_in_[self.support_])]
