@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "train": "alnm_ray.cli.train:train",
     "score": "alnm_ray.cli.score:score",
     "tune": "alnm_ray.cli.tune:tune",
+    "ibsi": "alnm_ray.cli.ibsi:ibsi",
 }
 
 
