@@ -62,8 +62,8 @@ def load_crop(row: dict[str, Any], preprocess: PreprocessConfig, margin_mm: floa
     """
     from alnm_ray.manifest.imageio import read_image, read_mask
 
-    label = row.get(COL_MASK_LABEL)
-    label = DEFAULT_MASK_LABEL if label is None or label != label else int(label)
+    label = row.get(COL_MASK_LABEL)  # an integer label or a decoding token (alnm_ray.manifest.masks)
+    label = DEFAULT_MASK_LABEL if label is None or label != label else label
     with stage("read"):
         image = squeeze_2d(read_image(row[COL_IMAGE]))
         mask = squeeze_2d(read_mask(row[COL_MASK], label=label))

@@ -88,7 +88,8 @@ def process_case(case: dict[str, Any], plan: PreprocessPlan, params: ExtractionP
 
     Args:
         case: A manifest row: the :data:`~alnm_ray.constants.CASE_KEY` columns,
-            ``image``, ``mask``, optional ``mask_label`` and ``case_hash``.
+            ``image``, ``mask``, optional ``mask_label`` (an integer label or a
+            :meth:`~alnm_ray.manifest.masks.MaskDecoding.token`) and ``case_hash``.
         plan: Preprocessing plan (the row's sequence picks its config).
         params: PyRadiomics params.
         debug: Re-raise the original exception instead of returning an error.
@@ -105,8 +106,9 @@ def process_case(case: dict[str, Any], plan: PreprocessPlan, params: ExtractionP
     try:
         with stage("read"):
             config = plan.for_sequence(key["sequence"])
+            # an integer label or a decoding token ("R,G,B~T", ">T"): decoded as `validate` decodes it
             label = case.get("mask_label", DEFAULT_MASK_LABEL)
-            label = DEFAULT_MASK_LABEL if label is None or label != label else int(label)  # NaN -> default
+            label = DEFAULT_MASK_LABEL if label is None or label != label else label  # NaN -> default
             image = read_image(case["image"])
             mask = read_mask(case["mask"], label)
         with stage("crop"):

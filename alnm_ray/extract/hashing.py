@@ -58,7 +58,7 @@ def library_versions() -> dict[str, str]:
     return out
 
 
-def case_hash(*, key: Iterable[str], image_sha256: str, mask_sha256: str, mask_label: int,
+def case_hash(*, key: Iterable[str], image_sha256: str, mask_sha256: str, mask_label: int | str,
               preprocess_hash: str, params_hash: str, versions: Mapping[str, str]) -> str:
     """The content hash of one case (hex SHA-256).
 
@@ -69,7 +69,8 @@ def case_hash(*, key: Iterable[str], image_sha256: str, mask_sha256: str, mask_l
         64
     """
     return stable_hash({"key": list(key), "image": image_sha256, "mask": mask_sha256,
-                        "mask_label": int(mask_label), "preprocess": preprocess_hash,
+                        "mask_label": mask_label if isinstance(mask_label, str) else int(mask_label),  # or a token
+                        "preprocess": preprocess_hash,
                         "params": params_hash, "versions": dict(versions)})
 
 

@@ -11,7 +11,8 @@ import SimpleITK as sitk
 
 from alnm_ray.constants import GEOMETRY_TOLERANCE
 from alnm_ray.exceptions import ManifestError
-from alnm_ray.manifest.imageio import read_image, read_mask
+from alnm_ray.manifest.imageio import read_image
+from alnm_ray.manifest.masks import MaskDecoding, read_decoded, roi_issues
 
 #: (column, expected, found, fix) — one file problem, before it gets a row number.
 FileIssue = tuple[str, str, str, str]
@@ -23,7 +24,13 @@ class FileCheck:
 
     image: Path
     mask: Path
-    mask_label: int
+    mask_label: object = 1
+    allow_partial_roi: bool = False
+
+    @property
+    def decoding(self) -> MaskDecoding:
+        """How the mask is decoded (``mask_label`` is a decoding token or an integer label)."""
+        return MaskDecoding.from_token(self.mask_label)
 
 
 def geometry_issues(image: sitk.Image, mask: sitk.Image, tol: float = GEOMETRY_TOLERANCE) -> list[FileIssue]:
@@ -49,25 +56,24 @@ def geometry_issues(image: sitk.Image, mask: sitk.Image, tol: float = GEOMETRY_T
 def check_files(item: FileCheck) -> list[FileIssue]:
     """Every problem with one row's image and mask (empty list when fine)."""
     issues: list[FileIssue] = []
-    image = mask = None
+    image = mask = decoded = None
     for column, path in (("image", item.image), ("mask", item.mask)):
         try:
-            loaded = read_image(path) if column == "image" else read_mask(path, item.mask_label)
+            if column == "image":
+                image = read_image(path)
+            else:
+                decoded = read_decoded(path, item.decoding)
+                mask = decoded.image
         except FileNotFoundError:
             issues.append((column, "an existing file or DICOM folder", f"no such path {str(path)!r}",
                            "correct the path (relative paths start at the manifest's folder)."))
-            continue
         except ManifestError as err:
-            # read_image says what it expected, found and how to fix it; keep its fix, not a generic one
+            # the reader says what it expected, found and how to fix it; keep its fix, not a generic one
             expected = getattr(err, "expected", "a readable image")
             found = getattr(err, "found", err.problems[0].split(": ", 1)[-1])
             fix = getattr(err, "fix", "the file may be truncated or corrupt; re-export it.")
-            issues.append((column, expected, f"{path.name}: {found}", fix[:1].lower() + fix[1:]))
-            continue
-        if column == "image":
-            image = loaded
-        else:
-            mask = loaded
+            issues.append((getattr(err, "column", column), expected, f"{path.name}: {found}",
+                           fix[:1].lower() + fix[1:]))
     if image is not None:
         arr = sitk.GetArrayViewFromImage(image)
         if not np.all(np.isfinite(arr)):
@@ -76,12 +82,8 @@ def check_files(item: FileCheck) -> list[FileIssue]:
         elif float(arr.max()) == float(arr.min()):
             issues.append(("image", "an image with contrast", f"a constant image (all {float(arr.min()):g})",
                            "check the file is the intended series; a blank export has no texture."))
-    if mask is not None and int(sitk.GetArrayViewFromImage(mask).sum()) == 0:
-        raw = np.unique(sitk.GetArrayFromImage(read_image(item.mask)))
-        found = "an empty mask (all zero)" if raw.size == 1 and raw[0] == 0 else \
-            "mask values " + ", ".join(f"{v:g}" for v in raw[:8]) + (" …" if raw.size > 8 else "")
-        issues.append(("mask_label", f"voxels with value {item.mask_label} in the mask", found,
-                       "set mask_label to the lesion's value, or re-draw the ROI."))
+    if decoded is not None:
+        issues.extend(roi_issues(decoded, item.decoding, allow_partial=item.allow_partial_roi))
     if image is not None and mask is not None:
         issues.extend(geometry_issues(image, mask))
     return issues

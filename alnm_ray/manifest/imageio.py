@@ -2,7 +2,9 @@
 
 Everything comes back as a :class:`SimpleITK.Image` with physical geometry.
 2-D pictures (PNG/JPEG, no spacing in the file) get 1 × 1 px spacing; colour
-pictures are reduced to one grey channel (the mean of RGB).
+images are reduced to one grey channel (the mean of RGB).  Masks are decoded
+by :mod:`alnm_ray.manifest.masks` and never averaged.  Paths are checked with
+``os.stat`` before they are opened (see :mod:`alnm_ray.manifest.paths`).
 """
 
 from __future__ import annotations
@@ -144,24 +146,34 @@ def read_dicom_series(folder: Path) -> sitk.Image:
     return reader.Execute()
 
 
-def read_image(path: PathLike) -> sitk.Image:
-    """Read an image (or mask) as a single-channel SimpleITK image.
+def read_pixels(path: PathLike) -> sitk.Image:
+    """Read an image or mask as stored: colour pictures keep their channels.
+
+    The path is checked with ``os.stat`` before anything opens it: a folder
+    is read as a DICOM series, and a FIFO, socket or device is refused (a
+    FIFO would block the reader forever).
 
     Args:
         path: A file or a DICOM series folder.
 
     Returns:
-        The image; colour pictures are averaged to grey (float32).
+        The image; a colour picture is a vector image (one component per channel).
 
     Raises:
         FileNotFoundError: When the path does not exist.
-        ManifestError: When the format is unsupported or the file is unreadable.
+        ManifestError: When the path is a special file, the format is
+            unsupported or the file is unreadable.
     """
+    from alnm_ray.manifest.paths import file_kind
+
     p = Path(path)
-    if not p.exists():
-        raise FileNotFoundError(2, "No such file or directory", str(p))
-    if p.is_dir():
+    kind = file_kind(p)  # FileNotFoundError when absent; never opens the path
+    if kind == "a folder":
         return read_dicom_series(p)
+    if kind is not None:
+        raise unreadable(p, "a regular file or a DICOM series folder", kind,
+                         "Point the manifest at the file itself (special files such as pipes and devices are "
+                         "never read).")
     suffix = _suffix(p)
     if suffix not in PICTURE_SUFFIXES + VOLUME_SUFFIXES:
         raise unreadable(p, f"one of {', '.join(SUPPORTED)}", f"a '{suffix or p.name}' file",
@@ -173,6 +185,25 @@ def read_image(path: PathLike) -> sitk.Image:
                          "It may be truncated or corrupt; re-export it.") from err
     if suffix in (".nii", ".nii.gz"):
         _check_nifti(p)
+    return img
+
+
+def read_image(path: PathLike) -> sitk.Image:
+    """Read an image as a single-channel SimpleITK image.
+
+    Args:
+        path: A file or a DICOM series folder.
+
+    Returns:
+        The image; colour pictures are averaged to grey (float32).  Masks are
+        read with :func:`read_mask`, which never averages channels.
+
+    Raises:
+        FileNotFoundError: When the path does not exist.
+        ManifestError: When the path is a special file, the format is
+            unsupported or the file is unreadable.
+    """
+    img = read_pixels(path)
     if img.GetNumberOfComponentsPerPixel() > 1:
         arr = sitk.GetArrayFromImage(img).astype(np.float32)
         grey = sitk.GetImageFromArray(arr[..., :3].mean(axis=-1))
@@ -181,21 +212,13 @@ def read_image(path: PathLike) -> sitk.Image:
     return img
 
 
-def read_mask(path: PathLike, label: int = 1) -> sitk.Image:
-    """Read a mask and return a binary UInt8 image (1 where the mask equals ``label``).
+def read_mask(path: PathLike, label: object = 1) -> sitk.Image:
+    """Read a mask and return a binary UInt8 image (1 inside the ROI).
 
-    JPEG masks carry compression noise at edges: values are rounded to the
-    nearest of 0 and 255 (``> 127``) before comparing with ``label`` when the
-    picture uses 0/255 coding and ``label`` is 1 or 255.
+    ``label`` says how the mask is decoded: an integer label, a colour
+    ``"R,G,B"``, or any decoding :func:`alnm_ray.manifest.masks.MaskDecoding.from_token`
+    accepts.  See :func:`alnm_ray.manifest.masks.read_mask`.
     """
-    img = read_image(path)
-    arr = sitk.GetArrayFromImage(img)
-    if _suffix(Path(path)) in (".jpg", ".jpeg") and label in (1, 255):
-        binary = arr > 127
-    elif label == 1 and arr.max() == 255 and set(np.unique(arr)).issubset({0, 255}):
-        binary = arr == 255
-    else:
-        binary = np.rint(arr) == label
-    out = sitk.GetImageFromArray(binary.astype(np.uint8))
-    out.CopyInformation(img)
-    return out
+    from alnm_ray.manifest.masks import read_mask as _read_mask
+
+    return _read_mask(path, label)

@@ -15,10 +15,14 @@ import pandas as pd
 
 from alnm_ray._validation import did_you_mean
 from alnm_ray.constants import COL_LABEL, COL_MASK_LABEL, MANIFEST_KEY, MANIFEST_REQUIRED
+from alnm_ray.manifest.ids import ID_COLUMNS, ID_EXPECTED, ID_FIX, id_problem
+from alnm_ray.manifest.masks import COL_MASK_COLOR_TOLERANCE, COL_MASK_THRESHOLD, DEFAULT_COLOR_TOLERANCE
 from alnm_ray.manifest.problems import ValidationReport
 
 #: Columns that hold integers in the schema (CSV gives text).
-_INTEGER_COLUMNS = (COL_MASK_LABEL, COL_LABEL)
+_INTEGER_COLUMNS = (COL_MASK_LABEL, COL_LABEL, COL_MASK_COLOR_TOLERANCE)
+#: Columns that hold numbers in the schema.
+_NUMBER_COLUMNS = (COL_MASK_THRESHOLD,)
 
 
 @lru_cache(maxsize=None)
@@ -28,12 +32,44 @@ def load_schema(name: str) -> dict[str, Any]:
     return json.loads(text)
 
 
+def _without_id_patterns(schema: dict[str, Any]) -> dict[str, Any]:
+    """``schema`` without the id columns' ``pattern``: :func:`check_ids` applies the one id rule instead.
+
+    (JSON Schema patterns are searched, not matched: ``^…$`` accepts a
+    trailing newline.  The files keep the pattern for other tools.)
+    """
+    for column in ID_COLUMNS:
+        schema["properties"].get(column, {}).pop("pattern", None)
+    return schema
+
+
 def manifest_schema(extra_sequences: Iterable[str] = ()) -> dict[str, Any]:
-    """The manifest row schema, with configured extra sequence names allowed."""
-    schema = copy.deepcopy(load_schema("manifest"))
+    """The manifest row schema, with configured extra sequence names allowed (ids checked by :func:`check_ids`)."""
+    schema = _without_id_patterns(copy.deepcopy(load_schema("manifest")))
     extra = [s for s in extra_sequences if s not in schema["properties"]["sequence"]["enum"]]
     schema["properties"]["sequence"]["enum"] += extra
     return schema
+
+
+def clinical_schema() -> dict[str, Any]:
+    """The clinical table row schema (ids checked by :func:`check_ids`)."""
+    return _without_id_patterns(copy.deepcopy(load_schema("clinical")))
+
+
+def check_ids(df: pd.DataFrame, report: ValidationReport, columns: Iterable[str] = ID_COLUMNS) -> None:
+    """Report every id that breaks the id rule (:func:`~alnm_ray.manifest.ids.id_problem`).
+
+    Empty cells are left to the schema's ``required`` check.
+    """
+    for column in columns:
+        if column not in df.columns:
+            continue
+        for idx, value in df[column].items():
+            if value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value)):
+                continue
+            problem = id_problem(value)
+            if problem is not None:
+                report.add(int(idx) + 1, column, ID_EXPECTED, problem, ID_FIX)
 
 
 def _coerce(value: Any, column: str) -> Any:
@@ -46,16 +82,24 @@ def _coerce(value: Any, column: str) -> Any:
         except (TypeError, ValueError):
             return value
         return int(number) if number.is_integer() else number
+    if column in _NUMBER_COLUMNS:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            return value
     return value if isinstance(value, (str, int, float, bool)) else str(value)
 
 
 def _record(row: pd.Series, columns: Iterable[str]) -> dict[str, Any]:
     rec = {c: _coerce(row[c], c) for c in columns}
-    return {k: v for k, v in rec.items() if v is not None or k in _INTEGER_COLUMNS}
+    return {k: v for k, v in rec.items() if v is not None or k in (COL_MASK_LABEL, COL_LABEL)}
 
 
 def _expected(error: jsonschema.ValidationError) -> str:
     keyword, spec = error.validator, error.validator_value
+    column = str(error.path[0]) if error.path else ""
+    if column == COL_MASK_LABEL and keyword in ("type", "pattern", "minimum"):
+        return "an integer label >= 1 (e.g. 1) or a colour R,G,B with 0-255 per channel (e.g. 255,0,0)"
     if keyword == "enum":
         return "one of " + ", ".join(str(v) for v in spec if v is not None)
     if keyword == "type":
@@ -81,7 +125,13 @@ def _fix(column: str, keyword: str, value: Any, enum: list[Any] | None) -> str:
         extra = " or declare the name with --extra-sequence" if column == "sequence" else ""
         return f"use an allowed value{extra}." + (f" {hint}" if hint else "")
     if column == COL_MASK_LABEL:
-        return "give the integer value of the lesion in the mask (default 1)."
+        return ("give the integer value of the lesion in a grey mask (default 1), or its colour R,G,B in a "
+                "colour-coded mask.")
+    if column == COL_MASK_COLOR_TOLERANCE:
+        return (f"give the largest per-channel difference from the colour (0-254, default "
+                f"{DEFAULT_COLOR_TOLERANCE}), or leave the cell empty.")
+    if column == COL_MASK_THRESHOLD:
+        return "give the value above which a pixel is foreground (e.g. 127), or leave the cell empty."
     return f"correct the '{column}' value."
 
 

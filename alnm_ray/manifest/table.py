@@ -26,11 +26,16 @@ def read_table(path: PathLike, *, kind: str = "manifest") -> pd.DataFrame:
 
     Raises:
         FileNotFoundError: When the file does not exist.
-        ManifestError: When the file is not CSV/Parquet or cannot be parsed.
+        ManifestError: When the path is not a regular file (a FIFO, device or
+            folder, refused without opening it), or the file is not CSV/Parquet
+            or cannot be parsed.
     """
+    from alnm_ray.manifest.paths import require_regular_file
+
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise FileNotFoundError(2, f"{kind} not found", str(p))
+    require_regular_file(p, what=kind)  # a FIFO would block the reader forever; a folder is no table
     suffix = p.suffix.lower()
     try:
         if suffix in (".csv", ".tsv", ".txt"):

@@ -180,8 +180,14 @@ def test_png_images_and_jpeg_masks(tmp_path: Path) -> None:
     pd.DataFrame([["c", "C1", "P1", "MG_CC", "A", "mg.png", "mg_mask.jpg", 1, 1, "train"]],
                  columns=["cohort", "center", "patient_id", "sequence", "reader", "image", "mask",
                           "mask_label", "label", "split"]).to_csv(tmp_path / "m.csv", index=False)
-    report, _ = validate_manifest(tmp_path / "m.csv")
+    report, _ = validate_manifest(tmp_path / "m.csv")  # JPEG edges: no silent guess of the foreground
+    assert [(p.column, p.expected) for p in report.problems] == [
+        ("mask_threshold", "a label mask with a few distinct values, or mask_threshold")]
+    df = pd.read_csv(tmp_path / "m.csv").assign(mask_threshold=127)
+    df.to_csv(tmp_path / "m.csv", index=False)
+    report, out = validate_manifest(tmp_path / "m.csv")
     assert report.ok, report.lines()
+    assert out["mask_label"].tolist() == [">127"]
 
 
 def test_dicom_series_folder(tmp_path: Path) -> None:
