@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import pandas as pd
 
@@ -33,8 +33,10 @@ class ExtractionReport:
         case_seconds: Per-case wall times of the computed cases (s).
         existed: True when the version already existed (nothing computed or written).
         errors: The error rows (columns :data:`~alnm_ray.constants.ERROR_COLUMNS`).
+        stage: The stage that ran (class attribute; first word of :meth:`summary_line`).
     """
 
+    stage: ClassVar[str] = "extract"
     version: Any
     cases: int = 0
     computed: int = 0
@@ -75,7 +77,7 @@ class ExtractionReport:
         extra = " (version already in the store; nothing computed)" if self.existed else ""
         carried = f", {self.carried} rows of other cohorts kept" if self.carried else ""
         resumed = f" ({self.resumed} resumed from checkpoints)" if self.resumed else ""
-        return (f"extract: {self.cases} cases: {self.done} done{resumed}, {self.cached} cached, {self.failed} "
+        return (f"{self.stage}: {self.cases} cases: {self.done} done{resumed}, {self.cached} cached, {self.failed} "
                 f"failed{carried} in {self.seconds:.1f} s -> {short}{extra}")
 
     def failure_summary(self) -> str:
