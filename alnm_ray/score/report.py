@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from alnm_ray.constants import COL_COHORT, COL_LABEL
+from alnm_ray.csvsafe import neutralize_frame
 from alnm_ray.score.drift import DRIFT_ALPHA, PSI_MODERATE, PSI_SIGNIFICANT
 
 logger = logging.getLogger(__name__)
@@ -172,7 +173,7 @@ def write_reports(out: str | Path, *, bundle_id: str, validation: Mapping[str, d
         paths["validation.json"].write_text(json.dumps({"bundle_id": bundle_id, "cohorts": validation},
                                                        indent=1, default=str), encoding="utf-8")
         table = summary_table(validation)
-        table.to_csv(paths["validation.csv"], index=False)
+        neutralize_frame(table).to_csv(paths["validation.csv"], index=False)
         skipped = [f"- {c}: {d['skipped']}" for c, d in validation.items() if "skipped" in d]
         paths["validation.md"].write_text(
             f"# External validation of bundle {bundle_id}\n\nThreshold fixed at the bundle's value; "
@@ -183,7 +184,7 @@ def write_reports(out: str | Path, *, bundle_id: str, validation: Mapping[str, d
         "psi_significant": PSI_SIGNIFICANT, "psi_moderate": PSI_MODERATE, "alpha_bonferroni": DRIFT_ALPHA},
         "rows": json.loads(drift.to_json(orient="records"))}
     paths["drift.json"].write_text(json.dumps(drift_json, indent=1), encoding="utf-8")
-    drift.to_csv(paths["drift.csv"], index=False)
+    neutralize_frame(drift).to_csv(paths["drift.csv"], index=False)
     shown = drift.loc[:, [c for c in ("cohort", "feature", "psi", "psi_level", "psi_pvalue_adjusted",
                                       "ks_statistic", "ks_pvalue_adjusted", "flagged") if c in drift.columns]]
     paths["drift.md"].write_text(
@@ -193,6 +194,6 @@ def write_reports(out: str | Path, *, bundle_id: str, validation: Mapping[str, d
         f"Bonferroni-adjusted KS p-value < {DRIFT_ALPHA}.\n\n" + _markdown(shown), encoding="utf-8")
     written += [paths["drift.json"], paths["drift.csv"], paths["drift.md"]]
     if len(errors):
-        errors.to_csv(paths["errors.csv"], index=False)
+        neutralize_frame(errors).to_csv(paths["errors.csv"], index=False)
         written.append(paths["errors.csv"])
     return written

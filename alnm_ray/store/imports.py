@@ -22,6 +22,7 @@ from alnm_ray._validation import did_you_mean
 from alnm_ray._version import __version__
 from alnm_ray.constants import COL_CENTER, COL_COHORT, COL_LABEL, COL_PATIENT, COL_SPLIT
 from alnm_ray.exceptions import ConfigError, SchemaMismatchError
+from alnm_ray.manifest.ids import ID_EXPECTED, id_problem
 from alnm_ray.store.feature_store import FeatureStore
 from alnm_ray.store.versions import VersionInfo, check_table_name, content_hash
 
@@ -59,7 +60,16 @@ def _sha256(path: str) -> str:
 
 
 def _read(path: str, string_columns: list[str]) -> tuple[pa.Table, str]:
+    from alnm_ray.manifest.paths import file_kind
+
     lower = path.lower()
+    try:
+        kind = file_kind(path)  # os.stat only: a FIFO would block the reader forever
+    except FileNotFoundError as err:
+        raise ConfigError(f"import: file {path!r} not found; check the path.") from err
+    if kind is not None:
+        raise ConfigError(f"import: {path!r}: expected a regular file (a CSV or Parquet table); found {kind}. "
+                          "Pass the path of the table file itself.")
     try:
         if lower.endswith(CSV_SUFFIXES):
             import pyarrow.csv as pacsv
@@ -120,12 +130,26 @@ def validate_import(table: pa.Table, *, key: str, label: str | None, center: str
         if ids.null_count:
             problems.append(f"key column {key!r}: expected an id in every row; found "
                             f"{ids.null_count} empty value(s).")
+        bad_ids = [(i + 1, problem) for i, value in enumerate(ids.to_pylist()) if value is not None
+                   and (problem := id_problem(value)) is not None]
+        if bad_ids:
+            shown = "; ".join(f"row {r}: {p}" for r, p in bad_ids[:_SHOW])
+            problems.append(f"key column {key!r}: expected {ID_EXPECTED}; found {len(bad_ids)} invalid id(s): "
+                            f"{shown}{' …' if len(bad_ids) > _SHOW else ''}. Rename them using only letters, "
+                            "digits, '_', '.' and '-' (the rule manifests and clinical tables follow).")
         counts = pa.table({"k": ids}).group_by("k").aggregate([([], "count_all")])
         dups = counts.filter(pc.greater(counts["count_all"], 1))
         if dups.num_rows:
             shown = ", ".join(f"{r['k']} (×{r['count_all']})" for r in dups.slice(0, _SHOW).to_pylist())
             problems.append(f"key column {key!r}: expected unique ids (one row per patient); found "
                             f"{dups.num_rows} duplicated: {shown}. Keep one row per patient.")
+    if COL_COHORT in names and COL_COHORT not in (key, label, center):
+        cohorts = pc.cast(table.column(COL_COHORT), pa.string()).to_pylist()
+        bad_cohorts = sorted({p for v in cohorts if v is not None and (p := id_problem(v)) is not None})
+        if bad_cohorts:
+            problems.append(f"column {COL_COHORT!r}: expected {ID_EXPECTED}; found {len(bad_cohorts)} invalid "
+                            f"name(s): {'; '.join(bad_cohorts[:_SHOW])}. Rename the cohort using only letters, "
+                            "digits, '_', '.' and '-'.")
     if label is not None and label in names:
         problem = _label_problem(table.column(label), label)
         if problem:

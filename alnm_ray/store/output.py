@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 import pyarrow as pa
 
+from alnm_ray.csvsafe import safe_arrow_table
 from alnm_ray.exceptions import ConfigError
 
 #: Output formats of ``alnm-ray sql`` and ``alnm-ray features``.
@@ -121,7 +122,7 @@ def write_result(table: pa.Table, fmt: str = "table", *, out: str | None = None,
         import pyarrow.csv as pacsv
 
         buffer = io.BytesIO()
-        pacsv.write_csv(table, buffer)
+        pacsv.write_csv(safe_arrow_table(table), buffer)  # no spreadsheet formulas (CSV injection)
         text = buffer.getvalue().decode("utf-8")
     elif fmt == "json":
         text = to_json(table) + "\n"

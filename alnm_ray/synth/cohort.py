@@ -34,6 +34,7 @@ from alnm_ray.constants import (
     COL_CENTER, COL_COHORT, COL_IMAGE, COL_LABEL, COL_MASK, COL_MASK_LABEL, COL_PATIENT, COL_READER,
     COL_SEQUENCE, COL_SPLIT, DEFAULT_MASK_LABEL, READERS,
 )
+from alnm_ray.csvsafe import neutralize_frame
 from alnm_ray.exceptions import ConfigError
 from alnm_ray.progress import progress
 from alnm_ray.synth._rng import CohortStream, cohort_rng
@@ -249,7 +250,7 @@ def generate_cohort(out_dir: PathLike, config: SynthConfig, *, parallel: str | N
 
 
 def _write_csv(df: pd.DataFrame, path: Path) -> None:
-    df.to_csv(path, index=False, lineterminator="\n")
+    neutralize_frame(df).to_csv(path, index=False, lineterminator="\n")
 
 
 def _manifest(config: SynthConfig, records: list[dict[str, Any]], split: np.ndarray) -> pd.DataFrame:

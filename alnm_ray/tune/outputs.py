@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from alnm_ray import constants as C
+from alnm_ray.csvsafe import neutralize_frame
 from alnm_ray.tune.config import TuneRunConfig
 from alnm_ray.tune.inputs import TuneInputs, cv_patients
 from alnm_ray.tune.trial import MARKER_SUFFIX, PREDICTIONS_SUFFIX, RESULTS_SUFFIX
@@ -163,7 +164,7 @@ def write_outputs(store: Any, cfg: TuneRunConfig, inputs: TuneInputs, units: Seq
     cv.to_parquet(run_dir / "cv_results.parquet", index=False)
     oof.to_parquet(run_dir / "oof_predictions.parquet", index=False)
     summary = summarize(cv, sets, clfs)
-    summary.to_csv(run_dir / "summary.csv", index=False)
+    neutralize_frame(summary).to_csv(run_dir / "summary.csv", index=False)
     outputs: dict[str, Any] = {"cv_results": str(run_dir / "cv_results.parquet")}
     best_params: dict[str, Any] = {}
     hold, hpred, hmeta = collect(trials_dir, units, KIND_HOLDOUT)
@@ -203,12 +204,12 @@ def write_outputs(store: Any, cfg: TuneRunConfig, inputs: TuneInputs, units: Seq
                        ["held_out_center", C.COL_PATIENT, C.COL_LABEL, "feature_set", "classifier",
                         "probability", "threshold"])
         epred.to_parquet(run_dir / "external_predictions.parquet", index=False)
-        _order(ext, sets, clfs, [C.COL_CENTER]).drop(
+        neutralize_frame(_order(ext, sets, clfs, [C.COL_CENTER]).drop(
             columns=[c for c in ("selected_features", "params", "classifier_warnings") if c in ext]
-        ).to_csv(run_dir / "external_metrics.csv", index=False)
+        )).to_csv(run_dir / "external_metrics.csv", index=False)
         outputs["external"] = str(run_dir / "external_predictions.parquet")
     logger.debug("run-folder tables written")
-    inputs.cohort.to_csv(run_dir / "cohort.csv", index=False)
+    neutralize_frame(inputs.cohort).to_csv(run_dir / "cohort.csv", index=False)
     inputs_refs = [f"{t}@{v}" for t, v in sorted(inputs.table_versions.items())]
     lineage = {"inputs": inputs_refs, "run_dir": str(run_dir.resolve()), "run_id": run_id}
     params = {"config": cfg.content(), "kind": "alnm-ray tune"}

@@ -87,3 +87,35 @@ def test_bad_suffix_and_name(store, tmp_path) -> None:
         import_table(store, path, name="clinical")
     with pytest.raises(ConfigError, match="table name: expected a lower-case identifier"):
         import_table(store, tmp_path / "x.csv", name="Clinical Data")
+
+
+def test_hostile_ids_are_refused_by_the_id_rule_of_manifests(store, tmp_path, clinical_frame) -> None:
+    frame = clinical_frame.copy()
+    frame.loc[0, "pid"] = '=HYPERLINK("http://evil","x")'
+    frame.loc[1, "pid"] = "../../x"
+    frame.loc[2, "pid"] = "P\u202e1"
+    frame.loc[3, "pid"] = "P1\nP2"
+    frame["cohort"] = ["ok"] * 11 + ["=cmd"]
+    path = tmp_path / "c.csv"
+    frame.to_csv(path, index=False, encoding="utf-8")
+    with pytest.raises(SchemaMismatchError) as info:
+        import_table(store, path, name="clinical", key="pid")
+    message = str(info.value)
+    assert ("key column 'pid': expected an id of ASCII letters, digits, '_', '.' or '-' (starting with a letter, "
+            "digit or '_', at most 128 characters); found 4 invalid id(s): row 1: '=HYPERLINK(\"http://evil\","
+            "\"x\")' (contains '='); row 2: '../../x' (contains '/'); row 3: 'P\\u202e1' (contains '\\u202e'); "
+            "row 4: 'P1\\nP2' (contains '\\n'). Rename them") in message
+    assert "column 'cohort': expected an id of ASCII letters" in message and "'=cmd' (contains '=')" in message
+    assert "\u202e" not in message  # shown escaped, never raw
+    assert not store.exists() or store.latest("clinical") is None
+
+
+def test_a_fifo_is_refused_without_opening(store, tmp_path) -> None:
+    import os
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs FIFOs")
+    os.mkfifo(tmp_path / "x.csv")
+    with pytest.raises(ConfigError, match=r"x.csv': expected a regular file \(a CSV or Parquet table\); found a "
+                                          r"FIFO \(named pipe\)"):
+        import_table(store, tmp_path / "x.csv", name="clinical")

@@ -37,3 +37,15 @@ def test_csv_json_and_parquet(tmp_path) -> None:
         write_result(TABLE, "parquet")
     with pytest.raises(ConfigError, match="format: expected one of table, csv, json, parquet"):
         write_result(TABLE, "xlsx")
+
+
+def test_csv_output_neutralises_formulas_but_not_numbers(tmp_path) -> None:
+    import pandas as pd
+
+    table = pa.table({"patient_id": ['=HYPERLINK("http://evil","x")', "@SUM(A1)", "P1"],
+                      "note": ["-0.5", "+cmd", None], "auc": [-0.5, 0.5, 1.0]})
+    write_result(table, "csv", out=str(tmp_path / "r.csv"))
+    back = pd.read_csv(tmp_path / "r.csv", dtype=str, keep_default_na=False)
+    assert back["patient_id"].tolist() == ["'=HYPERLINK(\"http://evil\",\"x\")", "'@SUM(A1)", "P1"]
+    assert back["note"].tolist() == ["-0.5", "'+cmd", ""]  # text that is a number stays as it is
+    assert back["auc"].tolist() == ["-0.5", "0.5", "1"]
