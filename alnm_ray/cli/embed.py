@@ -125,6 +125,9 @@ def embed(ctx: CliContext, manifest: str, store: str, preprocess: str, config_pa
         summary = run_embedding(df, store, config, plan=plan, table=table, lineage=lineage, quiet=ctx.quiet,
                                 debug=ctx.debug, ray_config=ctx.ray_config())
     click.echo(summary.summary_line())
+    from alnm_ray.standards.dictionary import write_feature_dictionary
+
+    write_feature_dictionary(store)  # IBSI identity of every feature column (`SELECT * FROM feature_dictionary`)
     if report_json:
         with open(report_json, "w", encoding="utf-8") as fh:
             json.dump(summary.to_json(), fh, indent=1, default=str)

@@ -73,6 +73,9 @@ def extract(cli: CliContext, manifest: str, store_uri: str, params_spec: str | N
     report = run_extraction(df, store, params=params, plan=plan, table=table, lineage=lineage,
                             quiet=cli.quiet, debug=cli.debug, ray_config=cli.ray_config())
     click.echo(report.summary_line())
+    from alnm_ray.standards.dictionary import write_feature_dictionary
+
+    write_feature_dictionary(store)  # IBSI identity of every feature column (`SELECT * FROM feature_dictionary`)
     if report_json:
         with open(report_json, "w", encoding="utf-8") as fh:
             json.dump(report.to_json(), fh, indent=1)

@@ -135,6 +135,10 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
     add_run_log(out)
     with ray_session(ctx.ray_config()):
         result = run_sweep(cfg, out, overwrite=overwrite, inputs=inputs)
+    if result.complete:  # feature dictionary (clinical too) + CLEAR/TRIPOD+AI checklists in the run folder
+        from alnm_ray.standards.checklist import finish_run
+
+        finish_run(store, result.run_dir)
     outcome = {"run": str(result.run_dir), "run_id": result.run_id, "units": len(result.units),
                "computed": result.computed, "reused": result.reused, "complete": result.complete,
                "wall_seconds": round(result.wall_seconds, 2), "tune_seconds": round(result.tune_seconds, 2),

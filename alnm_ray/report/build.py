@@ -4,7 +4,9 @@ Reads the run folder written by ``alnm-ray tune`` (``run.json``,
 ``cv_results.parquet``, ``summary.csv``, ``holdout_predictions.parquet``,
 ``selection/*.json``, ``external_predictions.parquet``, ``cohort.csv``) and
 writes a page a clinician can read: cohort, feature selection, CV and hold-out
-performance with confidence intervals, model comparisons, plots and provenance.
+performance with confidence intervals, model comparisons, plots, the features' IBSI
+conformance, links to the CLEAR/TRIPOD+AI checklists (written into the run folder)
+and provenance.
 Images are inlined, so the file can be mailed or archived alone.
 """
 
@@ -216,6 +218,39 @@ def _section_provenance(run: dict) -> str:
     return f"<pre><code>{H.esc(json.dumps(flat, indent=2, default=str))}</code></pre>"
 
 
+def _section_standards(run_path: Path, target: Path) -> str:
+    """Feature identity (IBSI) and the reporting checklists, written next to the report."""
+    import os
+
+    from alnm_ray.standards.checklist import RunFacts, write_checklists
+
+    paths = write_checklists(run_path)
+    facts = RunFacts(run_path)
+    parts = []
+    d = facts.dictionary
+    if d is not None and not d.empty:
+        status = d["conformance"].str.split(r" \(|;", regex=True).str[0]
+        counts = (d.assign(status=status).groupby(["table", "status"]).size().rename("columns").reset_index())
+        parts.append("<p class='note'>IBSI conformance of every stored feature column (store table "
+                     "<code>feature_dictionary</code>): IBSI-conformant = same definition as IBSI-1 and the same "
+                     "value on the IBSI digital phantom (<code>alnm-ray ibsi check</code>); differs by convention "
+                     "= a documented convention (e.g. kurtosis + 3, fixed-bin-size edges) separates it from IBSI; "
+                     "not in IBSI = no IBSI-1 feature.</p>" + H.table(counts, floatfmt="{:.0f}"))
+    else:
+        parts.append(f"<p class='note'>No feature dictionary found ({H.esc(facts.store_note or 'none in the store')})"
+                     "; run <code>alnm-ray extract</code> to write one.</p>")
+    links = []
+    for kind, path in paths.items():
+        rel = os.path.relpath(path, target.parent) if target.parent.exists() else str(path)
+        links.append(f"<a href='{H.esc(rel)}'>{H.esc(path.name)}</a>")
+    lists = json.loads(paths["json"].read_text(encoding="utf-8"))["checklists"]
+    summary = ", ".join(f"{name}: {sum(i['status'] != 'for the authors' for i in items)} of {len(items)} items "
+                        "answered from the run" for name, items in lists.items())
+    parts.append(f"<p>Reporting checklists (CLEAR, TRIPOD+AI): {' · '.join(links)} — {H.esc(summary)}; the other "
+                 "items are marked for the authors.</p>")
+    return "".join(parts)
+
+
 def build_report(run_dir: PathLike, out: PathLike | None = None, *, n_boot: int = DEFAULT_N_BOOT,
                  seed: int = 0) -> Path:
     """Write the HTML report of a tune run.
@@ -249,11 +284,12 @@ def build_report(run_dir: PathLike, out: PathLike | None = None, *, n_boot: int 
             sections.append(("comparisons", "Model comparisons (DeLong, NRI, IDI)", comp))
     if data["external"] is not None and not data["external"].empty:
         sections.append(("external", "External validation by centre", _section_external(data["external"], best)))
+    target = Path(out) if out else run_path / "report.html"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    sections.append(("standards", "Feature identity and reporting standards", _section_standards(run_path, target)))
     sections.append(("provenance", "Provenance", _section_provenance(run)))
     title = "ALNM prediction — model report"
     subtitle = f"run {run_path.name} · preset {run.get('preset')} · store {run.get('store')}"
-    target = Path(out) if out else run_path / "report.html"
-    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(H.page(title, subtitle, sections), encoding="utf-8")
     logger.info("report written (%d sections)", len(sections))
     return target

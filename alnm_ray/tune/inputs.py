@@ -40,7 +40,7 @@ logger = logging.getLogger(__name__)
 POST_PREFIX = "post:"
 #: Tables this package writes as results; never feature tables.
 OUTPUT_TABLES: frozenset[str] = frozenset({C.TABLE_CV_RESULTS, C.TABLE_OOF, C.TABLE_PREDICTIONS,
-                                           C.TABLE_ERRORS})
+                                           C.TABLE_ERRORS, "feature_dictionary"})
 #: Modalities that post-fusion in ``all`` stacks, in this order.
 FUSION_MODALITIES: tuple[str, ...] = (C.TABLE_CLINICAL, C.TABLE_RADIOMICS, C.TABLE_DEEP)
 _TOKEN_TABLES: dict[str, tuple[str, ...]] = {
