@@ -47,6 +47,14 @@ class StoreError(AlnmRayError, RuntimeError):
     """The feature store could not be read or written."""
 
 
+class StoreDamageError(StoreError):
+    """A store's catalog entry or data file is missing, altered or escapes the store.
+
+    ``alnm-ray features verify`` lists every such problem and ``features
+    repair`` moves the damaged versions into the store's ``_quarantine/``.
+    """
+
+
 class BundleIntegrityError(AlnmRayError, RuntimeError):
     """A model bundle's files do not match their recorded checksums."""
 

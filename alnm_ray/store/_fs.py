@@ -16,16 +16,22 @@ things depend on the kind of filesystem:
 from __future__ import annotations
 
 import errno
+import hashlib
 import os
+import posixpath
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import pyarrow.fs as pafs
 
-from alnm_ray.exceptions import StoreError
+from alnm_ray.exceptions import StoreDamageError, StoreError
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+#: A plain file or folder name: no separators, not ``.``/``..``, no control characters.
+_NAME = re.compile(r"^(?!\.{1,2}$)[^/\\\x00-\x1f:]{1,255}$")
+#: Bytes read at a time when hashing a file.
+_CHUNK = 1 << 20
 
 #: OS error numbers mapped to the fix the user needs.
 _ERRNO_HINTS: dict[int, str] = {
@@ -181,3 +187,83 @@ def newest_mtime(fs: pafs.FileSystem, info: pafs.FileInfo) -> float | None:
             pafs.FileSelector(info.path, allow_not_found=True, recursive=True))]
     known: list[Any] = [t for t in times if t is not None]
     return max(t.timestamp() for t in known) if known else None
+
+
+def is_plain_name(name: object) -> bool:
+    """Whether ``name`` is one path component (no ``/``, ``\\``, ``..``, ``:``).
+
+    Example:
+        >>> is_plain_name("part-00000.parquet"), is_plain_name("../x"), is_plain_name("/etc")
+        (True, False, False)
+    """
+    return isinstance(name, str) and bool(_NAME.match(name))
+
+
+def is_plain_relpath(rel: object) -> bool:
+    """Whether ``rel`` is a relative path of plain names (``tables/t/v-1``), nothing else."""
+    return isinstance(rel, str) and bool(rel) and all(is_plain_name(p) for p in rel.split("/"))
+
+
+def inside(location: StoreLocation, rel: str, what: str) -> str:
+    """The ``fs`` path of ``rel`` below the store root, checked to stay inside the store.
+
+    ``rel`` must be made of plain names (no ``..``, no absolute path); on a
+    local store the resolved path (symbolic links followed) must also lie
+    below the resolved root.
+
+    Args:
+        location: The store.
+        rel: A path relative to the root, as a catalog entry records it.
+        what: What the path is, for the message ("data file of radiomics@3fa2").
+
+    Returns:
+        The path inside ``location.fs``.
+
+    Raises:
+        StoreDamageError: The path leaves the store.
+    """
+    fix = ("Run `alnm-ray features repair` to move that catalog entry into _quarantine/ "
+           "(nothing outside the store is touched).")
+    if not is_plain_relpath(rel):
+        raise StoreDamageError(
+            f"{what}: expected a path inside store {location.uri!r} (plain names below its root); "
+            f"found {str(rel)[:120]!r}. {fix}")
+    path = location.path(rel)
+    if location.is_local:
+        root = os.path.realpath(location.root)
+        real = os.path.realpath(path)
+        if os.path.commonpath([root, real]) != root:
+            raise StoreDamageError(
+                f"{what}: expected {rel!r} to stay inside store {location.uri!r}; a symbolic link "
+                f"makes it point to {real!r}. {fix}")
+    return path
+
+
+def file_digest(fs: pafs.FileSystem, path: str) -> tuple[int, str]:
+    """Size in bytes and SHA-256 (hex) of the file ``path``, read in 1 MiB chunks."""
+    digest, size = hashlib.sha256(), 0
+    with fs.open_input_stream(path) as stream:
+        while True:
+            chunk = stream.read(_CHUNK)
+            if not chunk:
+                break
+            digest.update(chunk)
+            size += len(chunk)
+    return size, digest.hexdigest()
+
+
+def move_tree(fs: pafs.FileSystem, src: str, dst: str) -> None:
+    """Move the file or folder ``src`` to ``dst`` (created parents; file by file on object stores)."""
+    fs.create_dir(posixpath.dirname(dst), recursive=True)
+    if isinstance(fs, pafs.LocalFileSystem):  # one rename; a symbolic link moves as a link
+        os.replace(src, dst)
+        return
+    if fs.get_file_info(src).type == pafs.FileType.File:
+        fs.move(src, dst)
+        return
+    for item in fs.get_file_info(pafs.FileSelector(src, recursive=True)):
+        if item.type == pafs.FileType.File:
+            target = dst + item.path[len(src.rstrip("/")):]
+            fs.create_dir(posixpath.dirname(target), recursive=True)
+            fs.move(item.path, target)
+    fs.delete_dir(src)

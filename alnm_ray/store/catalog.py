@@ -22,15 +22,19 @@ from __future__ import annotations
 import json
 import logging
 import os
+import posixpath
+import re
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pyarrow.fs as pafs
 
 from alnm_ray._validation import did_you_mean
-from alnm_ray.exceptions import StoreError
+from alnm_ray.exceptions import ConfigError, StoreDamageError, StoreError
 from alnm_ray.store import _fs
-from alnm_ray.store.versions import SHORT_ID, VersionInfo, check_table_name
+from alnm_ray.store._problems import Problem
+from alnm_ray.store.versions import SHORT_ID, VERSION_ID_RE, VersionInfo, check_table_name
 
 logger = logging.getLogger(__name__)
 
@@ -51,22 +55,46 @@ class Catalog:
 
     # --- reading -----------------------------------------------------------
     def tables(self) -> list[str]:
-        """Names of tables with at least one committed version, sorted."""
+        """Names of tables with at least one catalog entry, sorted.
+
+        Folders of ``_catalog/`` whose name cannot name a table are ignored.
+        """
         fs = self.location.fs
         names = []
         for info in _fs.list_dir(fs, self.location.path(CATALOG_DIR)):
-            if info.type == pafs.FileType.Directory and self._entry_files(info.base_name):
+            if (info.type == pafs.FileType.Directory and _valid_table(info.base_name)
+                    and self._entry_files(info.base_name)):
                 names.append(info.base_name)
         return sorted(names)
 
-    def entries(self, table: str | None = None) -> list[VersionInfo]:
-        """Every committed version (of ``table``, or of all tables), oldest first."""
+    def scan(self, table: str | None = None) -> tuple[list[VersionInfo], list[Problem]]:
+        """Every readable entry (oldest first) and a :class:`Problem` per damaged one.
+
+        Unlike :meth:`entries`, a damaged entry does not stop the scan, so
+        the healthy versions stay usable and the damage can be reported.
+        """
         tables = [table] if table is not None else self.tables()
-        out = []
+        out, broken = [], []
         for name in tables:
             for path in self._entry_files(name):
-                out.append(self._load(path))
-        return sorted(out, key=lambda v: (v.created, v.table, v.version))
+                try:
+                    out.append(self._load(path))
+                except StoreDamageError as err:
+                    rel = self._rel(path)
+                    broken.append(Problem(name, _stem(path), rel, "entry", _detail(err), rel))
+        return sorted(out, key=lambda v: (v.created, v.table, v.version)), broken
+
+    def entries(self, table: str | None = None) -> list[VersionInfo]:
+        """Every committed version (of ``table``, or of all tables), oldest first.
+
+        Raises:
+            StoreDamageError: An entry is unreadable (the message names its
+                table, version and file, and ``features verify``/``repair``).
+        """
+        entries, broken = self.scan(table)
+        if broken:
+            raise StoreDamageError(broken[0].message(self.location.uri))
+        return entries
 
     def get(self, table: str, version: str) -> VersionInfo | None:
         """The entry of ``table@version`` (full id), or ``None``."""
@@ -83,12 +111,16 @@ class Catalog:
     def resolve(self, table: str, version: str | None = None) -> VersionInfo:
         """The version of ``table`` named by a full id or a unique prefix (latest when None).
 
+        A damaged entry of the table blocks only what it could be: the latest
+        version (its date is unknown) and the ids it matches.
+
         Raises:
             StoreError: When the table or version does not exist, or a prefix
                 is ambiguous; the message lists what exists.
+            StoreDamageError: When the version asked for may be a damaged entry.
         """
-        entries = self.entries(table)
-        if not entries:
+        entries, broken = self.scan(table)
+        if not entries and not broken:
             tables = self.tables()
             shown = ", ".join(tables[:12]) or "(none)"
             raise StoreError(
@@ -97,10 +129,17 @@ class Catalog:
                 "Run the job that writes it first, or check --store."
             )
         if version is None:
+            if broken:
+                raise StoreDamageError(
+                    broken[0].message(self.location.uri).replace(
+                        ". Run", "; the latest version of the table is therefore unknown. Run", 1))
             return entries[-1]
         exact = [e for e in entries if e.version == version]
         if exact:
             return exact[0]
+        hit = [p for p in broken if p.version.startswith(version)]
+        if hit:
+            raise StoreDamageError(hit[0].message(self.location.uri))
         matches = [e for e in entries if e.version.startswith(version)]
         if len(matches) == 1:
             return matches[0]
@@ -118,11 +157,21 @@ class Catalog:
         )
 
     def referenced_dirs(self) -> set[str]:
-        """Data folders (relative to the root) referenced by any entry."""
+        """Data folders (relative to the root) referenced by any entry.
+
+        A damaged entry that still names a data folder keeps it referenced,
+        so :meth:`FeatureStore.cleanup` never deletes the data of a version
+        that ``features repair`` would rather quarantine.
+        """
         out = set()
         for table in self.tables():
             for path in self._entry_files(table):
-                out.add(self._read_record(path)["data_dir"])
+                try:
+                    record = self._read_record(path)
+                except StoreDamageError:
+                    continue
+                if isinstance(record, dict) and isinstance(record.get("data_dir"), str):
+                    out.add(record["data_dir"])
         return out
 
     # --- writing -----------------------------------------------------------
@@ -175,16 +224,20 @@ class Catalog:
             and not info.base_name.startswith(".")
         )
 
-    def _read_record(self, path: str) -> dict[str, Any]:
+    def _rel(self, path: str) -> str:
+        return path[len(self.location.root):].lstrip("/")
+
+    def _read_record(self, path: str) -> Any:
         try:
             record = json.loads(_fs.read_bytes(self.location.fs, path))
         except (ValueError, UnicodeDecodeError) as err:
-            raise StoreError(
-                f"catalog entry {path!r}: expected a JSON version record; the file is corrupt "
-                f"({err}). Restore it from a backup, or move it out of _catalog/ to hide that "
-                "version."
+            raise StoreDamageError(
+                f"catalog entry {self._rel(path)!r}: expected a JSON version record; the file is "
+                f"corrupt ({err}). Restore it from a backup, or run `alnm-ray features repair` "
+                "to move it out of _catalog/ (into _quarantine/) and hide that version."
             ) from err
-        if record.get("catalog_format", 0) > CATALOG_FORMAT:
+        if isinstance(record, dict) and isinstance(record.get("catalog_format", 0), int) \
+                and record.get("catalog_format", 0) > CATALOG_FORMAT:
             raise StoreError(
                 f"catalog entry {path!r}: written by a newer alnm-ray (catalog format "
                 f"{record.get('catalog_format')}, this one reads {CATALOG_FORMAT}); upgrade alnm-ray."
@@ -192,12 +245,114 @@ class Catalog:
         return record
 
     def _load(self, path: str) -> VersionInfo:
-        r = self._read_record(path)
-        return VersionInfo(
-            table=r["table"], version=r["version"], created=r["created"], rows=int(r["rows"]),
-            cases=int(r["cases"]), failures=int(r["failures"]), params=r.get("params") or {},
-            lineage=r.get("lineage") or {}, parent=r.get("parent"), counts=r.get("counts") or {},
-            path=self.location.display(r["data_dir"]), data_dir=r["data_dir"], files=tuple(r.get("files", ())),
-            key=tuple(r.get("key", ())), columns=tuple(tuple(c) for c in r.get("columns", ())),
-            errors_file=r.get("errors_file"), package_version=r.get("package_version", ""),
-        )
+        table = posixpath.basename(posixpath.dirname(path))
+        return record_to_info(self._read_record(path), table, _stem(path), self._rel(path),
+                              self.location)
+
+
+def _valid_table(name: str) -> bool:
+    try:
+        check_table_name(name)
+    except ConfigError:
+        return False
+    return True
+
+
+def _stem(path: str) -> str:
+    return posixpath.basename(path)[: -len(".json")]
+
+
+def _detail(err: StoreDamageError) -> str:
+    """The expected/found part of an entry's message (without the entry's name and the fix)."""
+    text = str(err).split(". Run `alnm-ray features", 1)[0].split(". Restore it", 1)[0]
+    return _ENTRY_PREFIX.sub("", text, count=1)
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def record_to_info(record: Any, table: str, stem: str, rel: str,
+                   location: _fs.StoreLocation) -> VersionInfo:
+    """Check a catalog record field by field and turn it into a :class:`VersionInfo`.
+
+    Nothing in an entry is trusted: the table and version must match where
+    the entry lies, the data folder must be ``tables/<table>/<plain name>``,
+    file names must be plain names, counts non-negative integers.
+
+    Args:
+        record: The parsed JSON.
+        table: The catalog folder the entry lies in.
+        stem: The entry's file name without ``.json``.
+        rel: The entry's path relative to the store root (for messages).
+        location: The store.
+
+    Raises:
+        StoreDamageError: A field is missing or wrong; the message names the
+            entry, the field, what was expected and found, and the fix.
+    """
+    def bad(name: str, expected: str, found: Any) -> StoreDamageError:
+        shown = "(missing)" if found is _MISSING else repr(found)[:80]
+        return StoreDamageError(
+            f"catalog entry {rel!r} (version {table}@{stem[:SHORT_ID]}): expected {expected} in "
+            f"field {name!r}; found {shown}. Run `alnm-ray features verify --store {location.uri}` "
+            f"to list every problem and `alnm-ray features repair --store {location.uri}` to move "
+            "the entry into _quarantine/ (or restore it from a backup).")
+
+    if not isinstance(record, dict):
+        raise bad("(record)", "a JSON object", type(record).__name__)
+    get = lambda name: record.get(name, _MISSING)  # noqa: E731
+    if get("table") != table:
+        raise bad("table", f"{table!r} (the catalog folder it lies in)", get("table"))
+    if get("version") != stem or not VERSION_ID_RE.match(stem):
+        raise bad("version", f"{stem!r} (its file name)", get("version"))
+    created = get("created")
+    try:
+        datetime.fromisoformat(created)
+    except (TypeError, ValueError):
+        raise bad("created", "an ISO-8601 time", created) from None
+    for name in ("rows", "cases", "failures"):
+        if not _is_count(get(name)):
+            raise bad(name, "a non-negative integer", get(name))
+    data_dir = get("data_dir")
+    if not (_fs.is_plain_relpath(data_dir) and data_dir.count("/") == 2
+            and data_dir.startswith(f"tables/{table}/")):
+        raise bad("data_dir", f"a folder 'tables/{table}/<name>' inside the store", data_dir)
+    files = get("files")
+    if not (isinstance(files, list) and files and all(_fs.is_plain_name(f) for f in files)):
+        raise bad("files", "a non-empty list of plain file names", files)
+    errors_file = record.get("errors_file")
+    if errors_file is not None and not _fs.is_plain_name(errors_file):
+        raise bad("errors_file", "a plain file name or null", errors_file)
+    key, columns = record.get("key", []), record.get("columns", [])
+    if not (isinstance(key, list) and all(isinstance(k, str) for k in key)):
+        raise bad("key", "a list of column names", key)
+    if not (isinstance(columns, list) and all(
+            isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in columns)):
+        raise bad("columns", "a list of [name, type] pairs", columns)
+    for name in ("params", "lineage", "counts", "file_sizes", "file_sha256"):
+        if not isinstance(record.get(name) or {}, dict):
+            raise bad(name, "a JSON object", record.get(name))
+    sizes, digests = record.get("file_sizes") or {}, record.get("file_sha256") or {}
+    if not all(_fs.is_plain_name(k) and _is_count(v) for k, v in sizes.items()):
+        raise bad("file_sizes", "{file name: size in bytes}", sizes)
+    if not all(_fs.is_plain_name(k) and isinstance(v, str) and _SHA256.match(v)
+               for k, v in digests.items()):
+        raise bad("file_sha256", "{file name: 64 hex digits}", digests)
+    parent = record.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        raise bad("parent", "a version id or null", parent)
+    return VersionInfo(
+        table=table, version=stem, created=created, rows=record["rows"], cases=record["cases"],
+        failures=record["failures"], params=record.get("params") or {},
+        lineage=record.get("lineage") or {}, parent=parent, counts=record.get("counts") or {},
+        path=location.display(data_dir), data_dir=data_dir, files=tuple(files), key=tuple(key),
+        columns=tuple(tuple(c) for c in columns), errors_file=errors_file,
+        package_version=str(record.get("package_version", "")), file_sizes=dict(sizes),
+        file_sha256=dict(digests),
+    )
+
+
+_MISSING = object()
+_ENTRY_PREFIX = re.compile(r"^catalog entry '[^']*'(?: \(version [^)]*\))?: ")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")

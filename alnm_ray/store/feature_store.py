@@ -36,11 +36,13 @@ import pyarrow.fs as pafs
 from alnm_ray._validation import did_you_mean
 from alnm_ray._version import __version__
 from alnm_ray.constants import ERROR_COLUMNS
-from alnm_ray.exceptions import ConfigError, SchemaMismatchError, StoreError
+from alnm_ray.exceptions import ConfigError, SchemaMismatchError, StoreDamageError, StoreError
 from alnm_ray.store import _fs
+from alnm_ray.store._problems import Problem
 from alnm_ray.store._writer import (ROW_GROUP_ROWS, ROWS_PER_FILE, normalize_errors,
                                     write_parts)
 from alnm_ray.store.catalog import CATALOG_DIR, CATALOG_FORMAT, Catalog
+from alnm_ray.store.health import check_version
 from alnm_ray.store.versions import (SHORT_ID, VersionInfo, canonical_json, check_table_name,
                                      check_version_id, content_hash, split_ref, utc_now)
 
@@ -110,6 +112,41 @@ class FeatureStore:
         """Whether the store's root folder exists."""
         return self._io(lambda: _fs.is_dir(self.location.fs, self.location.root), "read the store")
 
+    def check_is_store(self) -> None:
+        """Refuse a path that is not an alnm-ray store.
+
+        A store is a folder holding ``_store.json`` (or ``_catalog/``), or an
+        empty folder (a store nothing has been written to yet).
+
+        Raises:
+            StoreError: The path does not exist, is a file, or is a folder
+                of something else (``--store /etc``).
+        """
+        fs = self.location.fs
+
+        def look() -> tuple[pafs.FileType, list[str]]:
+            kind = fs.get_file_info(self.location.root).type
+            names = [i.base_name for i in _fs.list_dir(fs, self.location.root)] \
+                if kind == pafs.FileType.Directory else []
+            return kind, names
+
+        kind, names = self._io(look, "read the store")
+        if kind == pafs.FileType.NotFound and self.location.is_local:
+            raise StoreError(
+                f"store {self.uri!r}: expected an alnm-ray store folder; it does not exist. "
+                "Check --store (extract or `features import` create it).")
+        if kind == pafs.FileType.File:
+            raise StoreError(
+                f"store {self.uri!r}: expected an alnm-ray store folder; found a file. Check "
+                "--store: give the folder extract or `features import` wrote to.")
+        visible = [n for n in names if not n.startswith(".")]
+        if visible and MARKER not in names and CATALOG_DIR not in names:
+            raise StoreError(
+                f"store {self.uri!r}: expected an alnm-ray store folder (one holding {MARKER} "
+                f"and {CATALOG_DIR}/); found a folder of {len(visible)} other entries and no "
+                f"{MARKER}. Check --store: give the folder extract, embed or `features import` "
+                "wrote to (a new store is created by those commands, in a new or empty folder).")
+
     def tables(self) -> list[str]:
         """Names of the tables with at least one version, sorted."""
         return self._io(self.catalog.tables, "list the catalog")
@@ -136,11 +173,23 @@ class FeatureStore:
         return self._io(lambda: self.catalog.resolve(table, version or None), "read the catalog")
 
     def dataset(self, info: VersionInfo) -> pads.Dataset:
-        """A :mod:`pyarrow.dataset` over the data files of one version."""
-        paths = [self.location.path(info.data_dir, f) for f in info.files]
-        return self._io(lambda: pads.dataset(paths, filesystem=self.location.fs, format="parquet"),
-                        f"open {info.short}")
+        """A :mod:`pyarrow.dataset` over the data files of one version.
 
+        The files are checked first (inside the store, present, of their
+        recorded size; see :func:`alnm_ray.store.health.check_version`).
+
+        Raises:
+            StoreDamageError: A file is missing, altered, unreadable or
+                outside the store (the message names table, version and file).
+        """
+        problems = self._io(lambda: check_version(self.location, info), f"open {info.short}")
+        data = [p for p in problems if p.file != f"{info.data_dir}/{info.errors_file}"]
+        if data:
+            raise StoreDamageError(data[0].message(self.uri))
+        paths = [self.location.path(info.data_dir, f) for f in info.files]
+        return self._io(lambda: self._damage(
+            lambda: pads.dataset(paths, filesystem=self.location.fs, format="parquet"), info),
+            f"open {info.short}")
     def read(self, table: str, version: str | None = None,
              columns: list[str] | None = None) -> pa.Table:
         """Read a version of a table (the latest by default).
@@ -169,7 +218,8 @@ class FeatureStore:
                     f"{did_you_mean(missing[0], names)} Check the names with "
                     f"`alnm-ray features show {info.table}`."
                 )
-        return self._io(lambda: self.dataset(info).to_table(columns=columns), f"read {info.short}")
+        return self._io(lambda: self._damage(lambda: self.dataset(info).to_table(columns=columns),
+                                             info), f"read {info.short}")
 
     def read_errors(self, table: str | None = None, version: str | None = None) -> pa.Table:
         """Per-case error rows, with ``table`` and ``version`` columns first.
@@ -191,10 +241,15 @@ class FeatureStore:
         for info in infos:
             if not info.errors_file:
                 continue
-            path = self.location.path(info.data_dir, info.errors_file)
-            errors = self._io(lambda p=path: pads.dataset(p, filesystem=self.location.fs,
-                                                          format="parquet").to_table(),
-                              f"read the errors of {info.short}")
+            rel = f"{info.data_dir}/{info.errors_file}"
+            problems = [p for p in self._io(lambda i=info: check_version(self.location, i),
+                                            f"read the errors of {info.short}") if p.file == rel]
+            if problems:
+                raise StoreDamageError(problems[0].message(self.uri))
+            path = self.location.path(rel)
+            errors = self._io(lambda p=path, i=info: self._damage(lambda: pads.dataset(
+                p, filesystem=self.location.fs, format="parquet").to_table(), i, rel),
+                f"read the errors of {info.short}")
             origin = [pa.array([info.table] * errors.num_rows, pa.string()),
                       pa.array([info.version] * errors.num_rows, pa.string())]
             parts.append(pa.table(origin + errors.columns, names=[*ERROR_ORIGIN, *errors.schema.names]))
@@ -266,6 +321,9 @@ class FeatureStore:
 
                 self._io(lambda: pq.write_table(error_rows, f"{work}/{ERRORS_FILE}", filesystem=fs),
                          action)
+            names = written.files + ([ERRORS_FILE] if error_rows is not None and error_rows.num_rows
+                                     else [])
+            digests = self._io(lambda: {n: _fs.file_digest(fs, f"{work}/{n}") for n in names}, action)
             vid = version_id or content_hash({"table": table, "data": written.data_hash})
             existing = self._io(lambda: self.catalog.get(table, vid), "read the catalog")
             if existing is not None:
@@ -292,6 +350,8 @@ class FeatureStore:
             "errors_file": ERRORS_FILE if error_rows is not None and error_rows.num_rows else None,
             "key": list(written.key), "columns": [[f.name, str(f.type)] for f in written.schema],
             "data_sha256": written.data_hash, "package_version": __version__,
+            "file_sizes": {n: d[0] for n, d in digests.items()},
+            "file_sha256": {n: d[1] for n, d in digests.items()},
             "pyarrow_version": pa.__version__,
             "writer": {"host": socket.gethostname(), "pid": os.getpid()},
         })
@@ -382,3 +442,14 @@ class FeatureStore:
             return fn()
         except OSError as err:  # pyarrow's I/O errors are OSError too
             raise StoreError(_fs.os_error_message(err, action, self.uri)) from err
+
+    def _damage(self, fn, info: VersionInfo, rel: str | None = None):
+        """Call ``fn``; a file Arrow cannot decode becomes a :class:`StoreDamageError`."""
+        try:
+            return fn()
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+            where = rel or f"{info.data_dir}/{', '.join(info.files[:3])}"
+            raise StoreDamageError(Problem(
+                info.table, info.version, where, "unreadable",
+                f"expected readable Parquet data; Arrow could not decode it ({str(err)[:160]})",
+            ).message(self.uri)) from err

@@ -7,7 +7,7 @@ Every stored table is a view of the same name showing its latest version;
 ``table_at('radiomics', '3fa2c1')``, and ``<table>_wide`` is the per-patient
 wide view of a long feature table (:func:`alnm_ray.store.wide.to_wide`, reader A).
 
-How the query is kept read-only and inside the store, in two layers:
+How the query is kept read-only and inside the store, in three layers:
 
 1. DuckDB's own parser (:func:`duckdb.extract_statements`) must find exactly
    one ``SELECT`` (or ``EXPLAIN``) statement: INSERT, CREATE, COPY, ATTACH,
@@ -18,21 +18,40 @@ How the query is kept read-only and inside the store, in two layers:
    DuckDB itself refuses any file access (``read_csv('/etc/passwd')``,
    ``read_parquet(...)``, ``COPY … TO``, ``ATTACH``, extension installs), and the
    setting cannot be turned back on.  The connection is an in-memory database
-   that is thrown away, so nothing a query does can persist.
+   that is thrown away, so nothing a query does can persist.  DuckDB's
+   ``temp_directory`` (which stays readable even with external access off)
+   is a private folder created for the session and removed by
+   :meth:`StoreSQL.close`, so no query can read or spill into the user's
+   working folder.
+3. Every file behind a view comes from a catalog entry that is checked field
+   by field (:func:`alnm_ray.store.catalog.record_to_info`): the data folder
+   is ``tables/<table>/<name>``, file names are plain names, and on local
+   stores the resolved path (symbolic links followed) must lie inside the
+   store (:func:`alnm_ray.store._fs.inside`).
+
+Each query runs within :class:`~alnm_ray.store.limits.SQLLimits` (timeout,
+memory limit, Ctrl-C), see :mod:`alnm_ray.store.limits`.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
+import shutil
+import tempfile
 from datetime import datetime
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 
-from alnm_ray.exceptions import StoreError
-from alnm_ray.store.feature_store import FeatureStore
+from alnm_ray.constants import ERROR_COLUMNS
+from alnm_ray.exceptions import StoreDamageError, StoreError
+from alnm_ray.store._problems import Problem
+from alnm_ray.store.feature_store import ERROR_ORIGIN, FeatureStore
+from alnm_ray.store.health import check_version
+from alnm_ray.store.limits import SQLLimits, run_bounded
 from alnm_ray.store.versions import VERSION_SEP, VersionInfo
 from alnm_ray.store.wide import to_wide
 
@@ -47,6 +66,7 @@ _TABLE_AT = re.compile(r"table_at\s*\(\s*'([a-z][a-z0-9_]*)'\s*,\s*'([0-9A-Za-z_
 _EXPLAIN_PREFIX = re.compile(r"^\s*explain\b(?:\s+analy[sz]e\b)?(?:\s*\([^)]*\))?", re.IGNORECASE)
 _WIDE = re.compile(r"\b([a-z][a-z0-9_]*)_wide\b", re.IGNORECASE)
 WIDE_SUFFIX = "_wide"
+logger = logging.getLogger(__name__)
 
 
 def check_read_only(sql: str) -> None:
@@ -89,63 +109,128 @@ def check_read_only(sql: str) -> None:
         )
 
 
-def _catalog_table(entries: list[VersionInfo]) -> pa.Table:
+def _catalog_table(entries: list[VersionInfo], status: dict[str, str],
+                   broken: list[Problem]) -> pa.Table:
     latest = {}
     for info in entries:  # oldest first: the last one per table wins
         latest[info.table] = info.version
     rows: dict[str, list[Any]] = {k: [] for k in (
         "table", "version", "created", "rows", "cases", "failures", "parent", "is_latest",
-        "key", "n_columns", "path", "params", "lineage", "counts", "package_version")}
+        "key", "n_columns", "path", "params", "lineage", "counts", "package_version", "status")}
     for info in entries:
         values = (info.table, info.version, datetime.fromisoformat(info.created), info.rows,
                   info.cases, info.failures, info.parent, latest[info.table] == info.version,
                   ",".join(info.key), len(info.columns), info.path, json.dumps(info.params),
-                  json.dumps(info.lineage), json.dumps(info.counts), info.package_version)
+                  json.dumps(info.lineage), json.dumps(info.counts), info.package_version,
+                  status.get(info.ref, "ok"))
+        for name, value in zip(rows, values):
+            rows[name].append(value)
+    for problem in broken:  # unreadable entries: what is known of them, and why
+        values = (problem.table, problem.version, None, None, None, None, None, False, None, None,
+                  problem.entry, None, None, None, None, f"{problem.kind}: {problem.detail}")
         for name, value in zip(rows, values):
             rows[name].append(value)
     types = [pa.string(), pa.string(), pa.timestamp("us", tz="UTC"), pa.int64(), pa.int64(),
              pa.int64(), pa.string(), pa.bool_(), pa.string(), pa.int64(), pa.string(),
-             pa.string(), pa.string(), pa.string(), pa.string()]
+             pa.string(), pa.string(), pa.string(), pa.string(), pa.string()]
     return pa.table([pa.array(v, t) for v, t in zip(rows.values(), types)], names=list(rows))
 
 
 class StoreSQL:
-    """A read-only DuckDB session over a snapshot of a store.
+    """A read-only, confined and bounded DuckDB session over a snapshot of a store.
 
     The views are fixed when the session opens; open a new one to see
     versions committed later.  Reuse one session for many queries (each
     :func:`query` call opens its own).
 
+    A damaged version (see :mod:`alnm_ray.store.health`) does not stop the
+    session: its view is left out, the reason is logged as a warning and
+    kept in :attr:`problems`, and the ``catalog`` view shows it with its
+    ``status``.  A table whose latest version is damaged has no plain view
+    (an older version is never shown in its place); its healthy versions
+    stay reachable as ``"table@<id>"``.
+
     Args:
         store: A :class:`FeatureStore` or its path/URI.
         threads: DuckDB worker threads (default: DuckDB's, one per core).
+        limits: Timeout and memory bound of each query (default:
+            :class:`SQLLimits` ()).
 
     Raises:
-        StoreError: The store path does not exist.
+        StoreError: The path is not a store.
     """
 
-    def __init__(self, store: FeatureStore | str, *, threads: int | None = None) -> None:
+    def __init__(self, store: FeatureStore | str, *, threads: int | None = None,
+                 limits: SQLLimits | None = None) -> None:
         self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
-        if not self.store.exists():
-            raise StoreError(
-                f"store {self.store.uri!r}: expected an alnm-ray store folder; it does not exist. "
-                "Check --store (extract or `features import` create it)."
-            )
-        self._entries = self.store.versions()
-        self._latest = {info.table: info for info in self._entries}
-        self._con = duckdb.connect(":memory:")
+        self.store.check_is_store()
+        self.limits = limits if limits is not None else SQLLimits()
+        self.problems: list[Problem] = []
+        self._tmp = tempfile.mkdtemp(prefix="alnm-ray-sql-")
+        try:
+            self._con = duckdb.connect(":memory:")
+            self._open(threads)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open(self, threads: int | None) -> None:
+        store = self.store
+        entries, broken = store._io(store.catalog.scan, "read the catalog")
         self._views: list[str] = []
-        for table, info in sorted(self._latest.items()):
-            self._register(table, self.store.dataset(info))
-        self._register("errors", self.store.read_errors())
-        self._register("catalog", _catalog_table(self._entries))
+        self._skipped: dict[str, Problem] = {}
+        status: dict[str, str] = {}
+        by_table: dict[str, VersionInfo] = {}
+        for info in entries:  # oldest first: the last one per table wins
+            by_table[info.table] = info
+        for problem in broken:
+            self._skip(problem.table, problem, "its latest version is unknown")
+        self._latest: dict[str, VersionInfo] = {}
+        errors: list[pa.Table] = []
+        for info in entries:
+            found = store._io(lambda i=info: check_version(store.location, i), f"open {info.short}")
+            if found:
+                status[info.ref] = f"{found[0].kind}: {found[0].file}"
+            if by_table[info.table] is not info or info.table in self._skipped:
+                continue
+            if found:
+                self._skip(info.table, found[0], "its latest version is damaged")
+                continue
+            try:
+                dataset = store.dataset(info)
+                if info.errors_file:
+                    errors.append(store.read_errors(info.ref))
+            except StoreDamageError as err:
+                status[info.ref] = "unreadable"
+                self._skip(info.table, Problem(info.table, info.version, info.data_dir,
+                                               "unreadable", str(err).split(". Run", 1)[0]),
+                           "its latest version is damaged")
+                continue
+            self._register(info.table, dataset)
+            self._latest[info.table] = info
+        self._register("errors", pa.concat_tables(errors, promote_options="permissive")
+                       if errors else _empty_errors())
+        self._register("catalog", _catalog_table(entries, status, broken))
         self._con.execute("CREATE MACRO table_at(t, v) AS TABLE "
                           f"FROM query_table(t || '{VERSION_SEP}' || v)")
         if threads is not None:
             self._con.execute(f"SET threads = {int(threads)}")
-        for setting in ("autoinstall_known_extensions = false", "autoload_known_extensions = false",
+        memory = self.limits.memory_bytes
+        # spill files go to a private folder that close() removes; nothing else is reachable
+        for setting in (f"memory_limit = '{memory}B'", f"max_temp_directory_size = '{4 * memory}B'",
+                        f"temp_directory = '{self._tmp}'",
+                        "autoinstall_known_extensions = false", "autoload_known_extensions = false",
                         "enable_external_access = false", "lock_configuration = true"):
             self._con.execute(f"SET {setting}")
+
+    def _skip(self, table: str, problem: Problem, why: str) -> None:
+        if table in self._skipped:
+            return
+        self._skipped[table] = problem
+        self.problems.append(problem)
+        logger.warning("view %s left out (%s): %s; run `alnm-ray features verify` for every "
+                       "problem and `alnm-ray features repair` to quarantine the damaged version",
+                       table, why, problem.line())
 
     @property
     def views(self) -> list[str]:
@@ -173,7 +258,7 @@ class StoreSQL:
             self._register(name, pa.Table.from_pandas(wide, preserve_index=False))
 
     def query(self, sql: str) -> pa.Table:
-        """Run one read-only query and return its result.
+        """Run one read-only query, within :attr:`limits`, and return its result.
 
         Args:
             sql: One SELECT statement over the store's views.
@@ -183,32 +268,42 @@ class StoreSQL:
 
         Raises:
             StoreError: A refused statement, a file access, an unknown view
-                or column, or any other DuckDB error, with the views listed.
+                or column, a damaged version, the timeout or memory limit, or
+                any other DuckDB error, with the views listed.
+            KeyboardInterrupt: Ctrl-C; the query was stopped.
         """
         check_read_only(sql)
         self._register_referenced(sql)
         views = ", ".join(sorted(self._views)) or "(none)"
         try:
-            return self._con.sql(sql).to_arrow_table()
+            return run_bounded(self._con, lambda: self._con.sql(sql).to_arrow_table(), self.limits)
         except duckdb.PermissionException as err:
             raise StoreError(
                 f"SQL: file access is disabled; the query may only read the store's views "
                 f"({views}), not files (read_csv/read_parquet/COPY/ATTACH). DuckDB said: {err}"
             ) from err
         except duckdb.CatalogException as err:
+            damaged = "".join(
+                f"\nView {t} is left out: {p.line()}; run `alnm-ray features verify` and "
+                "`alnm-ray features repair`." for t, p in sorted(self._skipped.items())
+                if re.search(rf"\b{t}\b", sql, re.IGNORECASE))
             raise StoreError(
                 f"SQL: {err}\nExpected one of the store's views: {views}. A specific version: "
                 "\"table@<version>\" or table_at('table', '<version>'); list them with "
-                "`alnm-ray features list`."
+                f"`alnm-ray features list`.{damaged}"
             ) from err
         except duckdb.ParserException as err:
             raise StoreError(f"SQL syntax error: {err}") from err
-        except duckdb.Error as err:
-            raise StoreError(f"SQL: the query failed: {err}") from err
+        except (duckdb.Error, pa.ArrowException) as err:
+            raise StoreError(f"SQL: the query failed: {err}. If it names a store file, run "
+                             "`alnm-ray features verify` to check the store.") from err
 
     def close(self) -> None:
-        """Close the DuckDB connection."""
-        self._con.close()
+        """Close the DuckDB connection and remove its private temporary folder."""
+        con = getattr(self, "_con", None)
+        if con is not None:
+            con.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
 
     def __enter__(self) -> "StoreSQL":
         return self
@@ -217,13 +312,19 @@ class StoreSQL:
         self.close()
 
 
-def query(store: FeatureStore | str, sql: str, *, threads: int | None = None) -> pa.Table:
+def _empty_errors() -> pa.Table:
+    return pa.table({c: pa.array([], pa.string()) for c in (*ERROR_ORIGIN, *ERROR_COLUMNS)})
+
+
+def query(store: FeatureStore | str, sql: str, *, threads: int | None = None,
+          limits: SQLLimits | None = None) -> pa.Table:
     """Run one read-only SQL query over a store.
 
     Args:
         store: A :class:`FeatureStore` or its path/URI.
         sql: One SELECT statement; views as described in this module.
         threads: DuckDB worker threads (default: one per core).
+        limits: Timeout and memory bound (default: :class:`SQLLimits` ()).
 
     Returns:
         The result as a :class:`pyarrow.Table`.
@@ -235,5 +336,5 @@ def query(store: FeatureStore | str, sql: str, *, threads: int | None = None) ->
         >>> query(store, "SELECT center, count(*) AS n FROM radiomics GROUP BY center")  # doctest: +SKIP
     """
     check_read_only(sql)  # refuse before opening anything
-    with StoreSQL(store, threads=threads) as session:
+    with StoreSQL(store, threads=threads, limits=limits) as session:
         return session.query(sql)

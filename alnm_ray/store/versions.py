@@ -212,6 +212,9 @@ class VersionInfo:
         columns: ``(name, arrow type)`` of every column.
         errors_file: File name of the error rows inside ``path``, if any.
         package_version: alnm-ray version that wrote it.
+        file_sizes: Size in bytes of each file (data and errors) when written;
+            empty for versions written before sizes were recorded.
+        file_sha256: SHA-256 (hex) of each file when written; empty likewise.
     """
 
     table: str
@@ -231,6 +234,8 @@ class VersionInfo:
     columns: tuple[tuple[str, str], ...] = ()
     errors_file: str | None = None
     package_version: str = ""
+    file_sizes: dict = field(default_factory=dict)
+    file_sha256: dict = field(default_factory=dict)
 
     @property
     def ref(self) -> str:

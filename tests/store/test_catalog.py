@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from alnm_ray.exceptions import StoreError
+from alnm_ray.exceptions import StoreDamageError, StoreError
 from alnm_ray.store import FeatureStore
 
 
@@ -55,8 +55,9 @@ def test_corrupt_entry_names_the_file_and_the_fix(store, long_table) -> None:
     path = os.path.join(store.uri, "_catalog", "radiomics", "r1.json")
     with open(path, "w", encoding="utf-8") as handle:
         handle.write('{"table": "radiom')
-    with pytest.raises(StoreError, match=r"r1.json'?: expected a JSON version record; the file is "
-                                         r"corrupt.*move it out of _catalog/"):
+    with pytest.raises(StoreDamageError, match=r"version radiomics@r1, file _catalog/radiomics/r1.json: "
+                                               r"expected a JSON version record; the file is corrupt"
+                                               r".*features repair.*_quarantine/"):
         store.versions()
 
 
