@@ -130,7 +130,7 @@ def drift_text(drift: pd.DataFrame) -> str:
         return "drift: no selected feature flagged"
     flagged = drift[drift["flagged"]]
     lines = [f"drift: {len(flagged)} of {len(drift)} (cohort, feature) pair(s) flagged "
-             f"(PSI > {PSI_SIGNIFICANT} beyond sampling noise, or KS Bonferroni p < {DRIFT_ALPHA}):"]
+             f"(KS or binned chi-square p < {DRIFT_ALPHA}, Holm-adjusted over the cohort's tests):"]
     for r in flagged.head(20).itertuples(index=False):
         lines.append(f"  {r.cohort}: {r.feature}  PSI {_fmt(r.psi)} ({r.psi_level})  KS D {_fmt(r.ks_statistic)} "
                      f"p_adj {_fmt(r.ks_pvalue_adjusted, 4)}")
@@ -189,9 +189,10 @@ def write_reports(out: str | Path, *, bundle_id: str, validation: Mapping[str, d
                                       "ks_statistic", "ks_pvalue_adjusted", "flagged") if c in drift.columns]]
     paths["drift.md"].write_text(
         f"# Drift of the selected features vs the training data (bundle {bundle_id})\n\n"
-        f"Flagged when PSI > {PSI_SIGNIFICANT} (significant shift, credit-risk convention) and its "
-        f"Bonferroni-adjusted chi-square p-value < {DRIFT_ALPHA} (not sampling noise), or when the "
-        f"Bonferroni-adjusted KS p-value < {DRIFT_ALPHA}.\n\n" + _markdown(shown), encoding="utf-8")
+        f"Flagged when the KS or the binned chi-square p-value, Holm-adjusted over all of a "
+        f"cohort's tests, is < {DRIFT_ALPHA} (beyond the sampling noise of the cohort's size). PSI "
+        f"is descriptive (level n/a where the cohort is too small for binning).\n\n"
+        + _markdown(shown), encoding="utf-8")
     written += [paths["drift.json"], paths["drift.csv"], paths["drift.md"]]
     if len(errors):
         neutralize_frame(errors).to_csv(paths["errors.csv"], index=False)
