@@ -1,7 +1,10 @@
 """Optional, silenceable progress reporting on stderr.
 
 Call sites never branch on ``quiet``: they get a :class:`NullProgress` when
-progress is off.
+progress is off.  On a terminal the bar redraws one line in place; when the
+stream is not a terminal (a log file, CI, a pipe) it writes plain lines, at
+most one every :data:`PLAIN_INTERVAL` seconds, so logs carry no carriage
+returns and stay short.
 """
 
 from __future__ import annotations
@@ -9,6 +12,16 @@ from __future__ import annotations
 import sys
 import time
 from typing import TextIO
+
+#: Seconds between plain progress lines when the stream is not a terminal.
+PLAIN_INTERVAL = 10.0
+
+
+def _is_tty(stream: TextIO) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):  # closed or file-like without isatty
+        return False
 
 
 class NullProgress:
@@ -34,7 +47,8 @@ class Progress(NullProgress):
         total: Number of items expected (``None`` when unknown).
         label: What is being counted.
         stream: Where to write (stderr by default).
-        min_interval: Seconds between redraws.
+        min_interval: Seconds between redraws on a terminal (plain lines
+            elsewhere come at most every :data:`PLAIN_INTERVAL` seconds).
     """
 
     def __init__(self, total: int | None, label: str, stream: TextIO | None = None,
@@ -42,7 +56,8 @@ class Progress(NullProgress):
         self.total = total
         self.label = label
         self.stream = stream or sys.stderr
-        self.min_interval = min_interval
+        self.tty = _is_tty(self.stream)
+        self.min_interval = min_interval if self.tty else max(min_interval, PLAIN_INTERVAL)
         self.done = 0
         self.info: dict[str, object] = {}
         self._start = time.monotonic()
@@ -52,7 +67,8 @@ class Progress(NullProgress):
         self.done += n
         self.info.update(info)
         now = time.monotonic()
-        if now - self._last >= self.min_interval or (self.total and self.done >= self.total):
+        finished = bool(self.total and self.done >= self.total)
+        if now - self._last >= self.min_interval or (finished and self.tty):
             self._last = now
             self._draw(now)
 
@@ -60,12 +76,14 @@ class Progress(NullProgress):
         pct = f" {100 * self.done / self.total:3.0f}%" if self.total else ""
         total = f"/{self.total}" if self.total else ""
         extra = "".join(f"  {k}={v}" for k, v in self.info.items())
-        self.stream.write(f"\r{self.label}  {self.done}{total}{pct}  {now - self._start:.1f} s{extra}")
+        line = f"{self.label}  {self.done}{total}{pct}  {now - self._start:.1f} s{extra}"
+        self.stream.write(f"\r{line}" if self.tty else f"{line}\n")
         self.stream.flush()
 
     def close(self) -> None:
         self._draw(time.monotonic())
-        self.stream.write("\n")
+        if self.tty:
+            self.stream.write("\n")
         self.stream.flush()
 
 

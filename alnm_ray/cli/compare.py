@@ -10,6 +10,13 @@ import click
 from alnm_ray.cli._context import CliContext, pass_cli
 from alnm_ray.cli._errors import UserError
 
+#: Fewest bootstrap replicates ``compare`` accepts: below ~200 the 2.5 % and
+#: 97.5 % percentiles rest on a handful of replicates (with 1 replicate the
+#: "interval" is a single resampled value that need not contain the estimate).
+MIN_N_BOOT = 200
+#: Show a progress bar when patients x replicates exceed this (about a second of work).
+PROGRESS_MIN_WORK = 50_000_000
+
 
 def _read_table(path: str) -> tuple[Any, str]:
     """Read CSV/TSV/Parquet; return the frame and how its rows are named in messages."""
@@ -59,8 +66,8 @@ def _check_columns(path: str, columns: list[str], label: str, models: tuple[str,
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help="Decision threshold for accuracy, sensitivity, … (p >= threshold is positive). "
                    "Default: each model's Youden-optimal observed probability on this file.")
-@click.option("--n-boot", type=click.IntRange(min=1), default=2000, show_default=True,
-              help="Stratified bootstrap replicates for the bootstrap intervals.")
+@click.option("--n-boot", type=int, default=2000, show_default=True,
+              help=f"Stratified bootstrap replicates for the bootstrap intervals (at least {MIN_N_BOOT}).")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
 @click.option("--level", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.95,
               show_default=True, help="Confidence level of all intervals.")
@@ -90,8 +97,15 @@ def compare(ctx: CliContext, predictions: str, label: str, models: tuple[str, ..
     """
     import json
 
+    from alnm_ray.progress import progress
     from alnm_ray.stats import evaluate_models, format_compare_table, validate_compare_report
 
+    if n_boot < MIN_N_BOOT:
+        raise UserError(
+            f"--n-boot: expected at least {MIN_N_BOOT} bootstrap replicates (percentile intervals "
+            f"need enough replicates to place their limits); got {n_boot}. Pass --n-boot "
+            f"{MIN_N_BOOT} or more (default 2000)."
+        )
     df, row_kind = _read_table(predictions)
     _check_columns(predictions, [str(c) for c in df.columns], label, models)
     if len(df) == 0:
@@ -99,10 +113,12 @@ def compare(ctx: CliContext, predictions: str, label: str, models: tuple[str, ..
                         "Check the file is the predictions table.")
     first_row = 2 if row_kind == "CSV line(s)" else 1
     rows = (row_kind, df.index.to_numpy() + first_row)
-    report = evaluate_models(
-        df[label].to_numpy(), {m: df[m].to_numpy() for m in models}, threshold=threshold,
-        n_boot=n_boot, seed=seed, level=level, hl_groups=hl_groups, nri_cutoffs=nri_cutoffs,
-        label_name=label, rows=rows)
+    quiet_bar = ctx.quiet or len(df) * n_boot * len(models) < PROGRESS_MIN_WORK
+    with progress(n_boot, "bootstrap replicates", quiet=quiet_bar) as bar:
+        report = evaluate_models(
+            df[label].to_numpy(), {m: df[m].to_numpy() for m in models}, threshold=threshold,
+            n_boot=n_boot, seed=seed, level=level, hl_groups=hl_groups, nri_cutoffs=nri_cutoffs,
+            label_name=label, rows=rows, bar=bar)
     validate_compare_report(report)
     text = (json.dumps(report, indent=2, allow_nan=False) + "\n" if fmt == "json"
             else format_compare_table(report))

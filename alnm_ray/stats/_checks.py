@@ -39,6 +39,18 @@ def _show(values: Sequence[Any] | np.ndarray) -> str:
     return shown + (f", … ({len(vals)} in all)" if len(vals) > MAX_SHOWN else "")
 
 
+def _non_numeric(arr: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    """Positions and sorted distinct text of the values that do not convert to float."""
+    bad = []
+    for i, v in enumerate(arr.tolist()):
+        try:
+            float(v)
+        except (TypeError, ValueError):
+            bad.append(i)
+    idx = np.asarray(bad, dtype=np.int64)
+    return idx, sorted({str(arr[i]) for i in bad})
+
+
 def check_labels(y: Any, *, name: str = "label", require_both: bool = True,
                  rows: Rows = None) -> np.ndarray:
     """Return ``y`` as a 1-D ``int8`` array of 0/1 outcomes.
@@ -74,10 +86,10 @@ def check_labels(y: Any, *, name: str = "label", require_both: bool = True,
         try:
             num = arr.astype(np.float64)
         except (TypeError, ValueError):
-            uniq = sorted({str(v) for v in arr.tolist()})
+            idx, uniq = _non_numeric(arr)
             raise InvalidPredictionsError(
-                f"{name}: expected outcomes coded 0 (no event) and 1 (event); got values "
-                f"{_show(uniq)}. Recode the column to 0/1."
+                f"{name}: expected outcomes coded 0 (no event) and 1 (event); got non-numeric "
+                f"values {_show(uniq)} at {_where(idx, rows)}. Recode the column to 0/1."
             ) from None
         missing = np.flatnonzero(np.isnan(num))
         if missing.size:
@@ -143,9 +155,10 @@ def check_probabilities(p: Any, *, name: str = "probability", n: int | None = No
     try:
         out = arr.astype(np.float64)
     except (TypeError, ValueError):
+        idx, uniq = _non_numeric(arr)
         raise InvalidPredictionsError(
-            f"{name}: expected numeric predicted probabilities; got non-numeric values such as "
-            f"{_show(sorted({str(v) for v in arr.tolist()}))}. Fix or remove those rows."
+            f"{name}: expected numeric predicted probabilities; got non-numeric values "
+            f"{_show(uniq)} at {_where(idx, rows)}. Fix or remove those rows."
         ) from None
     bad = np.flatnonzero(~np.isfinite(out))
     if bad.size:

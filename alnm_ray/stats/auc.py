@@ -16,12 +16,12 @@ from scipy.stats import rankdata
 
 from alnm_ray.stats._bootstrap import (
     DEFAULT_N_BOOT,
+    LevelCounts,
     bootstrap,
     check_n_boot,
-    percentile_ci,
     level_weights,
+    percentile_ci,
     stratified_weights,
-    weighted_auc,
 )
 from alnm_ray.stats._checks import InvalidPredictionsError, check_inputs, check_level
 
@@ -108,7 +108,8 @@ def bootstrap_auc_ci(y: Any, scores: Any, *, n_boot: int = DEFAULT_N_BOOT, level
     """
     yy, s = check_inputs(y, scores, name="scores", probability=False)
     level = check_level(level)
-    reps = bootstrap(yy, lambda w: weighted_auc(w, yy, s), n_boot=n_boot, seed=seed)
+    lc = LevelCounts(yy, s)
+    reps = bootstrap(yy, lambda pd_, nd_: lc.auc(*lc.counts(pd_, nd_)), n_boot=n_boot, seed=seed)
     low, high = percentile_ci(reps, level)
     return BootstrapCI(_auc(yy, s), float(low), float(high), level, int(n_boot), seed, reps)
 

@@ -27,12 +27,13 @@ from typing import Any
 
 import numpy as np
 
+from alnm_ray.progress import NullProgress
 from alnm_ray.stats._bootstrap import (
     DEFAULT_N_BOOT,
+    LevelCounts,
     bootstrap,
     check_n_boot,
     percentile_ci,
-    weighted_auc,
 )
 from alnm_ray.stats._checks import InvalidPredictionsError, Rows, check_level, check_models
 from alnm_ray.stats.calibration import brier_score, calibration_intercept_slope, hosmer_lemeshow
@@ -86,23 +87,20 @@ def _thresholds_for(names: Sequence[str], threshold: float | Mapping[str, float]
     return {n: float(threshold[n]) for n in names}
 
 
-def _bootstrap_block(w: np.ndarray, y: np.ndarray, probs: list[np.ndarray],
+def _bootstrap_block(pos_draw: np.ndarray, neg_draw: np.ndarray, models: list[LevelCounts],
                      thresholds: list[float]) -> np.ndarray:
     """Per-replicate [auc, accuracy, sens, spec, ppv, npv, f1, brier] for every model."""
     from alnm_ray.stats.threshold import rates_from_counts
 
-    wf = w.astype(np.float64)
-    pos = y == 1
-    n1 = wf[:, pos].sum(axis=1)
-    n0 = wf[:, ~pos].sum(axis=1)
     out = []
-    for p, t in zip(probs, thresholds):
-        pred = (p >= t).astype(np.float64)
-        tp = wf[:, pos] @ pred[pos]
-        fp = wf[:, ~pos] @ pred[~pos]
+    for lc, t in zip(models, thresholds):
+        mp, mn = lc.counts(pos_draw, neg_draw)
+        n1, n0 = float(lc.n1), float(lc.n0)
+        tp = lc.positives_at(mp, t).astype(np.float64)
+        fp = lc.positives_at(mn, t).astype(np.float64)
         rates = rates_from_counts(tp, fp, n0 - fp, n1 - tp)
-        brier = wf @ (p - y) ** 2 / y.size
-        out.append(np.column_stack([weighted_auc(w, y, p)]
+        brier = (mp @ (lc.levels - 1.0) ** 2 + mn @ lc.levels ** 2) / (n1 + n0)
+        out.append(np.column_stack([lc.auc(mp, mn)]
                                    + [rates[m] for m in _BOOT_METRICS[:-1]] + [brier]))
     return np.concatenate(out, axis=1)
 
@@ -112,7 +110,7 @@ def evaluate_models(y: Any, models: Mapping[str, Any], *,
                     n_boot: int = DEFAULT_N_BOOT, seed: int | None = 0, level: float = 0.95,
                     nb_thresholds: Sequence[float] = DEFAULT_NB_THRESHOLDS, hl_groups: int = 10,
                     nri_cutoffs: Sequence[float] = (0.5,), label_name: str = "label",
-                    rows: Rows = None) -> dict[str, Any]:
+                    rows: Rows = None, bar: NullProgress | None = None) -> dict[str, Any]:
     """Evaluate and compare models predicting the same patients.
 
     Args:
@@ -130,6 +128,7 @@ def evaluate_models(y: Any, models: Mapping[str, Any], *,
         nri_cutoffs: Risk cut-offs of the categorical NRI.
         label_name: Name of the outcome (for messages and ``meta``).
         rows: How to name offending rows in error messages.
+        bar: Progress bar advanced by the bootstrap replicates (optional).
 
     Returns:
         ``{"meta": {...}, "models": {name: {...}}, "comparisons": [{...}]}``,
@@ -181,8 +180,9 @@ def evaluate_models(y: Any, models: Mapping[str, Any], *,
             "net_benefit": {threshold_key(t): v for t, v in zip(nb_t, nb)},
         }
 
-    plist = [probs[n] for n in names]
-    reps = bootstrap(yy, lambda w: _bootstrap_block(w, yy, plist, used), n_boot=n_boot, seed=seed)
+    counted = [LevelCounts(yy, probs[n]) for n in names]
+    reps = bootstrap(yy, lambda pd_, nd_: _bootstrap_block(pd_, nd_, counted, used),
+                     n_boot=n_boot, seed=seed, bar=bar)
     k = 1 + len(_BOOT_METRICS)
     for i, name in enumerate(names):
         ci = percentile_ci(reps[:, i * k:(i + 1) * k], level)

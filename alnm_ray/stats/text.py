@@ -9,6 +9,21 @@ __all__ = ["format_compare_table"]
 
 #: Shown for undefined (null) values.
 NA = "n/a"
+#: Marks an interval that does not contain its point estimate (explained below the table).
+EXCLUDES_MARK = "†"
+#: The explanation printed once when any interval carries :data:`EXCLUDES_MARK`.
+EXCLUDES_NOTE = (f"{EXCLUDES_MARK} the percentile bootstrap interval does not contain the point estimate: "
+                 "the replicates' distribution is skewed or lumpy (few events, many tied "
+                 "predictions, or few replicates). Read it with caution; for the AUC prefer the "
+                 "DeLong interval, or re-run with more --n-boot replicates.")
+
+
+def _excludes(value: Any, ci: Sequence[Any] | None) -> bool:
+    """True when ``value`` lies outside a defined interval ``ci`` (beyond rounding)."""
+    if value is None or not ci or ci[0] is None or ci[1] is None:
+        return False
+    tol = 1e-9 * max(1.0, abs(value))
+    return value < ci[0] - tol or value > ci[1] + tol
 
 
 def _f(x: Any, digits: int = 3) -> str:
@@ -32,7 +47,8 @@ def _ci(ci: Sequence[Any] | None, digits: int = 3) -> str:
 
 
 def _with_ci(value: Any, ci: Sequence[Any] | None) -> str:
-    return f"{_f(value)} {_ci(ci)}" if ci else _f(value)
+    mark = EXCLUDES_MARK if _excludes(value, ci) else ""
+    return f"{_f(value)} {_ci(ci)}{mark}" if ci else _f(value)
 
 
 def _grid(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -52,7 +68,9 @@ def format_compare_table(report: Mapping[str, Any]) -> str:
     Returns:
         Three blocks: per-model metrics (one column per model, intervals in
         parentheses), net benefit by threshold (with treat-all), and the
-        pairwise comparisons.
+        pairwise comparisons.  A bootstrap interval that does not contain
+        its estimate is marked with :data:`EXCLUDES_MARK` and explained once
+        at the end (:data:`EXCLUDES_NOTE`), never printed silently.
     """
     meta = report.get("meta", {})
     models: Mapping[str, Any] = report["models"]
@@ -70,7 +88,9 @@ def format_compare_table(report: Mapping[str, Any]) -> str:
     rows = [
         ["AUC", *[_f(x["auc"]) for x in m]],
         [f"  {pct} CI DeLong", *[_ci(x["auc_ci_delong"]) for x in m]],
-        [f"  {pct} CI bootstrap", *[_ci(x["auc_ci_bootstrap"]) for x in m]],
+        [f"  {pct} CI bootstrap", *[_ci(x["auc_ci_bootstrap"])
+                                    + (EXCLUDES_MARK if _excludes(x["auc"], x["auc_ci_bootstrap"]) else "")
+                                    for x in m]],
         ["threshold", *[f"{_f(x['threshold'])} ({x.get('threshold_source', '?')})" for x in m]],
         ["Youden threshold", *[_f(x["youden_threshold"]) for x in m]],
     ]
@@ -109,4 +129,6 @@ def format_compare_table(report: Mapping[str, Any]) -> str:
         out += ["Comparisons (positive = a better)", *_grid(head, crow)]
     else:
         out.append("Comparisons: none (one model)")
+    if any(EXCLUDES_MARK in cell for row in rows for cell in row):
+        out += ["", EXCLUDES_NOTE]
     return "\n".join(out) + "\n"

@@ -57,7 +57,7 @@ def test_json_output_follows_schema(predictions, tmp_path) -> None:
 def test_table_to_stdout(predictions) -> None:
     path, _ = predictions
     result = _run(str(path), "--label", "alnm", "--model", "radiomics_lr", "--model", "deep_mlp",
-                  "--n-boot", "50", "--threshold", "0.5", "--nri-cutoff", "0.3", "--nri-cutoff", "0.6")
+                  "--n-boot", "200", "--threshold", "0.5", "--nri-cutoff", "0.3", "--nri-cutoff", "0.6")
     assert result.exit_code == 0, result.output
     assert result.output.splitlines()[3].split() == ["metric", "radiomics_lr", "deep_mlp"]
     assert "0.500 (given)" in result.output
@@ -69,7 +69,7 @@ def test_parquet_input(predictions, tmp_path) -> None:
     path = tmp_path / "preds.parquet"
     df.to_parquet(path)
     result = _run(str(path), "--label", "alnm", "--model", "deep_mlp", "--format", "json",
-                  "--n-boot", "20")
+                  "--n-boot", "200")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["comparisons"] == []
 
@@ -135,3 +135,42 @@ def test_unparseable_file(tmp_path) -> None:
     path.write_text("", encoding="utf-8")
     result = _run(str(path), "--label", "a", "--model", "b")
     assert result.exit_code == 2 and "could not parse it" in result.output
+
+
+def test_too_few_replicates_is_refused_with_the_option_named(predictions) -> None:
+    path, _ = predictions
+    result = _run(str(path), "--label", "alnm", "--model", "deep_mlp", "--n-boot", "1")
+    assert result.exit_code == 2
+    assert "--n-boot: expected at least 200 bootstrap replicates" in result.output
+    assert "got 1. Pass --n-boot 200 or more" in result.output and "Traceback" not in result.output
+
+
+def test_non_numeric_message_lists_only_the_offending_values(predictions, tmp_path) -> None:
+    _, df = predictions
+    col = df.deep_mlp.round(4).astype(object)
+    col[[3, 7, 9]] = ["abc", "n.a.", "abc"]
+    result = _run(_write(tmp_path, df.assign(deep_mlp=col)), "--label", "alnm", "--model", "deep_mlp")
+    assert result.exit_code == 2
+    assert ("deep_mlp: expected numeric predicted probabilities; got non-numeric values "
+            "'abc', 'n.a.' at CSV line(s) 5, 9, 11.") in result.output
+    valid = f"{df.deep_mlp.round(4)[0]:g}"
+    assert valid not in result.output  # a valid value is never listed among the offending ones
+
+
+def test_large_input_reports_progress_as_plain_lines(tmp_path, rng) -> None:
+    n = 30_000
+    y = (rng.uniform(size=n) < 0.3).astype(int)
+    p = np.clip(0.3 + 0.3 * (y - 0.3) + rng.normal(0, 0.2, n), 0, 1).round(3)
+    path = tmp_path / "big.csv"
+    pd.DataFrame({"y": y, "p": p}).to_csv(path, index=False)
+    result = CliRunner().invoke(cli, ["compare", str(path), "--label", "y", "--model", "p",
+                                      "--format", "json"])
+    assert result.exit_code == 0, result.output
+    assert "bootstrap replicates  2000/2000 100%" in result.stderr
+    assert "\r" not in result.stderr  # not a terminal: plain lines
+    doc = json.loads(result.stdout)
+    low, high = doc["models"]["p"]["auc_ci_bootstrap"]
+    assert low <= doc["models"]["p"]["auc"] <= high
+    quiet = CliRunner().invoke(cli, ["--quiet", "compare", str(path), "--label", "y", "--model", "p",
+                                     "--format", "json"])
+    assert quiet.exit_code == 0 and "bootstrap replicates" not in quiet.stderr

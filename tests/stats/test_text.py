@@ -30,3 +30,19 @@ def test_single_model_and_missing_values(preds):
     text = format_compare_table(rep)
     assert "Comparisons: none (one model)" in text
     assert "n/a" in text  # PPV is undefined when nobody is predicted positive
+
+
+def test_an_interval_that_excludes_its_estimate_is_marked_and_explained(preds):
+    from alnm_ray.stats import evaluate_models
+    from alnm_ray.stats.text import EXCLUDES_MARK, EXCLUDES_NOTE
+
+    y, models = preds
+    report = evaluate_models(y, {"m0": models["m0"]}, n_boot=200, seed=1)
+    plain = format_compare_table(report)
+    assert EXCLUDES_MARK not in plain and EXCLUDES_NOTE not in plain
+    sens = report["models"]["m0"]["sensitivity"]
+    report["models"]["m0"]["ci_bootstrap"]["sensitivity"] = [sens + 0.01, sens + 0.05]
+    report["models"]["m0"]["auc_ci_bootstrap"] = [0.0, report["models"]["m0"]["auc"] - 0.01]
+    text = format_compare_table(report)
+    assert text.count(EXCLUDES_MARK) == 3  # two intervals and the note
+    assert text.rstrip().endswith(EXCLUDES_NOTE) and "--n-boot" in EXCLUDES_NOTE
