@@ -30,7 +30,7 @@ FROM_RUN = "from the run"
 PARTLY = "partly from the run; authors complete"
 AUTHORS = "for the authors"
 #: CLEAR items that need the authors even when the run says something.
-_PARTIAL = {"CLEAR": {7, 13, 15, 16, 19, 20, 21, 25, 29, 31, 55, 56}, "TRIPOD+AI": {"5a", "6a", "7", "9a", "10",
+_PARTIAL: dict[str, set[Any]] = {"CLEAR": {7, 13, 15, 16, 19, 20, 21, 25, 29, 31, 55, 56}, "TRIPOD+AI": {"5a", "6a", "7", "9a", "10",
                                                                                    "11", "12c", "18f", "20a"}}
 
 
@@ -92,7 +92,7 @@ def cohort(f: RunFacts) -> str | None:
     c = f.cohort
     if c is None:
         return f"{f.run.get('patients')} patients" if f.run.get("patients") else None
-    parts = {"patients": len(c)}
+    parts: dict[str, Any] = {"patients": len(c)}
     if "label" in c:
         parts["ALNM+"] = f"{int(c['label'].sum())} ({c['label'].mean():.1%})"
     if "center" in c:
@@ -109,13 +109,13 @@ def split(f: RunFacts) -> str | None:
     if not r:
         return None
     hold = r.get("holdout") or {}
+    ext = list((r.get("external") or {}).get("centers") or [])
     parts = {"cross-validation": f"{r.get('repeats')} x {r.get('folds')}-fold stratified, patient-wise, seed "
                                  f"{r.get('seed')}, on {r.get('cv_on', 'train')} patients",
              "hold-out": (f"{hold.get('source')} split, test size {hold.get('test_size')}, "
                           f"{len(hold.get('train_patients') or [])} train / {len(hold.get('test_patients') or [])} "
                           "test patients") if hold else None,
-             "external": f"leave-one-centre-out over {', '.join(map(str, (r.get('external') or {}).get('centers')))}"
-             if (r.get("external") or {}).get("centers") else None,
+             "external": f"leave-one-centre-out over {', '.join(map(str, ext))}" if ext else None,
              "leakage": "every learned step (SMOTE, scaling, selection) is refitted inside each training fold"}
     return _fmt(parts)
 
@@ -396,7 +396,7 @@ def write_checklists(run_dir: PathLike) -> dict[str, Path]:
     """
     run = Path(run_dir)
     facts = RunFacts(run)
-    lists = {name: fill_checklist(name, facts) for name in ANSWERS}
+    lists: dict[str, list[dict[str, str]]] = {name: fill_checklist(name, facts) for name in ANSWERS}
     md, js = run / MARKDOWN, run / JSON
     md.write_text(_markdown(lists, facts), encoding="utf-8")
     js.write_text(json.dumps({"run": run.name, "store_note": facts.store_note, "checklists": lists}, indent=1),
