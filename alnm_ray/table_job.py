@@ -95,7 +95,7 @@ class TableJob:
             case hash and the version id.
         compute: ``compute(items, checkpoint) -> records``, run inside a Ray
             session.  Items are dicts with the case key, ``image``, ``mask``
-            (str paths), ``mask_label`` (int) and ``case_hash``; a record per
+            (str paths), ``mask_label`` (str: a label or decoding token) and ``case_hash``; a record per
             item that came back (a missing one becomes a ``WorkerLost`` error).
             ``checkpoint`` is the :class:`~alnm_ray.extract.checkpoint.CaseCheckpoint`
             to save finished cases to, or ``None`` without checkpoints.
@@ -151,7 +151,7 @@ class TableJob:
 
 
 def check_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
-    """A checked copy of ``manifest``: string case keys, integer ``mask_label`` (default 1).
+    """A checked copy of ``manifest``: string case keys, ``mask_label`` as a decoding token (default 1).
 
     Args:
         manifest: Manifest rows with the ``CASE_KEY`` columns, ``image`` and ``mask``.
@@ -186,14 +186,10 @@ def check_manifest(manifest: pd.DataFrame) -> pd.DataFrame:
                              f"{case_name(first.to_dict())}. Remove the duplicates."])
     if COL_MASK_LABEL not in df.columns:
         df[COL_MASK_LABEL] = DEFAULT_MASK_LABEL
-    labels = pd.to_numeric(df[COL_MASK_LABEL].fillna(DEFAULT_MASK_LABEL), errors="coerce")
-    bad = df.index[labels.isna() | (labels != labels.round())]
-    if len(bad):
-        found = df.at[bad[0], COL_MASK_LABEL]
-        found = found.item() if hasattr(found, "item") else found  # 1.5, not np.float64(1.5)
-        raise ManifestError([f"row {bad[0] + 1}, column {COL_MASK_LABEL}: expected an integer label; found "
-                             f"{found!r}. Use the mask value of the ROI (default 1)."])
-    df[COL_MASK_LABEL] = labels.astype(int)
+    from alnm_ray.manifest.masks import mask_tokens
+
+    # integer labels stay ints (case hashes unchanged); colours and thresholds become tokens ("R,G,B~T", ">T")
+    df[COL_MASK_LABEL] = mask_tokens(df)
     return df
 
 
@@ -231,7 +227,7 @@ def hash_cases(manifest: pd.DataFrame, plan: PreprocessPlan, config_hash: str, v
             msg = (f"{case_name(row.to_dict())}: {which} {name}: {err.strerror or err}. Check the {which} path "
                    "in the manifest.")
             return i, h, {"stage": "read", "error_type": type(err).__name__, "message": msg}
-        h = case_hash(key=key, image_sha256=img, mask_sha256=msk, mask_label=int(row[COL_MASK_LABEL]),
+        h = case_hash(key=key, image_sha256=img, mask_sha256=msk, mask_label=row[COL_MASK_LABEL],
                       preprocess_hash=pre, params_hash=config_hash, versions=versions)
         return i, h, None
 
@@ -406,7 +402,7 @@ def run_table_job(manifest: pd.DataFrame, store: Any, job: TableJob, *, report: 
               else pd.DataFrame(columns=[COL_CASE_HASH]))
     todo = todo[~todo[COL_CASE_HASH].isin(set(stored[COL_CASE_HASH]))]
     items = [{**{c: row[c] for c in CASE_KEY}, COL_IMAGE: str(row[COL_IMAGE]), COL_MASK: str(row[COL_MASK]),
-              COL_MASK_LABEL: int(row[COL_MASK_LABEL]), COL_CASE_HASH: row[COL_CASE_HASH]}
+              COL_MASK_LABEL: str(row[COL_MASK_LABEL]), COL_CASE_HASH: row[COL_CASE_HASH]}
              for _, row in todo.iterrows()]
     # cases an earlier, killed run finished but never committed
     resumed = checkpoint.load(item[COL_CASE_HASH] for item in items) if checkpoint is not None else []

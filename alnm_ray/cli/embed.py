@@ -73,10 +73,12 @@ _FIELDS = {
                    "always in the errors table).")
 @click.option("--report-json", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write the run's counters, timings, weights and actor placement to this JSON file.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Refuse image/mask paths outside this folder (symbolic links are followed).")
 @pass_cli
 def embed(ctx: CliContext, manifest: str, store: str, preprocess: str, config_path: str | None,
           no_strict_weights: bool, table: str, max_failures: int, report_json: str | None,
-          **options: Any) -> None:
+          data_root: str | None, **options: Any) -> None:
     """Embed every case of MANIFEST with a 3-D ResNet-18 into the store's `deep` table.
 
     Each case (patient x sequence x reader) becomes 512 values, deep_000 …
@@ -111,7 +113,7 @@ def embed(ctx: CliContext, manifest: str, store: str, preprocess: str, config_pa
     config = EmbedConfig.from_dict(base)
     plan = load_plan(preprocess)
     # Files are opened by the workers: an unreadable image becomes an error row, not a rejected manifest.
-    df = read_manifest(manifest, check_files=False)
+    df = read_manifest(manifest, check_files=False, data_root=data_root)
     register_identifiers(df["patient_id"].astype(str))  # kept out of logs above DEBUG
     FeatureStore(store).check_writable()  # fail now, not after the embedding
     lineage = {"manifest": click.format_filename(manifest), "manifest_sha256": sha256_file(manifest),

@@ -30,10 +30,12 @@ PRESET_NAMES = ("guo2024",)
               help="Exit 0 even when up to N cases fail (failed cases are always in the errors table).")
 @click.option("--report-json", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Also write the run's counters and timings (per-case seconds included) to this JSON file.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="Refuse image/mask paths outside this folder (symbolic links are followed).")
 @pass_cli
 def extract(cli: CliContext, manifest: str, store_uri: str, params_spec: str | None,
             preprocess_spec: str | None, preset: str, table: str, max_failures: int,
-            report_json: str | None) -> None:
+            report_json: str | None, data_root: str | None) -> None:
     """Extract PyRadiomics features for every case of MANIFEST into STORE.
 
     One case is one (patient, sequence, reader) row.  Cases are spread over
@@ -64,7 +66,7 @@ def extract(cli: CliContext, manifest: str, store_uri: str, params_spec: str | N
         click.echo(f"warning: {warning.message}", err=True)
     plan = load_plan(preprocess_spec or preset)
     # Files are opened by the workers: an unreadable image becomes an error row, not a rejected manifest.
-    df = read_manifest(manifest, check_files=False)
+    df = read_manifest(manifest, check_files=False, data_root=data_root)
     register_identifiers(df["patient_id"].astype(str))  # kept out of logs above DEBUG
     store = FeatureStore(store_uri)
     store.check_writable()  # fail now, not after the extraction

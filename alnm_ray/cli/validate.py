@@ -15,17 +15,23 @@ from alnm_ray.cli._errors import UserError
 @click.option("--extra-sequence", "extra_sequences", multiple=True, metavar="NAME",
               help="Allow a sequence name besides the built-in ones (repeatable).")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Refuse image/mask paths outside this folder.")
+              help="Refuse image/mask paths outside this folder (symbolic links are followed).")
 @click.option("--no-files", is_flag=True, help="Check the table only; do not open images and masks.")
+@click.option("--allow-partial-roi", is_flag=True,
+              help="Accept ROIs covering less than half of their mask's non-zero pixels (masks that label "
+                   "several structures on purpose).")
 @pass_cli
 def validate(ctx: CliContext, manifest: str, clinical: str | None, extra_sequences: tuple[str, ...],
-             data_root: str | None, no_files: bool) -> None:
+             data_root: str | None, no_files: bool, allow_partial_roi: bool) -> None:
     """Validate a cohort MANIFEST (CSV or Parquet).
 
-    Checks the schema, that every image and mask exists and is readable,
-    that each mask holds its label and matches its image's geometry, that
-    keys are unique and labels are 0/1, and (with --clinical) that every
-    patient has a clinical row. Every problem is reported at once, with
+    Checks the schema and ids, that every image and mask exists, is a
+    regular file (or DICOM folder) and is readable, that each mask decodes as
+    the manifest says (integer label, R,G,B colour or threshold) into an ROI
+    that is not empty, not a scatter of isolated pixels and not a small part
+    of the mask, that it matches its image's geometry, that keys are unique
+    and labels are 0/1, and (with --clinical) that every patient has a
+    clinical row. Every problem is reported at once, with
     its row, column, what was expected, what was found and how to fix it.
     """
     from alnm_ray.manifest import validate_manifest
@@ -33,7 +39,8 @@ def validate(ctx: CliContext, manifest: str, clinical: str | None, extra_sequenc
     from alnm_ray.cli._redact import register_identifiers
 
     report, df = validate_manifest(manifest, clinical, check_files=not no_files,
-                                   extra_sequences=extra_sequences, data_root=data_root)
+                                   extra_sequences=extra_sequences, data_root=data_root,
+                                   allow_partial_roi=allow_partial_roi)
     if "patient_id" in df.columns:  # kept out of logs above DEBUG (unless --log-identifiers)
         register_identifiers(df["patient_id"].dropna().astype(str))
     if not report.ok:

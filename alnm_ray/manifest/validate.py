@@ -136,7 +136,8 @@ def validate_manifest(path: PathLike, clinical: PathLike | None = None, *, check
         return report, df
     if COL_MASK_LABEL not in df.columns:
         df[COL_MASK_LABEL] = DEFAULT_MASK_LABEL
-    df[COL_MASK_LABEL] = df[COL_MASK_LABEL].fillna(DEFAULT_MASK_LABEL)
+    labels = df[COL_MASK_LABEL].astype(object)  # integers or colours "R,G,B"
+    df[COL_MASK_LABEL] = labels.where(labels.notna(), DEFAULT_MASK_LABEL)
     if check_columns(df, report):
         check_rows(df, manifest_schema(extra_sequences), report)
         check_ids(df, report, columns=ID_COLUMNS)

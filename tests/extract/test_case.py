@@ -96,3 +96,37 @@ def test_records_have_one_schema(tmp_path, light_params, light_plan):
     assert table.schema == RECORD_SCHEMA and table.num_rows == 3
     assert table.column("status").to_pylist() == ["ok", "ok", "error"]
     assert failed.error_type == "FileNotFoundError"
+
+
+def test_colour_and_jpeg_masks_are_decoded_as_validate_decodes_them(tmp_path, shared_data, light_params,
+                                                                   light_plan):
+    from pathlib import Path
+
+    from alnm_ray.manifest import validate_manifest
+
+    root = Path(shared_data) / "cdd-cesm-mini"
+    if not root.is_dir():
+        pytest.skip("cdd-cesm-mini not present")
+    index = pd.read_csv(root / "index.csv")
+    benign = index[(index["set"] == "set_b") & (index["benign_pixels"] == 6940)].iloc[0]
+    jpeg = index[index["set"] == "set_a"].iloc[1]
+    key = {"cohort": "cesm", "center": "C1", "sequence": "MG_CC", "reader": "A"}
+    rows = [{**key, "patient_id": "P1", "image": str(root / benign["image"]), "mask": str(root / benign["mask"]),
+             "mask_label": "0,255,0"},
+            {**key, "patient_id": "P2", "image": str(root / jpeg["image"]), "mask": str(root / jpeg["mask"]),
+             "mask_threshold": 127}]
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    report, df = validate_manifest(tmp_path / "m.csv")
+    assert report.ok, report.lines()
+    results = [process_case(r, light_plan, light_params) for r in df.to_dict("records")]
+    assert [r.ok for r in results] == [True, True], [r.message for r in results]
+    # the ROI PyRadiomics measured is the one validate checked: the README's lesion pixel counts
+    assert results[0].features["original_shape2D_PixelSurface"] == 6940
+    assert results[1].features["original_shape2D_PixelSurface"] == int(jpeg["mask_foreground_pixels"])
+    refused = process_case({**df.iloc[0].to_dict(), "mask_label": 1}, light_plan, light_params)
+    assert refused.stage == "read" and refused.error_type == "ManifestError"
+    assert "expected a grey mask (all channels equal), or mask_label given as a colour R,G,B; found a " \
+           "colour-coded mask (" in refused.message
+    assert "Set mask_label to the lesion's colour as R,G,B" in refused.message
+    unthresholded = process_case({**df.iloc[1].to_dict(), "mask_label": 1}, light_plan, light_params)
+    assert unthresholded.stage == "read" and "a lossy-compressed (JPEG) mask" in unthresholded.message

@@ -439,6 +439,115 @@ def sql_that_writes_a_file(root, rng):
                 ["read-only; expected a SELECT query; got a COPY statement"])
 
 
+# --- masks that mean something else, special files, escapes, hostile ids -----------------------
+def _picture_case(root: Path, mask: np.ndarray, **row: object) -> list[dict]:
+    from PIL import Image
+
+    Image.fromarray((np.random.default_rng(0).random((48, 48)) * 255).astype(np.uint8)).save(root / "mg.png")
+    Image.fromarray(mask).save(root / "mask.png")
+    return [{"cohort": "rel", "center": "C1", "patient_id": "PX-7301", "sequence": "MG_CC", "reader": "A",
+             "image": "mg.png", "mask": "mask.png", "mask_label": 1, **row}]
+
+
+@kind
+def colour_coded_mask_without_a_colour_label(root, rng):
+    rgb = np.zeros((48, 48, 3), np.uint8)
+    rgb[10:30, 10:30] = (0, 255, 0)
+    rgb[12:14, 12:14] = (3, 250, 1)                  # colour noise, as in real class-coded masks
+    return Case(_validate(root, _picture_case(root, rgb)), [
+        "row 1, column 'mask_label': expected a grey mask (all channels equal), or mask_label given as a colour "
+        "R,G,B; found mask.png: a colour-coded mask (3 colours; most frequent (0,0,0) 1904 px, (0,255,0) 396 px, "
+        "(3,250,1) 4 px). Fix: set mask_label to the lesion's colour as R,G,B, e.g. 255,0,0 for red or 0,255,0 "
+        "for green"])
+
+
+@kind
+def jpeg_mask_without_a_threshold(root, rng):
+    from PIL import Image
+
+    mask = np.zeros((48, 48), np.uint8)
+    mask[10:30, 10:30] = 255
+    rows = _picture_case(root, mask)
+    Image.fromarray(mask).save(root / "mask.jpg", quality=75)
+    (root / "mask.png").unlink()
+    rows[0]["mask"] = "mask.jpg"
+    return Case(_validate(root, rows), [
+        "row 1, column 'mask_threshold': expected a label mask with a few distinct values, or mask_threshold; "
+        "found mask.jpg:", "a lossy-compressed (JPEG) mask. Fix: set mask_threshold (foreground = value > "
+        "threshold), e.g. 127 for a 0/255 mask."])
+
+
+@kind
+def mask_label_selecting_a_scatter_of_pixels(root, rng):
+    mask = np.zeros((48, 48), np.uint8)
+    mask[5:25, 5:25] = 2
+    mask[30:46:3, 2:46:3] = 1
+    return Case(_validate(root, _picture_case(root, mask)), [
+        "row 1, column 'mask_label': expected an ROI of one or a few connected regions; found a scatter of isolated "
+        "pixels: 90 px in 90 regions, 90 px in regions of 2 px or fewer. Fix: the decoding selects noise"])
+
+
+@kind
+def fifo_named_like_an_image(root, rng):
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("needs FIFOs")
+    rows = _rows(root, rng)
+    os.mkfifo(root / "x.nii.gz")  # opening it would wait forever for a writer
+    rows[1]["mask"] = "x.nii.gz"
+    return Case(_validate(root, rows), [
+        "row 2, column 'mask': expected a regular file or a DICOM series folder; found x.nii.gz: a FIFO (named "
+        "pipe). Fix: point the manifest at the file itself (special files such as pipes and devices are never "
+        "read)."])
+
+
+def _escape(root: Path, rng: np.random.Generator) -> tuple[list[dict], list[str]]:
+    rows = _rows(root, rng)
+    rows[0]["image"] = "../../etc/passwd"
+    return rows, [f"row 1, column 'image': expected a path inside the data root {str(root.resolve())!r}; "
+                  "found ../../etc/passwd. Fix: move the file under --data-root or widen --data-root."]
+
+
+@kind
+def path_escaping_data_root_at_extraction(root, rng):
+    rows, expect = _escape(root, rng)
+    return Case(_extract(root, rows, "--data-root", str(root)), expect)
+
+
+@kind
+def path_escaping_data_root_at_embedding(root, rng):
+    rows, expect = _escape(root, rng)
+    return Case(["embed", str(write_manifest(root, rows)), "--store", str(root / "store"), "--preprocess", "none",
+                 "--data-root", str(root)], expect)
+
+
+@kind
+def path_escaping_data_root_at_scoring(root, rng, trained):
+    bundle, store, _ = _scoring(root, trained)
+    rows, expect = _escape(root, rng)
+    return Case(["score", str(bundle), "--manifest", str(write_manifest(root, rows)), "--store", str(store),
+                 "--data-root", str(root)], expect)
+
+
+@kind
+def hostile_patient_id_in_a_manifest(root, rng):
+    rows = _rows(root, rng)
+    rows[0]["patient_id"] = '=HYPERLINK("http://evil","x")'
+    rows[1]["cohort"] = "../../x"
+    return Case(_extract(root, rows), [
+        "row 1, column 'patient_id': expected an id of ASCII letters, digits, '_', '.' or '-' (starting with a "
+        "letter, digit or '_', at most 128 characters); found '=HYPERLINK(\"http://evil\",\"x\")' (contains '='). "
+        "Fix: rename the id using only letters", "row 2, column 'cohort':", "found '../../x' (contains '/')"])
+
+
+@kind
+def hostile_id_in_an_imported_table(root, rng):
+    (root / "clinical.csv").write_text("patient_id,age\nPX-7301,51\n\"P\u202e1\",63\n", encoding="utf-8")
+    return Case(["features", "import", str(root / "clinical.csv"), "--store", str(root / "store"),
+                 "--name", "clinical"], [
+        "key column 'patient_id': expected an id of ASCII letters, digits, '_', '.' or '-'",
+        "found 1 invalid id(s): row 2: 'P\\u202e1' (contains '\\u202e'). Rename them"])
+
+
 # --- the catalog -----------------------------------------------------------------------------
 #: Kinds whose command starts Ray before it can refuse the input (score opens a Ray session first).
 RAY_KINDS = {"feature_table_missing_columns_at_scoring", "altered_bundle"}
