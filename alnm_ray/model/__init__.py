@@ -6,7 +6,6 @@ paper's 7:3 protocol and per-centre external validation; post-fusion stacks an
 SVM on per-modality out-of-fold probabilities.
 """
 
-from alnm_ray.model._engine import FoldSelection, fit_selection
 from alnm_ray.model.classifiers import (
     CLASSIFIER_NAMES,
     CLASSIFIERS,
@@ -15,7 +14,7 @@ from alnm_ray.model.classifiers import (
     search_space,
     to_tune_space,
 )
-from alnm_ray.model.cv import OOF_COLUMNS, RESULT_COLUMNS, CVOutput, run_cv
+from alnm_ray.model.cv import RESULT_COLUMNS, CVOutput, run_cv
 from alnm_ray.model.feature_sets import (
     DEFAULT_FEATURE_SETS,
     assemble_feature_set,
@@ -24,13 +23,19 @@ from alnm_ray.model.feature_sets import (
     feature_columns,
     labels_from,
 )
-from alnm_ray.model.fusion import PostFusionClassifier, fit_post_fusion
-from alnm_ray.model.holdout import (
-    FittedModel,
-    HoldoutOutput,
-    run_holdout,
-    run_leave_one_center_out,
+from alnm_ray.model.fitted import FittedClassifier, FittedFusion, FittedModel
+from alnm_ray.model.fitting import (
+    OOF_COLUMNS,
+    ClassifierFit,
+    FoldSelection,
+    evaluate_classifiers,
+    fit_predict,
+    fit_selection,
+    prediction_frame,
 )
+from alnm_ray.model.fusion import PostFusionClassifier, fit_post_fusion
+from alnm_ray.model.holdout import HoldoutOutput, run_holdout, run_leave_one_center_out
+from alnm_ray.model.inputs import align_sets, normalise_classifiers
 from alnm_ray.model.metrics import METRICS, binary_metrics, youden_threshold
 from alnm_ray.model.splits import derive_seed, holdout_split, leave_one_center_out, repeated_kfold
 
@@ -42,23 +47,31 @@ __all__ = [
     "OOF_COLUMNS",
     "RESULT_COLUMNS",
     "CVOutput",
+    "ClassifierFit",
     "ClassifierSpec",
+    "FittedClassifier",
+    "FittedFusion",
     "FittedModel",
     "FoldSelection",
     "HoldoutOutput",
     "PostFusionClassifier",
+    "align_sets",
     "assemble_feature_set",
     "assemble_feature_sets",
     "binary_metrics",
     "centers_from",
     "derive_seed",
+    "evaluate_classifiers",
     "feature_columns",
     "fit_post_fusion",
+    "fit_predict",
     "fit_selection",
     "holdout_split",
     "labels_from",
     "leave_one_center_out",
     "make_classifier",
+    "normalise_classifiers",
+    "prediction_frame",
     "repeated_kfold",
     "run_cv",
     "run_holdout",

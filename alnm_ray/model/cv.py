@@ -14,20 +14,13 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-import numpy as np
 import pandas as pd
 
 from alnm_ray.exceptions import ConfigError
-from alnm_ray.model._engine import (
-    align_sets,
-    evaluate_classifiers,
-    fit_selection,
-    normalise_classifiers,
-    prepare_reader_table,
-)
 from alnm_ray.model.classifiers import CLASSIFIER_NAMES
-from alnm_ray.model.fusion import fit_post_fusion
-from alnm_ray.model.metrics import binary_metrics
+from alnm_ray.model.fitting import OOF_COLUMNS, evaluate_classifiers, fit_selection, prediction_frame
+from alnm_ray.model.fusion import evaluate_fusion_fold
+from alnm_ray.model.inputs import align_sets, normalise_classifiers, prepare_reader_table
 from alnm_ray.model.splits import derive_seed, repeated_kfold
 from alnm_ray.progress import NullProgress, Progress
 from alnm_ray.select.pipeline import resolve_config
@@ -41,9 +34,6 @@ RESULT_COLUMNS: tuple[str, ...] = (
     "n_selected", "selected_features", "fallback", "select_seconds", "select_step_seconds",
     "fit_seconds", "selection_seed", "classifier_warnings", "params", "selection_config",
     "selection_hash")
-#: Columns of the out-of-fold predictions table.
-OOF_COLUMNS: tuple[str, ...] = ("feature_set", "classifier", "repeat", "fold", "patient_id",
-                                "y_true", "prob", "pred")
 
 
 class CVOutput(NamedTuple):
@@ -154,13 +144,14 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
                           "selection_hash": cfg_hash}
                 for row in fold_rows:
                     rows.append({**common, **row})
-                    oof_parts.append(_oof(name, row["classifier"], r, f, X.index[te], yv[te],
-                                          probs[row["classifier"]], row["threshold"]))
+                    oof_parts.append(prediction_frame(name, row["classifier"], r, f, X.index[te],
+                                                      yv[te], probs[row["classifier"]],
+                                                      row["threshold"]))
                 bar.update(1)
             for name, parts in fus.items():
-                rows_f, oof_f, _ = _fusion_fold(name, parts, sets, selections, yv, tr, te, r, f,
-                                             clfs, cfg, reader_table, fusion_inner_folds,
-                                             fusion_meta_params, s_seed)
+                rows_f, oof_f, _ = evaluate_fusion_fold(
+                    name, parts, sets, selections, yv, tr, te, r, f, clfs, cfg, reader_table,
+                    fusion_inner_folds, fusion_meta_params, s_seed)
                 for row in rows_f:
                     rows.append({**row, "selection_seed": s_seed, "selection_config": cfg_json,
                                  "selection_hash": cfg_hash})
@@ -172,48 +163,3 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
     logger.info("run_cv: %d result rows, %d folds with a fallback", len(results),
                 int((results["fallback"] != "[]").sum()))
     return CVOutput(results, oof)
-
-
-def _oof(name: str, clf: str, r: int, f: int, index: pd.Index, y: np.ndarray, p: np.ndarray,
-         thr: float) -> pd.DataFrame:
-    return pd.DataFrame({"feature_set": name, "classifier": clf, "repeat": r, "fold": f,
-                         "patient_id": [str(i) for i in index], "y_true": y.astype(int),
-                         "prob": p, "pred": (p >= thr).astype(int)})
-
-
-def _fusion_fold(name: str, parts: list[str], sets: Mapping[str, pd.DataFrame],
-                 selections: Mapping[str, Any], yv: np.ndarray, tr: np.ndarray, te: np.ndarray,
-                 r: int, f: int, clfs: Mapping[str, Mapping[str, Any]], cfg: Any,
-                 reader_table: Any, inner_folds: int, meta_params: Any, s_seed: int
-                 ) -> tuple[list[dict[str, Any]], list[pd.DataFrame], dict[str, Any]]:
-    """One outer fold of a post-fusion set, for every base classifier."""
-    import time
-
-    t0 = time.perf_counter()
-    train_parts = {p: sets[p].iloc[tr] for p in parts}
-    test_parts = {p: sets[p].iloc[te] for p in parts}
-    models = fit_post_fusion(train_parts, yv[tr], clfs, cfg, inner_folds=inner_folds,
-                             meta_params=meta_params, reader_table=reader_table, seed=s_seed,
-                             outer_selections={p: selections[p] for p in parts})
-    secs = time.perf_counter() - t0
-    rows, oofs = [], []
-    index = sets[parts[0]].index[te]
-    for clf, model in models.items():
-        p_tr = model.meta_.predict_proba(model.oof_.to_numpy())[:, 1]
-        p_te = model.predict_proba_parts(test_parts)[:, 1]
-        thr = model.threshold_
-        selected = {p: selections[p].selected for p in parts}
-        fallbacks = [t for p in parts for t in selections[p].fallbacks]
-        rows.append({"feature_set": name, "classifier": clf, "repeat": r, "fold": f,
-                     **binary_metrics(yv[te], p_te, thr),
-                     "train_auc": binary_metrics(yv[tr], p_tr, thr)["auc"],
-                     "n_train": len(tr), "n_test": len(te),
-                     "n_selected": sum(len(v) for v in selected.values()),
-                     "selected_features": json.dumps(selected), "fallback": json.dumps(fallbacks),
-                     "select_seconds": sum(selections[p].seconds for p in parts),
-                     "select_step_seconds": "{}", "fit_seconds": secs / len(models),
-                     "classifier_warnings": "[]",
-                     "params": json.dumps({"base": dict(clfs[clf]), "meta": meta_params or {},
-                                           "inner_folds": inner_folds}, default=str)})
-        oofs.append(_oof(name, clf, r, f, index, yv[te], p_te, thr))
-    return rows, oofs, models

@@ -19,6 +19,8 @@ by all base classifiers (:func:`fit_post_fusion`).
 
 from __future__ import annotations
 
+import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -29,15 +31,11 @@ from sklearn.model_selection import StratifiedKFold
 
 from alnm_ray._validation import check_range
 from alnm_ray.exceptions import NotFittedError, SchemaMismatchError
-from alnm_ray.model._engine import (
-    FoldSelection,
-    fit_predict,
-    fit_selection,
-    normalise_classifiers,
-    prepare_reader_table,
-)
 from alnm_ray.model.classifiers import make_classifier
-from alnm_ray.model.metrics import youden_threshold
+from alnm_ray.model.fitted import FittedFusion
+from alnm_ray.model.fitting import FoldSelection, fit_predict, fit_selection, prediction_frame
+from alnm_ray.model.inputs import normalise_classifiers, prepare_reader_table
+from alnm_ray.model.metrics import binary_metrics, youden_threshold
 from alnm_ray.model.splits import derive_seed
 from alnm_ray.select.pipeline import resolve_config
 
@@ -175,8 +173,8 @@ def fit_post_fusion(parts: Mapping[str, pd.DataFrame], y: np.ndarray,
             sel = fit_selection(X.iloc[tr], y[tr], cfg, reader_table=reader_table, seed=s_seed)
             Xtr, Xva = sel.transform(X.iloc[tr]), sel.transform(X.iloc[va])
             for c, params in clfs.items():
-                _, _, (p_va,), _, _ = fit_predict(c, params, s_seed, sel.X_train, sel.y_train,
-                                                  Xtr, [Xva])
+                (p_va,) = fit_predict(c, params, s_seed, sel.X_train, sel.y_train, Xtr,
+                                      [Xva]).p_eval
                 oof[c][va, j] = p_va
     selections = {}
     for name in names:
@@ -204,3 +202,58 @@ def fit_post_fusion(parts: Mapping[str, pd.DataFrame], y: np.ndarray,
         model.classes_ = np.array([0, 1])
         out[c] = model
     return out
+
+
+def evaluate_fusion_fold(name: str, parts: Sequence[str], sets: Mapping[str, pd.DataFrame],
+                         selections: Mapping[str, FoldSelection], yv: np.ndarray, tr: np.ndarray,
+                         te: np.ndarray, r: int, f: int, clfs: Mapping[str, Mapping[str, Any]],
+                         cfg: Any, reader_table: Any, inner_folds: int, meta_params: Any,
+                         s_seed: int
+                         ) -> tuple[list[dict[str, Any]], list[pd.DataFrame], dict[str, FittedFusion]]:
+    """One outer fold of a post-fusion set, for every base classifier.
+
+    Args:
+        name: The post-fusion set name.
+        parts: Its component sets (keys of ``sets`` and ``selections``).
+        sets: Feature set name -> all rows (training and test).
+        selections: Component -> selection already fitted on the training rows ``tr``.
+        yv: 0/1 labels of all rows.
+        tr, te: Positions of the training and test rows.
+        r, f: CV repeat and fold (-1 outside CV).
+        clfs: Base classifiers ``{name: params}``.
+        cfg, reader_table, inner_folds, meta_params, s_seed: As in :func:`fit_post_fusion`.
+
+    Returns:
+        ``(rows, predictions, models)``: one metrics row per base classifier,
+        the test rows' :func:`~alnm_ray.model.fitting.prediction_frame` per
+        classifier, and its :class:`~alnm_ray.model.fitted.FittedFusion`.
+    """
+    t0 = time.perf_counter()
+    train_parts = {p: sets[p].iloc[tr] for p in parts}
+    test_parts = {p: sets[p].iloc[te] for p in parts}
+    fitted = fit_post_fusion(train_parts, yv[tr], clfs, cfg, inner_folds=inner_folds,
+                             meta_params=meta_params, reader_table=reader_table, seed=s_seed,
+                             outer_selections={p: selections[p] for p in parts})
+    secs = time.perf_counter() - t0
+    rows, preds, models = [], [], {}
+    index = sets[parts[0]].index[te]
+    for clf, model in fitted.items():
+        p_tr = model.meta_.predict_proba(model.oof_.to_numpy())[:, 1]
+        p_te = model.predict_proba_parts(test_parts)[:, 1]
+        thr = model.threshold_
+        selected = {p: selections[p].selected for p in parts}
+        fallbacks = [t for p in parts for t in selections[p].fallbacks]
+        rows.append({"feature_set": name, "classifier": clf, "repeat": r, "fold": f,
+                     **binary_metrics(yv[te], p_te, thr),
+                     "train_auc": binary_metrics(yv[tr], p_tr, thr)["auc"],
+                     "n_train": len(tr), "n_test": len(te),
+                     "n_selected": sum(len(v) for v in selected.values()),
+                     "selected_features": json.dumps(selected), "fallback": json.dumps(fallbacks),
+                     "select_seconds": sum(selections[p].seconds for p in parts),
+                     "select_step_seconds": "{}", "fit_seconds": secs / len(fitted),
+                     "classifier_warnings": "[]",
+                     "params": json.dumps({"base": dict(clfs[clf]), "meta": meta_params or {},
+                                           "inner_folds": inner_folds}, default=str)})
+        preds.append(prediction_frame(name, clf, r, f, index, yv[te], p_te, thr))
+        models[clf] = FittedFusion(name, clf, model)
+    return rows, preds, models

@@ -9,83 +9,51 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-from imblearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
 
-from alnm_ray.model._engine import (
-    align_sets,
-    evaluate_classifiers,
-    fit_selection,
-    normalise_classifiers,
-    prepare_reader_table,
-)
 from alnm_ray.model.classifiers import CLASSIFIER_NAMES
-from alnm_ray.model.cv import _fusion_fold, _oof, check_fusion
+from alnm_ray.model.cv import check_fusion
+from alnm_ray.model.fitted import FittedClassifier, FittedModel
+from alnm_ray.model.fitting import evaluate_classifiers, fit_selection, prediction_frame
+from alnm_ray.model.fusion import evaluate_fusion_fold
+from alnm_ray.model.inputs import align_sets, normalise_classifiers, prepare_reader_table
 from alnm_ray.model.splits import TEST_SIZE, derive_seed, holdout_split, leave_one_center_out
 from alnm_ray.select.pipeline import resolve_config
 
 
-@dataclass
-class FittedModel:
-    """A trained selection + classifier with its threshold (for bundling/scoring).
-
-    Attributes:
-        feature_set, classifier: Names.
-        selection: Fitted selection pipeline (imblearn; SMOTE inactive at predict).
-        model: Fitted classifier.
-        threshold: Youden cut-off from the training predictions.
-        features_in: Columns the selection expects.
-        selected: Columns the classifier sees.
-    """
-
-    feature_set: str
-    classifier: str
-    selection: Any
-    model: Any
-    threshold: float
-    features_in: list[str]
-    selected: list[str]
-
-    def as_pipeline(self) -> Pipeline:
-        """One fitted ``imblearn`` Pipeline: selection steps, ``("to_array", ...)``, ``("clf", model)``.
-
-        The classifier was trained on a float array (no column names), so a
-        stateless array conversion sits in front of it.
-        """
-        to_array = FunctionTransformer(np.asarray, kw_args={"dtype": float})
-        return Pipeline(list(self.selection.steps) + [("to_array", to_array),
-                                                      ("clf", self.model)])
-
-    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """P(ALNM) per row, shape (n,)."""
-        Xt = self.selection.transform(X.loc[:, self.features_in])
-        return self.model.predict_proba(Xt.to_numpy(dtype=float))[:, 1]
-
-
 class HoldoutOutput(NamedTuple):
-    """``(results, predictions, models)``; ``models`` maps (feature_set, classifier) to
-    :class:`FittedModel` (post-fusion sets: the fitted ``PostFusionClassifier``)."""
+    """``(results, predictions, models)``; ``models`` maps (feature_set, classifier) to a
+    :class:`~alnm_ray.model.fitted.FittedClassifier`: a
+    :class:`~alnm_ray.model.fitted.FittedModel` for a plain set, a
+    :class:`~alnm_ray.model.fitted.FittedFusion` for a post-fusion set."""
 
     results: pd.DataFrame
     predictions: pd.DataFrame
-    models: dict[tuple[str, ...], Any]
+    models: dict[tuple[str, ...], FittedClassifier]
 
 
 def evaluate_split(sets: Mapping[str, pd.DataFrame], yv: np.ndarray, tr: np.ndarray,
                    te: np.ndarray, clfs: Mapping[str, Mapping[str, Any]], cfg: Any, *,
                    fusion: Mapping[str, list[str]], reader_table: Any, seed: int,
                    inner_folds: int = 5, meta_params: Any = None, label: dict[str, Any]
-                   ) -> tuple[list[dict[str, Any]], list[pd.DataFrame], dict]:
-    """Fit on ``tr``, score ``te`` for every set and classifier (selection shared)."""
+                   ) -> tuple[list[dict[str, Any]], list[pd.DataFrame],
+                              dict[tuple[str, ...], FittedClassifier]]:
+    """Fit on ``tr``, score ``te`` for every set and classifier (selection shared).
+
+    Returns:
+        ``(rows, predictions, models)``: metrics rows, test prediction frames
+        (no repeat/fold columns; ``label``'s columns added), and the fitted
+        models by ``(feature_set, classifier)``.
+    """
     needed = list(dict.fromkeys(list(sets) + [p for ps in fusion.values() for p in ps]))
     selections = {n: fit_selection(sets[n].iloc[tr], yv[tr], cfg, reader_table=reader_table,
                                    seed=seed) for n in needed}
-    rows, preds, models = [], [], {}
+    rows: list[dict[str, Any]] = []
+    preds: list[pd.DataFrame] = []
+    models: dict[tuple[str, ...], FittedClassifier] = {}
     for name, X in sets.items():
         sel = selections[name]
         fold_rows, probs, fitted = evaluate_classifiers(
@@ -96,15 +64,16 @@ def evaluate_split(sets: Mapping[str, pd.DataFrame], yv: np.ndarray, tr: np.ndar
                          "n_selected": len(sel.selected),
                          "selected_features": json.dumps(sel.selected),
                          "fallback": json.dumps(sel.fallbacks), **row})
-            preds.append(_oof(name, clf, -1, -1, X.index[te], yv[te], probs[clf],
-                              row["threshold"]).drop(columns=["repeat", "fold"]).assign(**label))
-            model, thr = fitted[clf]
-            models[(name, clf)] = FittedModel(name, clf, sel.pipeline, model, thr,
-                                              [str(c) for c in X.columns], sel.selected)
+            preds.append(prediction_frame(name, clf, -1, -1, X.index[te], yv[te], probs[clf],
+                                          row["threshold"]).drop(columns=["repeat", "fold"])
+                         .assign(**label))
+            models[(name, clf)] = FittedModel(name, clf, sel.pipeline, fitted[clf].model,
+                                              row["threshold"], [str(c) for c in X.columns],
+                                              sel.selected)
     for name, parts in fusion.items():
-        rows_f, preds_f, fmodels = _fusion_fold(name, parts, sets, selections, yv, tr, te, -1, -1,
-                                                clfs, cfg, reader_table, inner_folds, meta_params,
-                                                seed)
+        rows_f, preds_f, fmodels = evaluate_fusion_fold(name, parts, sets, selections, yv, tr, te,
+                                                        -1, -1, clfs, cfg, reader_table,
+                                                        inner_folds, meta_params, seed)
         models.update({(name, clf): m for clf, m in fmodels.items()})
         rows += [{k: v for k, v in r.items() if k not in ("repeat", "fold")} | label
                  for r in rows_f]
@@ -182,7 +151,7 @@ def run_leave_one_center_out(X_by_set: Mapping[str, pd.DataFrame], y: Any, cente
     yv = ys.to_numpy()
     rows: list[dict[str, Any]] = []
     preds: list[pd.DataFrame] = []
-    models: dict[tuple[str, ...], Any] = {}
+    models: dict[tuple[str, ...], FittedClassifier] = {}
     for center, tr, te in leave_one_center_out(c.to_numpy()):
         r, p, m = evaluate_split(sets, yv, tr, te, clfs, cfg, fusion=fus,
                                  reader_table=reader_table, seed=derive_seed(seed, "loco", center),

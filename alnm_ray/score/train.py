@@ -155,7 +155,7 @@ def _training_rows(wides: dict[str, pd.DataFrame], config: TrainConfig) -> tuple
 
 def _threshold(config: TrainConfig, X: pd.DataFrame, y: np.ndarray, p_train: np.ndarray,
                sel_config: Any, reader_table: Any) -> tuple[float, str]:
-    from alnm_ray.model._engine import fit_predict, fit_selection
+    from alnm_ray.model.fitting import fit_predict, fit_selection
     from alnm_ray.model.metrics import youden_threshold
 
     if not isinstance(config.threshold, str):
@@ -194,7 +194,7 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
     """
     from sklearn.metrics import roc_auc_score
 
-    from alnm_ray.model._engine import fit_predict, fit_selection
+    from alnm_ray.model.fitting import fit_predict, fit_selection
     from alnm_ray.model.feature_sets import assemble_feature_set
     from alnm_ray.store import FeatureStore
 

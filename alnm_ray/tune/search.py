@@ -33,9 +33,9 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from alnm_ray.model._engine import evaluate_classifiers, fit_predict, fit_selection
 from alnm_ray.model.classifiers import search_space, to_tune_space
-from alnm_ray.model.cv import _oof
+from alnm_ray.model.fitted import FittedClassifier, FittedModel
+from alnm_ray.model.fitting import evaluate_classifiers, fit_predict, fit_selection, prediction_frame
 from alnm_ray.model.splits import derive_seed, repeated_kfold
 
 
@@ -93,8 +93,8 @@ def inner_auc(name: str, params: Mapping[str, Any], X: pd.DataFrame, y: np.ndarr
     aucs = []
     splitter = StratifiedKFold(k, shuffle=True, random_state=derive_seed(seed, "search-inner"))
     for tr, va in splitter.split(np.zeros(len(y)), y):
-        _, _, (p,), _, _ = fit_predict(name, feasible(name, params, len(tr)), seed, X.iloc[tr],
-                                       y[tr], X.iloc[tr], [X.iloc[va]])
+        (p,) = fit_predict(name, feasible(name, params, len(tr)), seed, X.iloc[tr], y[tr],
+                           X.iloc[tr], [X.iloc[va]]).p_eval
         if np.unique(y[va]).size == 2:
             aucs.append(roc_auc_score(y[va], p))
     return float(np.mean(aucs)) if aucs else float("nan")
@@ -143,8 +143,8 @@ def cv_candidate(sets: Mapping[str, pd.DataFrame], y: pd.Series, plain: Sequence
                              "selection_seed": s_seed, "selection_config": cfg_json,
                              "selection_hash": cfg.config_hash(), **row,
                              "candidate": candidate, "inner_auc": score})
-                oofs.append(_oof(name, clf, r, f, X.index[te], yv[te], probs[clf], row["threshold"])
-                            .assign(candidate=candidate))
+                oofs.append(prediction_frame(name, clf, r, f, X.index[te], yv[te], probs[clf],
+                                             row["threshold"]).assign(candidate=candidate))
     return pd.DataFrame(rows), (pd.concat(oofs, ignore_index=True) if oofs else pd.DataFrame())
 
 
@@ -152,17 +152,18 @@ def split_search(sets: Mapping[str, pd.DataFrame], yv: np.ndarray, tr: np.ndarra
                  plain: Sequence[str], classifiers: Sequence[str],
                  candidates: Sequence[Mapping[str, Mapping[str, Any]]], cfg: Any, *,
                  reader_table: Any, seed: int, inner_folds: int, label: Mapping[str, Any]
-                 ) -> tuple[list[dict[str, Any]], list[pd.DataFrame], dict[tuple[str, str], Any]]:
+                 ) -> tuple[list[dict[str, Any]], list[pd.DataFrame], dict[tuple[str, ...], FittedClassifier]]:
     """Train/test evaluation with each (set, classifier)'s candidate chosen on inner CV of train.
 
     Returns:
         ``(rows, predictions, models)`` shaped like
         :func:`alnm_ray.model.holdout.evaluate_split`'s (rows carry
-        ``candidate`` and ``inner_auc``; models are ``FittedModel``).
+        ``candidate`` and ``inner_auc``; models are
+        :class:`~alnm_ray.model.fitted.FittedModel`).
     """
-    from alnm_ray.model.holdout import FittedModel
-
-    rows, preds, models = [], [], {}
+    rows: list[dict[str, Any]] = []
+    preds: list[pd.DataFrame] = []
+    models: dict[tuple[str, ...], FittedClassifier] = {}
     for name in plain:
         X = sets[name]
         sel = fit_selection(X.iloc[tr], yv[tr], cfg, reader_table=reader_table, seed=seed)
@@ -182,11 +183,12 @@ def split_search(sets: Mapping[str, pd.DataFrame], yv: np.ndarray, tr: np.ndarra
                          "n_selected": len(sel.selected), "selected_features": json.dumps(sel.selected),
                          "fallback": json.dumps(sel.fallbacks), **row, "candidate": chosen[clf],
                          "inner_auc": scores[clf]})
-            preds.append(_oof(name, clf, -1, -1, X.index[te], yv[te], probs[clf], row["threshold"])
-                         .drop(columns=["repeat", "fold"]).assign(**label))
-            model, thr = fitted[clf]
-            models[(name, clf)] = FittedModel(name, clf, sel.pipeline, model, thr,
-                                              [str(c) for c in X.columns], sel.selected)
+            preds.append(prediction_frame(name, clf, -1, -1, X.index[te], yv[te], probs[clf],
+                                          row["threshold"]).drop(columns=["repeat", "fold"])
+                         .assign(**label))
+            models[(name, clf)] = FittedModel(name, clf, sel.pipeline, fitted[clf].model,
+                                              row["threshold"], [str(c) for c in X.columns],
+                                              sel.selected)
     return rows, preds, models
 
 

@@ -140,8 +140,9 @@ def _run_cv_unit(unit: Unit, payload: Mapping[str, Any]) -> tuple[pd.DataFrame, 
 
 def _run_split_unit(unit: Unit, payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Hold-out (train/test ids) or one held-out centre, selection shared per set."""
-    from alnm_ray.model._engine import normalise_classifiers
+    from alnm_ray.model.fitted import FittedModel
     from alnm_ray.model.holdout import evaluate_split
+    from alnm_ray.model.inputs import normalise_classifiers
     from alnm_ray.model.splits import derive_seed
     from alnm_ray.tune.search import split_search
 
@@ -180,13 +181,10 @@ def _run_split_unit(unit: Unit, payload: Mapping[str, Any]) -> tuple[pd.DataFram
         for (fs, clf), model in models.items():
             if fs not in keep:
                 continue
-            if hasattr(model, "predict_proba_parts"):
-                p = model.predict_proba_parts({k: sets[k].iloc[tr] for k in model.selections_})[:, 1]
-                thr = float(model.threshold_)
-            else:
-                p, thr = model.predict_proba(sets[fs].iloc[tr]), float(model.threshold)
-                if fs not in selection:
-                    selection[fs] = selection_record(model.selection, sets[fs].iloc[tr])
+            p = model.predict_sets({k: sets[k].iloc[tr] for k in model.inputs})
+            thr = float(model.threshold)
+            if isinstance(model, FittedModel) and fs not in selection:
+                selection[fs] = selection_record(model.selection, sets[fs].iloc[tr])
             parts.append(pd.DataFrame({"feature_set": fs, "classifier": clf,
                                        "patient_id": [str(i) for i in train_idx],
                                        "y_true": yv[tr], "prob": p, "pred": (p >= thr).astype(int),
