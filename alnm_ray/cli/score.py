@@ -35,10 +35,13 @@ from alnm_ray.cli.sql import STORE_ENVVAR
 @click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
               help="Exit 0 even when up to N patients fail (failures are always written: errors report, "
                    "store errors table); more make the exit status 3.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="With --manifest: refuse image/mask paths outside this folder (symbolic links are followed).")
 @pass_cli
 def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tuple[str, ...], store: str,
           out: str | None, cohorts: tuple[str, ...], weights: str | None, align: bool, batch_size: int,
-          max_actors: int | None, n_boot: int, seed: int, no_store_write: bool, max_failures: int) -> None:
+          max_actors: int | None, n_boot: int, seed: int, no_store_write: bool, max_failures: int,
+          data_root: str | None = None) -> None:
     """Score new patients with a frozen BUNDLE (from `alnm-ray train`).
 
     Every checksum of the bundle is verified before anything is loaded.
@@ -72,8 +75,11 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
         from alnm_ray.store import FeatureStore
 
         for path in manifests:  # kept out of logs above DEBUG (unless --log-identifiers)
+            from alnm_ray.manifest import read_manifest
+
             ids = read_table(path, kind="manifest")
             register_identifiers(ids["patient_id"].dropna().astype(str) if "patient_id" in ids.columns else [])
+            read_manifest(path, check_files=False, data_root=data_root)  # schema, ids, paths: before any work
         FeatureStore(store).check_writable()  # features are extracted into it: fail now, not afterwards
     options = ScoreOptions(batch_size=batch_size, max_actors=max_actors, align=align, cohorts=cohorts,
                            n_boot=n_boot, seed=seed, write_store=not no_store_write, quiet=ctx.quiet)
