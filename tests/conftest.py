@@ -37,6 +37,22 @@ def rng(seed: int) -> np.random.Generator:
     return np.random.default_rng(seed)
 
 
+@pytest.fixture(scope="session", autouse=True)
+def bundle_keys(tmp_path_factory):
+    """A real Ed25519 key pair that signs and is trusted for every bundle the tests write.
+
+    Sets ``ALNM_RAY_SIGNING_KEY`` and ``ALNM_RAY_TRUSTED_KEYS`` for the session, as a
+    site that made its key with `alnm-ray keys create` would. Returns ``(private, public)``.
+    """
+    from alnm_ray.score.signing import SIGNING_KEY_ENVVAR, TRUSTED_KEYS_ENVVAR, create_key_pair
+
+    private, public = create_key_pair(tmp_path_factory.mktemp("keys"), "tests")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(SIGNING_KEY_ENVVAR, str(private))
+        mp.setenv(TRUSTED_KEYS_ENVVAR, str(public))
+        yield private, public
+
+
 @pytest.fixture(scope="module")
 def ray_local():
     """A real embedded Ray with 2 CPUs for the whole test module."""

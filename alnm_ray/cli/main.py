@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "compare": "alnm_ray.cli.compare:compare",
     "sql": "alnm_ray.cli.sql:sql",
     "features": "alnm_ray.cli.features:features",
+    "keys": "alnm_ray.cli.keys:keys",
     "train": "alnm_ray.cli.train:train",
     "score": "alnm_ray.cli.score:score",
     "tune": "alnm_ray.cli.tune:tune",

@@ -37,14 +37,23 @@ from alnm_ray.cli.sql import STORE_ENVVAR
                    "store errors table); more make the exit status 3.")
 @click.option("--data-root", type=click.Path(file_okay=False), default=None,
               help="With --manifest: refuse image/mask paths outside this folder (symbolic links are followed).")
+@click.option("--trust", "trust", multiple=True, type=click.Path(exists=True), metavar="KEY.pub|DIR",
+              help="Public key (or folder of *.pub) whose bundles are accepted (repeatable; also "
+                   "$ALNM_RAY_TRUSTED_KEYS, os.pathsep-separated).")
+@click.option("--trust-unsigned", is_flag=True,
+              help="Accept a bundle that is unsigned or signed by an unknown key (logged as a WARNING and "
+                   "recorded next to the predictions). A signature that does not match is still refused.")
 @pass_cli
 def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tuple[str, ...], store: str,
           out: str | None, cohorts: tuple[str, ...], weights: str | None, align: bool, batch_size: int,
           max_actors: int | None, n_boot: int, seed: int, no_store_write: bool, max_failures: int,
-          data_root: str | None = None) -> None:
+          data_root: str | None = None, trust: tuple[str, ...] = (), trust_unsigned: bool = False) -> None:
     """Score new patients with a frozen BUNDLE (from `alnm-ray train`).
 
-    Every checksum of the bundle is verified before anything is loaded.
+    The bundle's Ed25519 signature is checked against the trusted keys
+    (--trust, $ALNM_RAY_TRUSTED_KEYS) before any other file of it is read,
+    then every checksum before anything is parsed; unsigned bundles and
+    unknown signers are refused unless --trust-unsigned.
     With --manifest the bundle's own preprocessing, PyRadiomics params and
     embedding config run on the images first (cases already in the store are
     reused); with --features the stored rows are scored directly. The new
@@ -69,6 +78,11 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
                         "features); got " + ("both" if manifests else "neither") + ". Pass one of them.")
     if weights and not manifests:
         raise UserError("--weights: only used with --manifest (features are embedded then); remove it.")
+    from alnm_ray.score.bundle import check_signature
+    from alnm_ray.score.signing import TrustPolicy
+
+    policy = TrustPolicy.from_paths(trust, allow_unsigned=trust_unsigned)
+    check_signature(bundle, trust=policy)  # refuse an untrusted bundle before reading anything else or starting Ray
     if manifests:
         from alnm_ray.cli._redact import register_identifiers
         from alnm_ray.manifest.table import read_table
@@ -86,9 +100,15 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
     with ray_session(ctx.ray_config()):
         if manifests:
             result = score_manifests(bundle, store, manifests, out=out, weights=weights, options=options,
-                                     quiet=ctx.quiet, debug=ctx.debug)
+                                     quiet=ctx.quiet, debug=ctx.debug, trust=policy)
         else:
-            result = score_features(bundle, store, features, out=out, options=options)
+            result = score_features(bundle, store, features, out=out, options=options, trust=policy)
+    if result.signature.get("verified"):
+        click.echo(f"bundle {result.bundle_id}: signed by {result.signature['signer'][:16]} "
+                   f"(trusted key {result.signature['key_source']})")
+    else:
+        click.echo(f"WARNING: bundle {result.bundle_id} is NOT VERIFIED ({result.signature.get('status')}); "
+                   "scored because of --trust-unsigned (recorded in the bundle-trust report)", err=True)
     click.echo(f"bundle {result.bundle_id}: {result.rows_in} patient(s) in = {len(result.predictions)} "
                f"prediction(s) + {len(result.errors)} error(s) -> {result.out}"
                + (f" (store predictions@{result.version[:12]})" if result.version else ""))

@@ -49,24 +49,34 @@ def _tables(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...
               help="Decision threshold: Youden on training predictions (default), on out-of-fold "
                    "predictions, or a fixed probability.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing bundle at --out.")
+@click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
+              metavar="NAME.key", help="Ed25519 private key that signs the bundle (from `alnm-ray keys create`; "
+                                       "also $ALNM_RAY_SIGNING_KEY). Required unless --unsigned.")
+@click.option("--unsigned", is_flag=True,
+              help="Write an unsigned bundle (scoring then needs --trust-unsigned). Not for sharing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_cli
 def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: str, classifier: str,
           out: str, preset: str | None, selection_yaml: str | None, seed: int | None, tables: dict[str, str],
           params: tuple[str, ...], reader: str | None, split: str | None, cohorts: tuple[str, ...],
-          threshold: str | None, overwrite: bool, as_json: bool) -> None:
+          threshold: str | None, overwrite: bool, signing_key: str | None, unsigned: bool, as_json: bool) -> None:
     """Fit one pipeline on every training patient and write a frozen BUNDLE.
 
     The bundle folder holds the preprocessing plan, PyRadiomics params and
     embedding config the training features were made with, the fitted
     selection pipeline and classifier (skops), the decision threshold,
-    per-feature training summaries for drift checks, metadata.json and a
-    CHECKSUMS.sha256 file; `alnm-ray score` refuses it if any file changes.
+    per-feature training summaries for drift checks, metadata.json, a
+    CHECKSUMS.sha256 file and SIGNATURE.json (Ed25519, --signing-key);
+    `alnm-ray score` refuses it if any file changes or the signer is not
+    trusted. Without a key, train refuses to start (make one with
+    `alnm-ray keys create`) unless --unsigned is given.
 
     \b
     Examples:
-      alnm-ray train --store store/ --run runs/guo --feature-set combined --classifier mlp --out bundles/mlp
-      alnm-ray train --store store/ --preset guo2024 --feature-set radiomics --classifier lr --out b/
+      alnm-ray keys create --name site-a
+      alnm-ray train --store store/ --run runs/guo --feature-set combined --classifier mlp --out bundles/mlp \\
+        --signing-key ~/.config/alnm-ray/keys/site-a.key
+      alnm-ray train --store store/ --preset guo2024 --feature-set radiomics --classifier lr --out b/ --unsigned
     """
     import yaml
 
@@ -112,7 +122,7 @@ def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: 
     if threshold:
         settings["threshold"] = threshold
     config = TrainConfig(feature_set=feature_set, classifier=classifier, run=run_dir, **settings)
-    result = train_bundle(store, config, out, overwrite=overwrite)
+    result = train_bundle(store, config, out, overwrite=overwrite, signing_key=signing_key, unsigned=unsigned)
     if as_json:
         click.echo(json.dumps(result.__dict__, default=str, indent=1))
         return
@@ -120,4 +130,5 @@ def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: 
                f"{config.feature_set}/{config.classifier} on {result.n_patients} patients "
                f"({result.n_positive} positive), {result.features} features -> {len(result.selected)} used; "
                f"threshold {result.threshold:.3f}; apparent training AUC {result.train_auc:.3f} "
-               f"({result.seconds:.1f} s)")
+               f"({result.seconds:.1f} s); " + (f"signed by {result.signer[:16]}" if result.signer
+                                               else "UNSIGNED (--unsigned)"))

@@ -1,22 +1,28 @@
-"""Frozen model bundles: a folder with everything needed to score new patients.
+"""Frozen model bundles: a signed folder with everything needed to score new patients.
 
 Layout of a bundle folder::
 
     metadata.json            what the model is (validated by schemas/bundle.schema.json)
-    model.skops              the fitted selection pipeline + classifier (model.joblib only
-                             when skops cannot round-trip it; see serialize.py)
+    model.skops              the fitted selection pipeline + classifier (skops only; see serialize.py)
     training_summary.json    per selected feature training distribution (drift checks)
     config/<name>.yaml       preprocessing plan, PyRadiomics params, embedding config …
                              exactly as the training feature tables recorded them
-    CHECKSUMS.sha256         SHA-256 of every other file (``sha256sum -c`` format)
+    CHECKSUMS.sha256         SHA-256 of every file above (``sha256sum -c`` format)
+    SIGNATURE.json           Ed25519 signature of CHECKSUMS.sha256's bytes (see signing.py)
 
-:func:`load_bundle` reads every file into memory, verifies all checksums and
-only then parses anything (JSON, YAML, skops), so an altered, removed or added
-file is refused before a single byte of it is interpreted.  The bundle id is a
-content hash of the metadata and the other files, checked on load, so a bundle
-whose files and checksum file were rewritten together is refused as well.
-(skops archives name their entries by object id and timestamp, so two writes
-of the same model get different ids.)
+:func:`load_bundle` first reads only ``CHECKSUMS.sha256`` and ``SIGNATURE.json``
+and checks the signature against the trusted keys; then it reads every other
+file into memory, verifies all checksums, and only then parses anything (JSON,
+YAML, skops), so an altered, removed or added file, or a bundle signed by no
+trusted key, is refused before a single byte of it is interpreted.  A
+``metadata.json`` naming a pickle format (``joblib``) is refused before the
+model file is touched.
+
+The bundle id is an unkeyed content hash of the metadata and the other files:
+it identifies a bundle (predictions record it), it does not authenticate it,
+since whoever rewrites the files can recompute it.  Authenticity comes from
+the signature.  (skops archives name their entries by object id and
+timestamp, so two writes of the same model get different ids.)
 """
 
 from __future__ import annotations
@@ -38,10 +44,12 @@ import pandas as pd
 import yaml
 
 from alnm_ray.exceptions import AlnmRayWarning, BundleIntegrityError, ConfigError
-from alnm_ray.score.checksums import (CHECKSUM_FILE, parse_checksums, read_folder, sha256_bytes, verify_blobs,
-                                      write_checksums)
+from alnm_ray.score.checksums import (CHECKSUM_FILE, SIGNATURE_FILE, parse_checksums, read_head, read_payload,
+                                      sha256_bytes, verify_blobs, write_checksums)
 from alnm_ray.score.drift import TrainingDistribution
-from alnm_ray.score.serialize import EXTENSIONS, dump_model, load_model
+from alnm_ray.score.serialize import EXTENSIONS, check_format, dump_model, load_model
+from alnm_ray.score.signing import (SignatureCheck, TrustPolicy, key_fingerprint, resolve_signing_key,
+                                    sign_checksums, verify_bundle_signature)
 from alnm_ray.typing import PathLike
 
 logger = logging.getLogger(__name__)
@@ -116,6 +124,7 @@ class Bundle:
         model: The fitted pipeline (``predict_proba`` on a DataFrame of :attr:`features`).
         summary: Training distribution of the selected features.
         configs: ``{name: dict}`` from ``config/<name>.yaml``.
+        signature: How its signature was checked (signer, or unsigned and accepted by flag).
     """
 
     path: str
@@ -123,10 +132,11 @@ class Bundle:
     model: Any
     summary: TrainingDistribution
     configs: dict[str, Any] = field(default_factory=dict)
+    signature: SignatureCheck | None = None
 
     @property
     def bundle_id(self) -> str:
-        """Content hash identifying the bundle."""
+        """Content hash identifying the bundle (an identity, not proof of origin: see the signature)."""
         return str(self.metadata["bundle_id"])
 
     @property
@@ -152,8 +162,8 @@ class Bundle:
 
 def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary: TrainingDistribution,
                  configs: dict[str, Any] | None = None, probe: pd.DataFrame | None = None,
-                 overwrite: bool = False) -> str:
-    """Write a bundle folder atomically and return its id.
+                 overwrite: bool = False, signing_key: Any = None, unsigned: bool = False) -> str:
+    """Write a signed bundle folder atomically and return its id.
 
     Args:
         out: Folder to create. It must not exist, unless ``overwrite`` and it is a bundle.
@@ -164,17 +174,23 @@ def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary
         configs: ``{name: JSON-able dict}`` written to ``config/<name>.yaml``.
         probe: A few training rows; the reloaded model must predict them identically.
         overwrite: Replace an existing bundle at ``out``.
+        signing_key: Ed25519 private key (or its PEM file) that signs the bundle;
+            default ``$ALNM_RAY_SIGNING_KEY``.
+        unsigned: Write no signature (``score`` then refuses the bundle unless
+            told ``--trust-unsigned``); exclusive with ``signing_key``.
 
     Returns:
         The bundle id.
 
     Raises:
         ConfigError: When ``out`` exists and is not a bundle, or exists and
-            ``overwrite`` is False, or the model cannot be serialised.
+            ``overwrite`` is False, the model cannot be serialised, or there is
+            no signing key and ``unsigned`` is False.
         BundleIntegrityError: When the metadata does not satisfy the schema.
     """
     from alnm_ray.store.versions import utc_now
 
+    key = resolve_signing_key(signing_key, unsigned=unsigned)
     target = Path(out)
     if target.exists():
         if not (target / CHECKSUM_FILE).is_file():
@@ -213,77 +229,128 @@ def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary
             (tmp / rel).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel).write_bytes(blob)
         write_checksums(tmp)
+        if key is not None:
+            (tmp / SIGNATURE_FILE).write_bytes(sign_checksums((tmp / CHECKSUM_FILE).read_bytes(), key))
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("wrote bundle %s to %s (%s)", meta["bundle_id"], target, model_file)
+    if key is None:
+        logger.warning("wrote an UNSIGNED bundle %s to %s (--unsigned): `alnm-ray score` refuses it unless "
+                       "--trust-unsigned is passed", meta["bundle_id"], target)
+    else:
+        logger.info("wrote bundle %s to %s (%s), signed by %s", meta["bundle_id"], target, model_file,
+                    key_fingerprint(key)[:16])
     return str(meta["bundle_id"])
 
 
 @dataclass(frozen=True)
 class BundleFiles:
-    """A bundle's raw bytes, read but not parsed (cheap to ship to Ray actors).
+    """A bundle's raw bytes, read but not parsed, with the keys to check them (cheap to ship to Ray actors).
 
     Attributes:
         source: Where the bundle was read from (for messages).
-        checksums: Text of its ``CHECKSUMS.sha256``.
-        blobs: ``{relative path: bytes}`` of every other file.
+        checksums: Bytes of its ``CHECKSUMS.sha256``.
+        blobs: ``{relative path: bytes}`` of every other file but the signature.
+        signature: Bytes of its ``SIGNATURE.json`` (None when unsigned).
+        trust: The trusted keys every loader (each Ray actor too) checks the signature against.
     """
 
     source: str
-    checksums: str
+    checksums: bytes
     blobs: dict[str, bytes]
+    signature: bytes | None = None
+    trust: TrustPolicy = field(default_factory=TrustPolicy)
 
 
-def read_bundle_files(path: PathLike) -> BundleFiles:
-    """Read a bundle folder into memory without verifying or parsing anything."""
-    text, blobs = read_folder(path)
-    return BundleFiles(str(path), text, blobs)
+def check_signature(path: PathLike, *, trust: TrustPolicy | None = None, quiet: bool = True) -> SignatureCheck:
+    """Check a bundle folder's signature, reading nothing but its checksum and signature files.
+
+    Cheap: the CLI calls it before starting Ray, so an untrusted bundle is refused at once.
+
+    Raises:
+        FileNotFoundError: When ``path`` is not a folder.
+        BundleIntegrityError: When the checksum file is missing.
+        BundleSignatureError: As :func:`~alnm_ray.score.signing.verify_bundle_signature`.
+    """
+    checksums, signature = read_head(path)
+    return verify_bundle_signature(str(path), checksums, signature,
+                                   TrustPolicy.from_env() if trust is None else trust, quiet=quiet)
 
 
-def load_bundle(path: PathLike) -> Bundle:
-    """Verify every checksum, then parse and rebuild a bundle.
+def read_bundle_files(path: PathLike, *, trust: TrustPolicy | None = None) -> BundleFiles:
+    """Check a bundle folder's signature, then read its files into memory (nothing else is parsed).
+
+    Only ``CHECKSUMS.sha256`` and ``SIGNATURE.json`` are read before the signature
+    check; a bundle without a trusted signature is refused before any other file is opened.
 
     Args:
         path: The bundle folder.
+        trust: Trusted keys (default :meth:`TrustPolicy.from_env`, ``$ALNM_RAY_TRUSTED_KEYS``).
+
+    Raises:
+        FileNotFoundError: When ``path`` is not a folder.
+        BundleIntegrityError: When the checksum file is missing.
+        BundleSignatureError: As :func:`~alnm_ray.score.signing.verify_bundle_signature`.
+    """
+    policy = TrustPolicy.from_env() if trust is None else trust
+    checksums, signature = read_head(path)
+    verify_bundle_signature(str(path), checksums, signature, policy, quiet=True)  # loading warns
+    return BundleFiles(str(path), checksums, read_payload(path), signature, policy)
+
+
+def load_bundle(path: PathLike, *, trust: TrustPolicy | None = None) -> Bundle:
+    """Verify the signature and every checksum, then parse and rebuild a bundle.
+
+    Args:
+        path: The bundle folder.
+        trust: Trusted keys and whether unsigned bundles are accepted
+            (default: ``$ALNM_RAY_TRUSTED_KEYS``, unsigned refused).
 
     Returns:
         The loaded :class:`Bundle`.
 
     Raises:
         FileNotFoundError: When ``path`` is not a folder.
+        BundleSignatureError: Unsigned, unknown signer or signature mismatch
+            (nothing else is read).
         BundleIntegrityError: When any file was altered, removed or added
-            (named; nothing is parsed), the metadata violates the schema or its
-            id does not match the content, or the model names untrusted types.
+            (named; nothing is parsed), the metadata names a pickle format or
+            violates the schema, or the model names untrusted types.
     """
-    return load_bundle_files(read_bundle_files(path))
+    return load_bundle_files(read_bundle_files(path, trust=trust))
 
 
 def load_bundle_files(files: BundleFiles) -> Bundle:
-    """Verify in-memory bundle files against their checksums, then rebuild the bundle.
+    """Verify in-memory bundle files (signature, then checksums), then rebuild the bundle.
 
     Raises:
         BundleIntegrityError: As :func:`load_bundle`.
     """
     source = files.source
-    expected = parse_checksums(files.checksums, source=f"{source}/{CHECKSUM_FILE}")
+    check = verify_bundle_signature(source, files.checksums, files.signature, files.trust)
+    expected = parse_checksums(files.checksums.decode("utf-8", errors="replace"),
+                               source=f"{source}/{CHECKSUM_FILE}")
     blobs = verify_blobs(files.blobs, expected, bundle=source)  # nothing below runs unless all match
     if METADATA_FILE not in blobs:
         raise BundleIntegrityError(f"bundle {source}: expected {METADATA_FILE}; not found. "
                                    "Check the path points at a folder written by `alnm-ray train`.")
     try:
         meta = json.loads(blobs[METADATA_FILE])
-    except json.JSONDecodeError as err:
-        raise BundleIntegrityError(f"{source}/{METADATA_FILE}: expected JSON; {err}.") from err
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BundleIntegrityError(f"{source}/{METADATA_FILE}: expected JSON; found {err}. "
+                                   "Re-create the bundle with `alnm-ray train`.") from err
+    model_info = meta.get("model") if isinstance(meta, dict) else None
+    if isinstance(model_info, dict):  # a pickle format is refused by name, before the schema and the model
+        check_format(model_info.get("format"), name=f"{source}/{METADATA_FILE} model.format")
     validate_metadata(meta, source=f"{source}/{METADATA_FILE}")
     payload = {k: sha256_bytes(v) for k, v in blobs.items() if k != METADATA_FILE}
     if _content_id(meta, payload) != meta["bundle_id"]:
         raise BundleIntegrityError(
             f"{source}/{METADATA_FILE}: expected bundle_id {meta['bundle_id']} to match the bundle's content; "
-            "it does not (files and checksums were rewritten together). Re-create the bundle with `alnm-ray train`.")
+            "it does not. Re-create the bundle with `alnm-ray train`.")
     named = [meta["files"]["summary"], meta["model"]["file"], *meta["files"]["configs"].values()]
     absent = sorted(set(named) - set(blobs))
     if absent:
@@ -295,7 +362,7 @@ def load_bundle_files(files: BundleFiles) -> Bundle:
     configs = {name: yaml.safe_load(blobs[rel]) for name, rel in meta["files"]["configs"].items()}
     info = meta["model"]
     model = load_model(blobs[info["file"]], info["format"], name=f"{source}/{info['file']}")
-    return Bundle(path=source, metadata=meta, model=model, summary=summary, configs=configs)
+    return Bundle(path=source, metadata=meta, model=model, summary=summary, configs=configs, signature=check)
 
 
 def _warn_versions(meta: dict[str, Any], source: str) -> None:

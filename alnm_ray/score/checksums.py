@@ -6,9 +6,10 @@ sorted by path), listing every other file of the bundle.  :func:`verify_files`
 compares a folder's files byte for byte against it and reports every file
 that was altered, removed or added, by name, before anything is deserialised.
 
-Checksums detect accidental or casual alteration; they are not signatures: a
-party able to rewrite the whole folder can rewrite the checksum file too.
-Only load bundles from sources you trust.
+Checksums alone detect accidental or casual alteration only: a party able to
+rewrite the whole folder can rewrite the checksum file too.  That is why the
+checksum file's exact bytes are signed (``SIGNATURE.json``, see
+:mod:`alnm_ray.score.signing`), and the signature is checked first.
 """
 
 from __future__ import annotations
@@ -23,6 +24,10 @@ from alnm_ray.typing import PathLike
 
 #: Name of the checksum file inside a bundle folder.
 CHECKSUM_FILE = "CHECKSUMS.sha256"
+#: Name of the signature file (signs the checksum file's bytes; listed in neither).
+SIGNATURE_FILE = "SIGNATURE.json"
+#: Files of a bundle folder that the checksum file does not list.
+UNLISTED: frozenset[str] = frozenset({CHECKSUM_FILE, SIGNATURE_FILE})
 #: Files listed in an error message before "… and N more" (STYLE: cap lists).
 MAX_LISTED = 8
 _HEX = frozenset("0123456789abcdef")
@@ -84,10 +89,10 @@ def write_checksums(root: PathLike) -> dict[str, str]:
     """Checksum every file under ``root`` into ``root/CHECKSUMS.sha256``.
 
     Returns:
-        ``{relative path: sha256}`` of the files listed (the checksum file itself excluded).
+        ``{relative path: sha256}`` of the files listed (the checksum and signature files excluded).
     """
     base = Path(root)
-    digests = {name: sha256_file(base / name) for name in list_files(base) if name != CHECKSUM_FILE}
+    digests = {name: sha256_file(base / name) for name in list_files(base) if name not in UNLISTED}
     (base / CHECKSUM_FILE).write_text(format_checksums(digests), encoding="utf-8")
     return digests
 
@@ -128,14 +133,14 @@ def compare(expected: Mapping[str, str], found: Mapping[str, str]) -> IntegrityR
     return IntegrityReport(tuple(altered), tuple(missing), tuple(added), tuple(sorted(expected)))
 
 
-def read_folder(root: PathLike) -> tuple[str, dict[str, bytes]]:
-    """Read a bundle folder's checksum file and every other file, parsing nothing.
+def read_head(root: PathLike) -> tuple[bytes, bytes | None]:
+    """Read only a bundle folder's checksum file and signature file (bytes, nothing parsed).
 
     Args:
         root: The bundle folder.
 
     Returns:
-        ``(checksum file text, {relative path: bytes})``.
+        ``(checksum file bytes, signature file bytes or None when absent)``.
 
     Raises:
         FileNotFoundError: When ``root`` is not a folder.
@@ -150,8 +155,31 @@ def read_folder(root: PathLike) -> tuple[str, dict[str, bytes]]:
             f"bundle {base}: expected a {CHECKSUM_FILE} file listing every file's SHA-256; found none. "
             "Check the path points at a folder written by `alnm-ray train --out`."
         )
-    blobs = {name: (base / name).read_bytes() for name in list_files(base) if name != CHECKSUM_FILE}
-    return listing.read_text(encoding="utf-8"), blobs
+    signature = base / SIGNATURE_FILE
+    return listing.read_bytes(), (signature.read_bytes() if signature.is_file() else None)
+
+
+def read_payload(root: PathLike) -> dict[str, bytes]:
+    """``{relative path: bytes}`` of every file of a bundle folder but the checksum and signature files."""
+    base = Path(root)
+    return {name: (base / name).read_bytes() for name in list_files(base) if name not in UNLISTED}
+
+
+def read_folder(root: PathLike) -> tuple[str, dict[str, bytes]]:
+    """Read a bundle folder's checksum file and every other file, parsing nothing.
+
+    Args:
+        root: The bundle folder.
+
+    Returns:
+        ``(checksum file text, {relative path: bytes})`` (the signature file left out).
+
+    Raises:
+        FileNotFoundError: When ``root`` is not a folder.
+        BundleIntegrityError: When the checksum file is missing.
+    """
+    checksums, _ = read_head(root)
+    return checksums.decode("utf-8", errors="replace"), read_payload(root)
 
 
 def read_verified(root: PathLike) -> dict[str, bytes]:

@@ -1,6 +1,6 @@
 """The object a bundle stores: fitted selection steps + classifier, behind one ``predict_proba``.
 
-The CV and hold-out engines (:mod:`alnm_ray.model._engine`) fit each
+The CV and hold-out engines (:mod:`alnm_ray.model.fitting`) fit each
 classifier on the selection output *as a float array*; :class:`FrozenModel`
 does the same at prediction time, so a bundle's probabilities are computed
 exactly as the sweep computed them.

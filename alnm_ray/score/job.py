@@ -35,6 +35,7 @@ from alnm_ray.score.drift import drift_report
 from alnm_ray.score.predict import COL_ERROR_TYPE, COL_MESSAGE, DEFAULT_BATCH_SIZE, predict_wide
 from alnm_ray.score.report import DEFAULT_N_BOOT, external_validation, write_reports
 from alnm_ray.score.schema_check import check_feature_schema
+from alnm_ray.score.signing import TrustPolicy, write_trust_record
 from alnm_ray.score.tables import LongTables, read_tables, table_parts, widen
 
 logger = logging.getLogger(__name__)
@@ -109,6 +110,7 @@ class ScoreResult:
     seconds: float
     work: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    signature: dict[str, Any] = field(default_factory=dict)
 
 
 def _error_row(stage: str, cohort: str, center: str, patient: str, reader: str, etype: str, message: str
@@ -270,13 +272,16 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
     preds.to_parquet(out_path, index=False)
     reports = write_reports(out_path, bundle_id=bundle.bundle_id, validation=validation, drift=drift_all,
                             errors=error_frame)
+    reports.append(write_trust_record(out_path, bundle_id=bundle.bundle_id, bundle_path=bundle.path,
+                                      check=bundle.signature))
     version = None
     if options.write_store:
         version = _write_predictions(store, bundle, preds, error_frame, sources, rows_in)
     timings["write_s"] = time.monotonic() - start - sum(timings.values())
     logger.info("scored %d patient(s): %s", rows_in, ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return ScoreResult(bundle.bundle_id, preds, error_frame, drift_all, validation, rows_in, str(out_path),
-                       [str(p) for p in reports], version, time.monotonic() - start, timings=timings)
+                       [str(p) for p in reports], version, time.monotonic() - start, timings=timings,
+                       signature=bundle.signature.to_dict() if bundle.signature else {})
 
 
 def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: pd.DataFrame,
@@ -298,6 +303,7 @@ def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: 
                              "feature_set": bundle.metadata["feature_set"],
                              "classifier": bundle.metadata["classifier"]},
         lineage={"bundle": bundle.path, "bundle_id": bundle.bundle_id,
+                 "bundle_signature": bundle.signature.to_dict() if bundle.signature else None,
                  "sources": [s.name for s in sources],
                  "inputs": {t: i.version for s in sources for t, i in s.tables.infos.items()}},
         parent=None if latest is None else latest.version, errors=errors, key=PREDICTION_KEY,
@@ -340,7 +346,7 @@ def default_out(bundle_id: str) -> str:
 
 
 def score_features(bundle_path: str, store: Any, refs: Sequence[str], *, out: str | None = None,
-                   options: ScoreOptions = ScoreOptions()) -> ScoreResult:
+                   options: ScoreOptions = ScoreOptions(), trust: TrustPolicy | None = None) -> ScoreResult:
     """Score stored feature tables with a bundle (see module docstring).
 
     Args:
@@ -349,6 +355,7 @@ def score_features(bundle_path: str, store: Any, refs: Sequence[str], *, out: st
         refs: ``TABLE[@VERSION]`` references (tables the bundle uses; others: latest).
         out: Output Parquet path (default: :func:`default_out`).
         options: How to score.
+        trust: Trusted signing keys (default ``$ALNM_RAY_TRUSTED_KEYS``); travels to the actors.
 
     Returns:
         A :class:`ScoreResult`.
@@ -356,7 +363,7 @@ def score_features(bundle_path: str, store: Any, refs: Sequence[str], *, out: st
     from alnm_ray.store import FeatureStore
 
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
-    files = read_bundle_files(bundle_path)
+    files = read_bundle_files(bundle_path, trust=trust)  # the signature is checked before any other file is read
     bundle = load_bundle_files(files)  # verifies every checksum before anything is parsed
     sources = feature_sources(store, bundle, refs)
     return score_sources(files, bundle, store, sources, out=out or default_out(bundle.bundle_id),
@@ -365,7 +372,7 @@ def score_features(bundle_path: str, store: Any, refs: Sequence[str], *, out: st
 
 def score_manifests(bundle_path: str, store: Any, manifests: Sequence[str], *, out: str | None = None,
                     weights: str | None = None, options: ScoreOptions = ScoreOptions(), quiet: bool = True,
-                    debug: bool = False) -> ScoreResult:
+                    debug: bool = False, trust: TrustPolicy | None = None) -> ScoreResult:
     """Score new cohorts from images: the bundle's own preprocessing and extraction, then prediction.
 
     Args:
@@ -377,6 +384,7 @@ def score_manifests(bundle_path: str, store: Any, manifests: Sequence[str], *, o
         options: How to score.
         quiet: No progress bars.
         debug: Re-raise a case's original error.
+        trust: Trusted signing keys (default ``$ALNM_RAY_TRUSTED_KEYS``); travels to the actors.
 
     Returns:
         A :class:`ScoreResult`; its ``work`` counts are logged.
@@ -387,7 +395,7 @@ def score_manifests(bundle_path: str, store: Any, manifests: Sequence[str], *, o
     if not manifests:
         raise ConfigError("--manifest: expected at least one manifest; got none.")
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
-    files = read_bundle_files(bundle_path)
+    files = read_bundle_files(bundle_path, trust=trust)  # the signature is checked before any other file is read
     bundle = load_bundle_files(files)  # verifies every checksum before anything is parsed
     sources, work = manifest_sources(bundle, store, manifests, weights=weights, quiet=quiet, debug=debug)
     for path, counts in work.items():

@@ -2,11 +2,13 @@
 
 The training data come from the feature store (the exact table versions are
 recorded), the selection pipeline is the one the sweep used
-(:func:`alnm_ray.model._engine.fit_selection`) and the classifier is fitted on
+(:func:`alnm_ray.model.fitting.fit_selection`) and the classifier is fitted on
 its output exactly as the CV engine does, so a bundle reproduces the sweep's
 model.  The decision threshold is Youden's J on the training predictions (the
 hold-out engine's rule) unless ``cv-youden`` (out-of-fold predictions) or a
-number is asked for.
+number is asked for.  The bundle is signed with an Ed25519 key
+(:mod:`alnm_ray.score.signing`); without one, training refuses to start unless
+``unsigned`` is asked for explicitly.
 """
 
 from __future__ import annotations
@@ -119,6 +121,7 @@ class TrainResult:
     train_auc: float
     model_format: str
     seconds: float
+    signer: str | None = None
 
 
 def _strip_training_rows(pipeline: Any) -> None:
@@ -175,14 +178,17 @@ def _threshold(config: TrainConfig, X: pd.DataFrame, y: np.ndarray, p_train: np.
     return youden_threshold(y, oof), f"youden on {config.cv_folds}-fold out-of-fold predictions"
 
 
-def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool = False) -> TrainResult:
-    """Fit ``config``'s pipeline on the training patients in ``store`` and write a bundle to ``out``.
+def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool = False,
+                 signing_key: Any = None, unsigned: bool = False) -> TrainResult:
+    """Fit ``config``'s pipeline on the training patients in ``store`` and write a signed bundle to ``out``.
 
     Args:
         store: A :class:`~alnm_ray.store.FeatureStore` or its URI.
         config: What to fit.
         out: Bundle folder to create.
         overwrite: Replace an existing bundle at ``out``.
+        signing_key: Ed25519 private key or its PEM file (default ``$ALNM_RAY_SIGNING_KEY``).
+        unsigned: Write no signature (exclusive with ``signing_key``).
 
     Returns:
         A :class:`TrainResult`.
@@ -190,15 +196,18 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
     Raises:
         StoreError: A table or version does not exist.
         SchemaMismatchError: No training patients, or the tables do not fit the feature set.
-        ConfigError: Bad options, ``out`` exists, or the model cannot be serialised safely.
+        ConfigError: Bad options, ``out`` exists, the model cannot be serialised
+            safely, or no signing key (checked before anything is fitted).
     """
     from sklearn.metrics import roc_auc_score
 
     from alnm_ray.model.fitting import fit_predict, fit_selection
     from alnm_ray.model.feature_sets import assemble_feature_set
+    from alnm_ray.score.signing import key_fingerprint, resolve_signing_key
     from alnm_ray.store import FeatureStore
 
     start = time.monotonic()
+    signer_key = resolve_signing_key(signing_key, unsigned=unsigned)  # fail before a long fit, not after
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     sel_config = config.selection_config()
     loaded = read_tables(store, required_tables(config.feature_set), versions=config.tables)
@@ -276,7 +285,9 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
         if isinstance(value, dict) and name not in configs:
             configs[name] = value
     bundle_id = write_bundle(out, model=model, metadata=metadata, summary=summary, configs=configs,
-                             probe=X.head(PROBE_ROWS), overwrite=overwrite)
+                             probe=X.head(PROBE_ROWS), overwrite=overwrite, signing_key=signer_key,
+                             unsigned=signer_key is None)
     fmt = json.loads((Path(out) / METADATA_FILE).read_text(encoding="utf-8"))["model"]["format"]
+    signer = key_fingerprint(signer_key) if signer_key is not None else None
     return TrainResult(bundle_id, str(out), int(len(y)), int(y.sum()), int(X.shape[1]), used,
-                       float(threshold), train_auc, fmt, time.monotonic() - start)
+                       float(threshold), train_auc, fmt, time.monotonic() - start, signer)

@@ -1,4 +1,4 @@
-"""Bundle round trip, and refusal of altered bundles before anything is deserialised."""
+"""Bundle round trip, and refusal of altered or pickle bundles before anything is deserialised."""
 
 from __future__ import annotations
 
@@ -7,17 +7,36 @@ import json
 import pickle
 import shutil
 
-import joblib
 import numpy as np
 import pytest
 import skops.io as sio
 from sklearn.linear_model import LogisticRegression
 
 from alnm_ray.exceptions import BundleIntegrityError, ConfigError
-from alnm_ray.score.bundle import METADATA_FILE, load_bundle, write_bundle
-from alnm_ray.score.checksums import CHECKSUM_FILE, write_checksums
+from alnm_ray.score.bundle import METADATA_FILE, _content_id, load_bundle, write_bundle
+from alnm_ray.score.checksums import CHECKSUM_FILE, SIGNATURE_FILE, sha256_bytes, write_checksums
 from alnm_ray.score.drift import TrainingDistribution
 from alnm_ray.score.serialize import load_model
+from alnm_ray.score.signing import BundleSignatureError, TrustPolicy
+
+#: What `--trust-unsigned` gives: the signature no longer protects; every later check must.
+TRUST_UNSIGNED = TrustPolicy(allow_unsigned=True)
+
+
+def forge(bundle, meta_changes=None, files=None, remove=()):
+    """Rewrite files, the bundle id and the checksum file together, as an attacker with write access can."""
+    path = bundle / METADATA_FILE
+    meta = json.loads(path.read_text(encoding="utf-8")) | dict(meta_changes or {})
+    for rel in remove:
+        (bundle / rel).unlink()
+    for rel, blob in (files or {}).items():
+        (bundle / rel).write_bytes(blob)
+    payload = {p.relative_to(bundle).as_posix(): sha256_bytes(p.read_bytes()) for p in bundle.rglob("*")
+               if p.is_file() and p.name not in (METADATA_FILE, CHECKSUM_FILE, SIGNATURE_FILE)}
+    meta["bundle_id"] = _content_id(meta, payload)
+    path.write_text(json.dumps(meta), encoding="utf-8")
+    (bundle / CHECKSUM_FILE).unlink()
+    write_checksums(bundle)
 
 
 def test_round_trip_predicts_identically(bundle_dir, train_data, fitted):
@@ -34,6 +53,8 @@ def test_round_trip_predicts_identically(bundle_dir, train_data, fitted):
     listed = (bundle_dir / CHECKSUM_FILE).read_text(encoding="utf-8")
     for name in ("metadata.json", "model.skops", "training_summary.json", "config/radiomics.yaml"):
         assert f"  {name}\n" in listed
+    assert (bundle_dir / SIGNATURE_FILE).is_file() and SIGNATURE_FILE not in listed
+    assert bundle.signature.verified
 
 
 def test_flipped_byte_in_the_model_is_refused_naming_the_file(bundle_dir):
@@ -65,25 +86,31 @@ class _Tripwire:
         return (open, (self.path, "w"))
 
 
-def test_tampered_joblib_model_never_runs(tmp_path, train_data, metadata_factory):
-    import re
-
-    X, y = train_data
-    model = LogisticRegression().fit(X, y)
-    model.pattern_ = re.compile("T2WI")  # forces the joblib fallback
-    meta = metadata_factory(X, y, model) | {"selected_features": list(X.columns)}
-    with pytest.warns(UserWarning, match="joblib"):
-        write_bundle(tmp_path / "b", model=model, metadata=meta, summary=TrainingDistribution().fit(X))
-    assert (tmp_path / "b" / "model.joblib").is_file()
-    trip = tmp_path / "pickle-ran"
-    buf = io.BytesIO()
-    joblib.dump(_Tripwire(str(trip)), buf)
-    (tmp_path / "b" / "model.joblib").write_bytes(buf.getvalue())
-    with pytest.raises(BundleIntegrityError, match=r"altered \(checksum differs\): model\.joblib"):
-        load_bundle(tmp_path / "b")
+def test_a_forged_joblib_bundle_never_unpickles(bundle_dir):
+    trip = bundle_dir.parent / "pickle-ran"
+    forge(bundle_dir, {"model": {"file": "model.joblib", "format": "joblib", "trusted_types": []}},
+          files={"model.joblib": pickle.dumps(_Tripwire(str(trip)))}, remove=["model.skops"])
+    with pytest.raises(BundleSignatureError, match="signature mismatch"):
+        load_bundle(bundle_dir)
+    (bundle_dir / SIGNATURE_FILE).unlink()
+    with pytest.raises(BundleSignatureError, match="unsigned bundle"):
+        load_bundle(bundle_dir)
+    with pytest.raises(BundleIntegrityError, match=r"model\.format: expected format 'skops'; found 'joblib', "
+                                                   r"which unpickles.*alnm-ray never loads pickle"):
+        load_bundle(bundle_dir, trust=TRUST_UNSIGNED)  # even when the user accepts an unsigned bundle
     assert not trip.exists()
     pickle.loads(pickle.dumps(_Tripwire(str(trip))))  # the tripwire itself works
     assert trip.exists()
+
+
+def test_the_schema_allows_only_skops(bundle_dir, train_data, fitted, metadata_factory):
+    from alnm_ray.score.bundle import validate_metadata
+
+    meta = json.loads((bundle_dir / METADATA_FILE).read_text(encoding="utf-8"))
+    validate_metadata(meta, source="m")
+    for bad in ({"file": "model.joblib"}, {"format": "joblib"}, {"fallback_reason": "x"}):
+        with pytest.raises(BundleIntegrityError, match="schemas/bundle.schema.json"):
+            validate_metadata(meta | {"model": meta["model"] | bad}, source="m")
 
 
 def test_edited_metadata_is_refused(bundle_dir):
@@ -104,15 +131,22 @@ def test_removed_and_added_files_are_refused(bundle_dir):
     assert "added (not in the checksum file): notes.txt" in str(err.value)
 
 
-def test_rewriting_files_and_checksums_together_is_caught_by_the_bundle_id(bundle_dir):
+def test_rewriting_files_checksums_and_id_together_is_caught_by_the_signature(bundle_dir):
+    forge(bundle_dir, {"threshold": 0.01})
+    with pytest.raises(BundleSignatureError, match=r"signature mismatch: the bundle's files, checksums or id"):
+        load_bundle(bundle_dir)
+
+
+def test_without_a_signature_the_bundle_id_still_catches_files_rewritten_with_their_checksums(bundle_dir):
     path = bundle_dir / METADATA_FILE
     meta = json.loads(path.read_text(encoding="utf-8"))
-    meta["threshold"] = 0.01
-    path.write_text(json.dumps(meta), encoding="utf-8")
+    path.write_text(json.dumps(meta | {"threshold": 0.01}), encoding="utf-8")
     (bundle_dir / CHECKSUM_FILE).unlink()
     write_checksums(bundle_dir)
-    with pytest.raises(BundleIntegrityError, match="expected bundle_id .* to match the bundle's content"):
-        load_bundle(bundle_dir)
+    (bundle_dir / SIGNATURE_FILE).unlink()
+    with pytest.warns(UserWarning, match="no signature"):
+        with pytest.raises(BundleIntegrityError, match="expected bundle_id .* to match the bundle's content"):
+            load_bundle(bundle_dir, trust=TRUST_UNSIGNED)
 
 
 def test_metadata_must_satisfy_the_schema(tmp_path, train_data, fitted, metadata_factory):

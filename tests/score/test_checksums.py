@@ -43,3 +43,16 @@ def test_missing_checksum_file_is_refused(tmp_path):
     (tmp_path / "metadata.json").write_text("{}", encoding="utf-8")
     with pytest.raises(BundleIntegrityError, match="expected a CHECKSUMS.sha256 file"):
         read_verified(tmp_path)
+
+
+def test_the_signature_file_is_neither_listed_nor_read_as_payload(tmp_path):
+    from alnm_ray.score.checksums import SIGNATURE_FILE, read_head, read_payload
+
+    (tmp_path / "a.txt").write_bytes(b"alpha")
+    (tmp_path / SIGNATURE_FILE).write_bytes(b"{}")
+    assert set(write_checksums(tmp_path)) == {"a.txt"}
+    listing, signature = read_head(tmp_path)
+    assert listing == (tmp_path / CHECKSUM_FILE).read_bytes() and signature == b"{}"
+    assert set(read_payload(tmp_path)) == {"a.txt"}
+    (tmp_path / SIGNATURE_FILE).unlink()
+    assert read_head(tmp_path)[1] is None

@@ -88,3 +88,26 @@ def test_bad_training_selections_are_clear_errors(tmp_path, store):
         TrainConfig("radiomics", "lr", threshold="1.5")
     with pytest.raises(Exception, match="deep"):
         train_bundle(store, TrainConfig("deep", "lr"), str(tmp_path / "b"))
+
+
+def test_training_is_signed_and_refuses_to_start_without_a_key(tmp_path, store, fast_selection, bundle_keys,
+                                                               monkeypatch):
+    from alnm_ray.score.checksums import SIGNATURE_FILE
+    from alnm_ray.score.signing import SIGNING_KEY_ENVVAR, BundleSignatureError, TrustPolicy, load_public_keys
+
+    config = TrainConfig("radiomics", "lr", selection=fast_selection)
+    result = train_bundle(store, config, str(tmp_path / "signed"))
+    assert result.signer == load_public_keys(bundle_keys[1])[0].fingerprint
+    assert load_bundle(tmp_path / "signed").signature.signer == result.signer
+    monkeypatch.delenv(SIGNING_KEY_ENVVAR)
+    with pytest.raises(ConfigError, match="--signing-key: expected a private key.*`alnm-ray keys create`"):
+        train_bundle(store, TrainConfig("radiomics", "lr", split="nope"), str(tmp_path / "b"))  # before any fit
+    assert not (tmp_path / "b").exists()
+    result = train_bundle(store, config, str(tmp_path / "unsigned"), unsigned=True)
+    assert result.signer is None and not (tmp_path / "unsigned" / SIGNATURE_FILE).exists()
+    with pytest.raises(BundleSignatureError, match="unsigned bundle"):
+        load_bundle(tmp_path / "unsigned")
+    with pytest.warns(UserWarning, match="no signature"):
+        assert load_bundle(tmp_path / "unsigned", trust=TrustPolicy(allow_unsigned=True)).threshold == result.threshold
+    train_bundle(store, config, str(tmp_path / "explicit"), signing_key=bundle_keys[0])
+    assert load_bundle(tmp_path / "explicit").signature.verified
