@@ -1,4 +1,4 @@
-"""``alnm-ray features``: list, show, diff and import versioned feature tables."""
+"""``alnm-ray features``: list, show, diff, import, verify and repair versioned feature tables."""
 
 from __future__ import annotations
 
@@ -19,13 +19,11 @@ _format_option = click.option(
 
 
 def _open(store: str, *, must_exist: bool = True):
-    from alnm_ray.exceptions import StoreError
     from alnm_ray.store import FeatureStore
 
     opened = FeatureStore(store)
-    if must_exist and not opened.exists():
-        raise StoreError(f"store {opened.uri!r}: expected an alnm-ray store folder; it does not "
-                         "exist. Check --store (extract or `features import` create it).")
+    if must_exist:
+        opened.check_is_store()  # missing, a file, or a folder of something else: refused
     return opened
 
 
@@ -40,7 +38,7 @@ def _print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
 
 @click.group("features")
 def features() -> None:
-    """List, inspect, compare and import versioned feature tables.
+    """List, inspect, compare, import, verify and repair versioned feature tables.
 
     A reference is TABLE (its latest version) or TABLE@VERSION (a full id or
     a unique prefix), e.g. radiomics@3fa2c1.
@@ -52,27 +50,51 @@ def features() -> None:
 @_store_option
 @_format_option
 def list_(table: str | None, store: str, fmt: str) -> None:
-    """List the store's tables, or every version of TABLE (oldest first)."""
+    """List the store's tables, or every version of TABLE (oldest first).
+
+    The status column marks versions whose files are missing or damaged
+    (`alnm-ray features verify` checks them in depth).
+    """
+    from alnm_ray.store.health import check_version
     from alnm_ray.store.versions import SHORT_ID
 
     opened = _open(store)
+    entries, broken = opened._io(lambda: opened.catalog.scan(table), "read the catalog")
+
+    def status(info) -> str:  # noqa: ANN001
+        found = opened._io(lambda: check_version(opened.location, info), f"check {info.short}")
+        return "ok" if not found else f"{found[0].kind}: {found[0].file}"
+
+    bad = {p.table: p for p in broken}
     if table is None:
         rows = []
-        for name in opened.tables():
-            versions = opened.versions(name)
-            last = versions[-1]
-            rows.append({"table": name, "latest": last.version[:SHORT_ID], "versions": len(versions),
-                         "rows": last.rows, "cases": last.cases, "failures": last.failures,
-                         "created": last.created[:19]})
+        for name in sorted({e.table for e in entries} | set(bad)):
+            versions = [e for e in entries if e.table == name]
+            last = versions[-1] if versions else None
+            state = status(last) if last else "ok"
+            if name in bad:
+                state = f"entry: {bad[name].file} (latest unknown)"
+            rows.append({"table": name, "latest": last.version[:SHORT_ID] if last else None,
+                         "versions": len(versions) + sum(p.table == name for p in broken),
+                         "rows": last.rows if last else None, "cases": last.cases if last else None,
+                         "failures": last.failures if last else None,
+                         "created": last.created[:19] if last else None, "status": state})
     else:
-        versions = opened.versions(table)
-        if not versions:
+        if not entries and not broken:
             opened.resolve(table)  # raises the "no such table" message with suggestions
         rows = [{"version": v.version[:SHORT_ID], "created": v.created[:19], "rows": v.rows,
                  "cases": v.cases, "failures": v.failures,
                  "parent": v.parent[:SHORT_ID] if v.parent else None,
-                 "latest": v is versions[-1]} for v in versions]
+                 "latest": v is entries[-1] and not broken, "status": status(v)} for v in entries]
+        rows += [{"version": p.version[:SHORT_ID], "created": None, "rows": None, "cases": None,
+                  "failures": None, "parent": None, "latest": None,
+                  "status": f"entry: {p.detail[:60]}"} for p in broken]
     _print_rows(rows, fmt)
+    damaged = [r for r in rows if r["status"] != "ok"]
+    if damaged:
+        click.echo(f"warning: {len(damaged)} damaged; run `alnm-ray features verify --store {store}` "
+                   f"for details and `alnm-ray features repair --store {store}` to quarantine them.",
+                   err=True)
 
 
 @features.command("show")
@@ -193,3 +215,54 @@ def import_(cli: CliContext, file: str, store: str, name: str, key: str, label: 
     if not cli.quiet:
         click.echo(f"query it: alnm-ray sql --store {store} \"SELECT * FROM {info.table} LIMIT 5\"",
                    err=True)
+
+
+@features.command("verify")
+@_store_option
+@_format_option
+def verify(store: str, fmt: str) -> None:
+    """Check every version: files present, sizes and SHA-256 as recorded, schemas readable.
+
+    Prints one line per problem (table@version, file, what is wrong); exits 0
+    when the store is clean, 1 when something is damaged.  `alnm-ray features
+    repair` moves the damaged versions into the store's _quarantine/ folder.
+    """
+    from alnm_ray.store.health import verify as run_verify
+
+    report = run_verify(_open(store))
+    if fmt == "json":
+        click.echo(json.dumps({"versions": report.versions, "ok": report.ok,
+                               "problems": [vars(p) for p in report.problems]}, indent=1))
+    else:
+        for problem in report.problems:
+            click.echo(problem.line())
+        if report.ok:
+            click.echo(f"ok: {report.versions} version(s) checked, no problem found")
+        else:
+            click.echo(f"{len(report.problems)} problem(s) in {len(report.damaged)} of "
+                       f"{report.versions} version(s): {', '.join(report.damaged[:8])}"
+                       f"{', …' if len(report.damaged) > 8 else ''}. Run `alnm-ray features repair "
+                       f"--store {store}` to move them into _quarantine/ (nothing is deleted), or "
+                       "restore the files from a backup.")
+    if not report.ok:
+        raise click.exceptions.Exit(1)
+
+
+@features.command("repair")
+@_store_option
+def repair(store: str) -> None:
+    """Move every damaged version (data folder and catalog entry) into STORE/_quarantine/.
+
+    Nothing is deleted: each version's folder there holds REASON.txt (what
+    was wrong, where each item came from, how to restore it).  A second run
+    moves nothing.  The table's latest healthy version becomes its latest.
+    """
+    from alnm_ray.store.repair import repair as run_repair
+
+    moved = run_repair(_open(store))
+    for item in moved:
+        click.echo(f"quarantined {item.table}@{item.version[:12]} -> {item.destination} "
+                   f"({item.problems[0].kind}: {item.problems[0].file})")
+        for src, dst in item.items:
+            click.echo(f"  moved {src} -> {dst}")
+    click.echo(f"{len(moved)} version(s) quarantined" if moved else "nothing to repair: no damaged version")

@@ -7,8 +7,9 @@ runs the query on a worker thread while the calling thread watches it:
 * after ``timeout_s`` seconds it calls ``connection.interrupt()``;
 * DuckDB's own ``memory_limit`` (set by :class:`StoreSQL`) makes its
   operators spill or fail; on Linux the watcher also interrupts the query
-  when the process's resident memory grows by more than the limit (DuckDB
-  does not count every allocation, e.g. one huge ``repeat()`` string);
+  when the process's resident memory grows by more than the limit plus a
+  margin (:func:`watch_bound`), since DuckDB does not count every allocation
+  (one huge ``repeat()`` string, for instance);
 * Ctrl-C (``KeyboardInterrupt`` in the watching thread) interrupts the query
   and re-raises ``KeyboardInterrupt`` once DuckDB has stopped.
 
@@ -129,6 +130,15 @@ class SQLLimits:
         return self.memory_limit if self.memory_limit is not None else default_memory_limit()
 
 
+def watch_bound(memory_limit: int) -> int:
+    """Growth of the process's resident memory at which the watcher stops a query.
+
+    The limit plus half of it, at least 256 MiB: DuckDB's buffers stay within
+    the limit, the margin covers its threads, Arrow's scans and the allocator.
+    """
+    return memory_limit + max(memory_limit // 2, 256 * 2**20)
+
+
 def _rss() -> int | None:
     try:
         with open("/proc/self/statm", "rb") as handle:
@@ -180,7 +190,7 @@ def run_bounded(con: duckdb.DuckDBPyConnection, run: Callable[[], Any], limits: 
         finally:
             done.set()
 
-    baseline = _rss()
+    baseline, bound = _rss(), watch_bound(limits.memory_bytes)
     start = time.monotonic()
     worker = threading.Thread(target=work, name="alnm-ray-sql", daemon=True)
     worker.start()
@@ -193,7 +203,7 @@ def run_bounded(con: duckdb.DuckDBPyConnection, run: Callable[[], Any], limits: 
                 reason = "timeout"
             else:
                 rss = _rss()
-                if baseline is not None and rss is not None and rss - baseline > limits.memory_bytes:
+                if baseline is not None and rss is not None and rss - baseline > bound:
                     reason = f"the process grew by {human(rss - baseline)}"
             if reason is not None:
                 con.interrupt()
