@@ -238,6 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp, ray_session(RayConfig(num_cpus=args.num_cpus, quiet=True)):
         root = Path(tmp)
+        from alnm_ray.score.signing import SIGNING_KEY_ENVVAR, TRUSTED_KEYS_ENVVAR, create_key_pair
+
+        private, public = create_key_pair(root / "keys", "bench")  # bundles are signed; scoring trusts this key
+        os.environ[SIGNING_KEY_ENVVAR], os.environ[TRUSTED_KEYS_ENVVAR] = str(private), str(public)
         if args.patients > 0:
             results["features"] = bench_features(args, root)
         if args.image_patients > 0:

@@ -32,10 +32,13 @@ step "6/9 repeated CV sweep of eight classifiers (2 repeats instead of 20, no po
 step "7/9 HTML report"
 "$ALNM" report "$OUT/run" --out "$OUT/report.html"
 
-step "8/9 freeze the combined-feature MLP and score a new cohort from images"
-"$ALNM" train --store "$OUT/store" --run "$OUT/run" --feature-set combined --classifier mlp --out "$OUT/bundle"
+step "8/9 freeze the combined-feature MLP (signed with a demo key) and score a new cohort from images"
+"$ALNM" keys create --out "$OUT/keys" --name demo
+"$ALNM" train --store "$OUT/store" --run "$OUT/run" --feature-set combined --classifier mlp --out "$OUT/bundle" \
+  --signing-key "$OUT/keys/demo.key"
 "$ALNM" synth "$OUT/new" --patients 8 --centers 1 --seed 99 --cohort newsite --repeat-readers 0
-"$ALNM" score "$OUT/bundle" --manifest "$OUT/new/manifest.csv" --store "$OUT/store" --out "$OUT/predictions.parquet"
+"$ALNM" score "$OUT/bundle" --manifest "$OUT/new/manifest.csv" --store "$OUT/store" --out "$OUT/predictions.parquet" \
+  --trust "$OUT/keys/demo.pub"
 
 step "9/9 predictions are in the store too"
 "$ALNM" sql --store "$OUT/store" "SELECT cohort, count(*) AS n, round(avg(probability), 3) AS mean_p FROM predictions GROUP BY cohort"
