@@ -209,5 +209,6 @@ def test_a_crash_during_the_version_write_leaves_no_version(ray_local, tmp_path:
     assert again.exit_code == 0, again.output
     report = json.loads((tmp_path / "again.json").read_text(encoding="utf-8"))
     assert (report["resumed"], report["computed"], report["failed"]) == (n, 0, 0)  # no work was lost
-    assert [v.rows for v in opened.versions()] == [n]
+    # the radiomics table; the feature dictionary written after it is a table of its own
+    assert [v.rows for v in opened.versions() if v.table == "radiomics"] == [n]
     assert opened.cleanup(older_than_s=0) == [str(leftovers[0])]
