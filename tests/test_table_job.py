@@ -92,7 +92,8 @@ def test_check_manifest_names_missing_columns_duplicates_and_bad_labels() -> Non
         check_manifest(good.drop(columns="mask"))
     with pytest.raises(ManifestError, match=r"rows 1, 2: expected one row per case .* c1/p1/T2WI/A\. Remove"):
         check_manifest(pd.concat([good, good], ignore_index=True))
-    with pytest.raises(ManifestError, match=r"row 1, column 'mask_label': expected an integer label >= 1 .*; found 1\.5"):
+    with pytest.raises(ManifestError, match=r"row 1, column 'mask_label': expected an integer label >= 1 .*; "
+                                            r"found 1\.5"):
         check_manifest(good.assign(mask_label=1.5))
 
 

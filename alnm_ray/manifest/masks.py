@@ -269,7 +269,7 @@ def decode_mask(raw: sitk.Image, decoding: MaskDecoding, path: PathLike) -> Deco
         foreground = np.any(rgb > decoding.tolerance, axis=-1)
         colours = np.unique(rgb.reshape(-1, 3), axis=0)[:64]
         return _decoded(roi, foreground, colours, geometry)
-    if coloured:
+    if coloured and rgb is not None:
         raise _decode_error(p, "a grey mask (all channels equal), or mask_label given as a colour R,G,B",
                             f"a colour-coded mask ({_colours(rgb)})", _COLOUR_FIX)
     grey = arr[..., 0] if channels > 1 else arr
