@@ -1,10 +1,13 @@
-"""The Ray Data actor that embeds batches of prepared volumes.
+"""The Ray Data actor that embeds batches of prepared volumes and images.
 
-One :class:`EmbedActor` per pool slot: the network is built (and its weights
-loaded) once in ``__init__``, then every call embeds one batch.  Rows arrive
-from the preparing stage (:func:`alnm_ray.embed.cases.prepare_row`) with the
-volume as raw float32 bytes plus its shape, so 3-D and lifted 2-D cases can
-share a batch; equal shapes are stacked into one forward pass each.
+One :class:`EmbedActor` per pool slot: each extractor's network is built (and
+its weights loaded) once, on first use, then every call embeds one batch.
+Rows arrive from the preparing stage (:func:`alnm_ray.embed.cases.prepare_row`)
+with the input as raw float32 bytes plus its shape, and their ``sequence``
+selects the extractor (:meth:`EmbedConfig.extractor_for`), so 3-D, lifted
+2-D and 2-D cases can share a batch; rows of one extractor and shape are
+stacked into one forward pass each.  The embedding column is as wide as the
+widest extractor in use; a narrower one's rows are NaN beyond its width.
 
 Rows that failed earlier (non-empty ``_error_type``) pass through untouched
 with a NaN embedding; a forward pass that fails marks its rows failed the same
@@ -20,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from alnm_ray.embed.config import EmbedConfig
-from alnm_ray.embed.model import EMBEDDING_DIM, build_resnet18, embed_volumes, set_torch_threads
+from alnm_ray.embed.extractors import EXTRACTOR_NAMES, EXTRACTORS
+from alnm_ray.embed.model import embed_inputs, set_torch_threads
 
 logger = logging.getLogger(__name__)
 
@@ -58,10 +62,13 @@ class EmbedActor:
 
     Args:
         config: :meth:`EmbedConfig.to_dict` output (plain types travel well).
-        state: ``None`` for random weights, or a one-item list holding the
-            ``ObjectRef`` of a mapped state dict
+        state: ``None`` for random weights, or a one-item list holding a
+            ``{extractor: state_dict}`` mapping
+            (:func:`alnm_ray.embed.weights.prepare_all_weights`), its
+            ``ObjectRef``, or one mapped state dict of ``config.extractor``
             (:func:`alnm_ray.embed.weights.prepare_weights`).  The list keeps
-            Ray from resolving the ref before the actor decides to.
+            Ray from resolving the ref before the actor decides to.  An
+            extractor without a state keeps its random init from ``seed``.
         in_ray: Read the node id and GPU ids from Ray (``False`` for a plain,
             in-process use such as the benchmark's baseline).
     """
@@ -77,15 +84,27 @@ class EmbedActor:
             gpu_ids = list(ray.get_gpu_ids())
             self.node = ray.get_runtime_context().get_node_id()
         self.device = pick_device(gpu_ids)
-        self.model = build_resnet18(seed=cfg.seed)
+        self.config = cfg
+        self.states: dict[str, Any] = {}
         if state is not None:
             weights = state[0]
             if not isinstance(weights, dict):
                 import ray
 
                 weights = ray.get(weights)
-            self.model.load_state_dict(weights, strict=True)
-        self.model.to(self.device).eval()
+            per_extractor = bool(weights) and all(k in EXTRACTOR_NAMES for k in weights)
+            self.states = dict(weights) if per_extractor else {cfg.extractor: weights}
+        self.models: dict[str, Any] = {}
+        self.model = self.get_model(cfg.extractor)  # built now: a bad state fails at start-up
+
+    def get_model(self, name: str) -> Any:
+        """The network of extractor ``name`` on this actor's device (built on first use)."""
+        if name not in self.models:
+            model = self.config.build_model(name)
+            if name in self.states:
+                model.load_state_dict(self.states[name], strict=True)
+            self.models[name] = model.to(self.device).eval()
+        return self.models[name]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Embed one batch.
@@ -97,28 +116,34 @@ class EmbedActor:
 
         Returns:
             The batch without the volumes, plus :data:`COL_EMBEDDING`
-            ``(N, 512)`` float32 (NaN rows for failures), :data:`COL_NODE`
-            and :data:`COL_DEVICE`.
+            ``(N, config.embedding_width)`` float32 (NaN rows for failures),
+            :data:`COL_NODE` and :data:`COL_DEVICE`.
         """
         n = len(batch[COL_VOLUME])
         err_type = [str(e or "") for e in batch[COL_ERROR_TYPE]]
         err_msg = [str(m or "") for m in batch[COL_ERROR_MESSAGE]]
-        out = np.full((n, EMBEDDING_DIM), np.nan, dtype=np.float32)
-        groups: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        out = np.full((n, self.config.embedding_width), np.nan, dtype=np.float32)
+        sequences = batch.get("sequence")
+        groups: dict[tuple[str, tuple[int, ...]], list[int]] = defaultdict(list)
         for i in range(n):
             if not err_type[i]:
-                groups[tuple(int(s) for s in batch[COL_SHAPE][i])].append(i)
-        for shape, rows in groups.items():
+                name = self.config.extractor_for(None if sequences is None else str(sequences[i]))
+                shape = tuple(int(s) for s in batch[COL_SHAPE][i] if int(s) > 0)
+                groups[(name, shape)].append(i)
+        for (name, shape), rows in groups.items():
             try:
                 stack = np.stack([np.frombuffer(batch[COL_VOLUME][i], dtype=np.float32).reshape(shape)
                                   for i in rows])
-                out[rows] = embed_volumes(self.model, stack, self.device)
+                extractor = EXTRACTORS[name]
+                emb = embed_inputs(self.get_model(name), stack, spatial_dims=extractor.spatial_dims,
+                                   device=self.device)
+                out[rows, : emb.shape[1]] = emb
             except (RuntimeError, ValueError, MemoryError) as err:  # e.g. CUDA OOM for this group
                 logger.warning("embedding a group of %d volume(s) %s failed: %s", len(rows), shape, err)
                 for i in rows:
                     err_type[i] = type(err).__name__
-                    err_msg[i] = (f"embedding the {shape} volume failed on {self.device}: {err}. "
-                                  "Lower --batch-size or use smaller --grid.")
+                    err_msg[i] = (f"embedding the {shape} input with {name} failed on {self.device}: {err}. "
+                                  "Lower --batch-size or use a smaller --grid / grid_2d.")
         result = {k: v for k, v in batch.items() if k not in (COL_VOLUME, COL_SHAPE)}
         result[COL_EMBEDDING] = out
         result[COL_ERROR_TYPE] = np.asarray(err_type, dtype=object)

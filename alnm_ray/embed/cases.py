@@ -95,7 +95,7 @@ def prepare_row(row: dict[str, Any], *, config: dict[str, Any], preprocess: dict
     try:
         crop = load_crop(row, pp, cfg.margin_mm)
         with stage(STAGE_EMBED):
-            volume = to_network_input(crop, cfg, case=case_label(row))
+            volume = to_network_input(crop, cfg, case=case_label(row), sequence=str(row.get("sequence")))
     except (StageError, AlnmRayError, OSError) as err:
         if debug:
             raise
@@ -108,5 +108,5 @@ def prepare_row(row: dict[str, Any], *, config: dict[str, Any], preprocess: dict
         logger.debug("case %s failed in %s: %s", case_label(row), out[COL_ERROR_STAGE], cause)
         return out
     out[COL_VOLUME] = np.ascontiguousarray(volume, dtype=np.float32).tobytes()
-    out[COL_SHAPE] = [int(s) for s in volume.shape]
+    out[COL_SHAPE] = [0] * (3 - volume.ndim) + [int(s) for s in volume.shape]  # 2-D inputs: [0, H, W]
     return out

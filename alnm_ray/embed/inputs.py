@@ -23,6 +23,12 @@ thin ``(lift_depth, H, W)`` slab that is constant along z.  A 3-D kernel then
 acts as a 2-D kernel summed over its depth taps, which is how 2-D inputs are
 usually fed to 3-D pretrained networks.  The slab is thinner than a 3-D input,
 so the actor runs 2-D and 3-D cases of one batch as separate forward passes.
+
+**2-D extractors** (``resnet18_2d``, ``vgg19_2d``) take the 2-D crop itself,
+resized to ``grid_2d`` (H, W) and z-scored ("normalized and standardized"
+in Liu et al.: a min-max scaling followed by a z-score is the z-score, both
+being affine).  They refuse a 3-D crop (a per-case error naming the fix:
+map that sequence to ``resnet18_3d``); the 3-D extractor lifts 2-D crops.
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from __future__ import annotations
 import numpy as np
 
 from alnm_ray.embed.config import EmbedConfig
+from alnm_ray.embed.extractors import EXTRACTORS
 from alnm_ray.exceptions import ExtractionError
 
 #: Below this SD (input units, plus a float32 round-off allowance relative to
@@ -45,8 +52,10 @@ def is_two_d(array: np.ndarray) -> bool:
     return array.ndim == 2 or (array.ndim == 3 and array.shape[0] == 1)
 
 
-def input_shape(config: EmbedConfig, two_d: bool) -> tuple[int, int, int]:
-    """Shape ``(D, H, W)`` of the network input for a 3-D or a lifted 2-D case."""
+def input_shape(config: EmbedConfig, two_d: bool, sequence: str | None = None) -> tuple[int, ...]:
+    """Shape of the network input: ``(D, H, W)`` for a 3-D or a lifted 2-D case, ``(H, W)`` for a 2-D extractor."""
+    if EXTRACTORS[config.extractor_for(sequence)].spatial_dims == 2:
+        return tuple(config.grid_2d)
     d, h, w = config.grid
     return (config.lift_depth, h, w) if two_d else (d, h, w)
 
@@ -106,26 +115,32 @@ def lift_2d(plane: np.ndarray, depth: int) -> np.ndarray:
     return np.repeat(np.asarray(plane, dtype=np.float32)[None], int(depth), axis=0)
 
 
-def to_network_input(crop: np.ndarray, config: EmbedConfig, *, case: str = "case") -> np.ndarray:
-    """Resize, normalise and (for 2-D) lift a lesion crop.
+def to_network_input(crop: np.ndarray, config: EmbedConfig, *, case: str = "case",
+                     sequence: str | None = None) -> np.ndarray:
+    """Resize, normalise and (for 2-D crops into the 3-D extractor) lift a lesion crop.
 
     Args:
         crop: The preprocessed crop, numpy order: ``(D, H, W)``, ``(1, H, W)``
             or ``(H, W)``.
-        config: Grid, lift depth and interpolation.
+        config: Grids, lift depth, interpolation and the extractor per sequence.
         case: Case label for messages.
+        sequence: The case's sequence (selects its extractor; ``None``: ``config.extractor``).
 
     Returns:
-        float32 array ``(D, H, W)`` (``config.grid``) for 3-D crops, or
-        ``(lift_depth, H, W)`` for 2-D ones, z-scored.
+        float32 array, z-scored: ``(D, H, W)`` (``config.grid``) for 3-D
+        crops and ``(lift_depth, H, W)`` for 2-D ones into ``resnet18_3d``;
+        ``grid_2d`` ``(H, W)`` for a 2-D extractor.
 
     Raises:
-        ExtractionError: For an empty, constant or non-finite crop.
+        ExtractionError: For an empty, constant or non-finite crop, or a 3-D
+            crop for a 2-D extractor.
 
     Example:
         >>> cfg = EmbedConfig(grid=(16, 16, 16), lift_depth=4)
         >>> to_network_input(np.arange(100.0).reshape(10, 10), cfg).shape
         (4, 16, 16)
+        >>> to_network_input(np.arange(100.0).reshape(10, 10), cfg.with_(extractor="vgg19_2d", grid_2d=32)).shape
+        (32, 32)
     """
     arr = np.asarray(crop)
     if arr.size == 0 or arr.ndim not in (2, 3):
@@ -134,6 +149,17 @@ def to_network_input(crop: np.ndarray, config: EmbedConfig, *, case: str = "case
             "Check that the mask is not empty and overlaps the image."
         )
     two_d = is_two_d(arr)
+    extractor = EXTRACTORS[config.extractor_for(sequence)]
+    if extractor.spatial_dims == 2:
+        if not two_d:
+            raise ExtractionError(
+                f"{case}: the {extractor.name} extractor expects a 2-D image (H, W) or a single slice; "
+                f"got a 3-D crop of shape {arr.shape}. Map this sequence to resnet18_3d "
+                f"(sequence_extractors: {{{sequence or 'SEQUENCE'}: resnet18_3d}}) or give it a 2-D image."
+            )
+        plane = arr if arr.ndim == 2 else arr[0]
+        plane = resize(plane, config.grid_2d, mode=config.interpolation, anti_aliasing=config.anti_aliasing)
+        return zscore(plane, case=case)
     if two_d:
         plane = arr if arr.ndim == 2 else arr[0]
         plane = resize(plane, config.grid[1:], mode=config.interpolation, anti_aliasing=config.anti_aliasing)

@@ -93,12 +93,9 @@ def weights_identity(config: EmbedConfig) -> tuple[str | None, str]:
     Raises:
         FileNotFoundError: When the weights file does not exist.
     """
-    from alnm_ray.extract.hashing import sha256_file
+    from alnm_ray.embed.weights import weights_identity as identity  # one file, or one per extractor
 
-    if config.weights is None:
-        return None, f"random(seed={config.seed})"
-    sha = sha256_file(config.weights)
-    return sha, f"sha256:{sha}"
+    return identity(config)
 
 
 def code_versions() -> dict[str, str]:
@@ -172,7 +169,8 @@ def _record(batch: dict[str, np.ndarray], i: int) -> Record:
             "node": str(batch[COL_NODE][i]), "device": str(batch[COL_DEVICE][i])}
 
 
-def _feature_rows(records: list[Record], manifest: pd.DataFrame, weights: str) -> pd.DataFrame:
+def _feature_rows(records: list[Record], manifest: pd.DataFrame, weights: str,
+                  columns: tuple[str, ...] = FEATURE_COLUMNS) -> pd.DataFrame:
     """One ``deep`` row per successful record: the case key, provenance and 512 embedding values."""
     from alnm_ray.store.versions import utc_now
 
@@ -181,8 +179,8 @@ def _feature_rows(records: list[Record], manifest: pd.DataFrame, weights: str) -
     meta[COL_EXTRACTED_AT] = utc_now()
     meta[COL_WEIGHTS] = weights
     emb = (np.stack([np.asarray(r["embedding"], dtype=np.float64) for r in records]) if records
-           else np.zeros((0, len(FEATURE_COLUMNS))))
-    return pd.concat([meta, pd.DataFrame(emb, columns=list(FEATURE_COLUMNS))], axis=1)
+           else np.zeros((0, len(columns))))
+    return pd.concat([meta, pd.DataFrame(emb, columns=list(columns))], axis=1)
 
 
 def run_embedding(manifest: pd.DataFrame, store: Any, config: EmbedConfig | None = None, *,
@@ -216,17 +214,17 @@ def run_embedding(manifest: pd.DataFrame, store: Any, config: EmbedConfig | None
         WeightsError: When it is unreadable or does not fit (before any Ray work).
         ConfigError: When no node of the cluster can host one actor.
     """
-    from alnm_ray.embed.weights import prepare_weights
+    from alnm_ray.embed.weights import prepare_all_weights, reports_to_json
 
     config = config or EmbedConfig()
     plan = load_plan(plan)
     weights_sha, weights = weights_identity(config)
-    state, report = (prepare_weights(config.weights, strict=config.strict_weights, seed=config.seed)
-                     if config.weights is not None else (None, None))
-    if config.weights is None:
+    states, reports = prepare_all_weights(config)  # {extractor: state dict}; empty: all random
+    state = states or None
+    if any(config.weights_for(n) is None for n in config.extractors_used):
         warnings.warn(f"embedding with randomly initialised weights ({weights}); the features are not "
                       "pretrained. Pass --weights with a MedicalNet ResNet-18 checkpoint for the paper's "
-                      "setting.", RandomWeightsWarning, stacklevel=2)
+                      "setting (or the 2-D extractors' local files).", RandomWeightsWarning, stacklevel=2)
     versions = code_versions()
     summary = EmbedSummary(version=None, weights=weights)
 
@@ -242,18 +240,16 @@ def run_embedding(manifest: pd.DataFrame, store: Any, config: EmbedConfig | None
     def version_params(out: pd.DataFrame) -> dict[str, Any]:
         return {"embed": config.to_dict(), "embed_sha256": config.stable_hash(weights_sha), "weights": weights,
                 "weights_sha256": weights_sha,
-                "weights_report": None if report is None else {
-                    "loaded": report.loaded, "ignored": list(report.ignored), "missing": list(report.missing),
-                    "unexpected": list(report.unexpected)},
-                "model": "monai.networks.nets.resnet18(spatial_dims=3, n_input_channels=1, conv1_t_size=7, "
-                         "conv1_t_stride=2, shortcut_type='A', feed_forward=False); fc=Identity; eval; no grad",
+                "weights_report": reports_to_json(config, reports),
+                "model": config.model_description(),
                 "preprocess": plan.to_dict(), "preprocess_sha256": plan.hash(), "library_versions": versions,
                 "actors": None if summary.actors is None else asdict(summary.actors)}
 
     job = TableJob(stage=STAGE_EMBED, table=table, plan=plan, config_name="embed",
                    config_hash=config.stable_hash(weights_sha), versions=versions, compute=compute,
-                   feature_rows=lambda records, df: _feature_rows(records, df, weights),
-                   version_params=version_params, meta_columns=META_COLUMNS, feature_columns=FEATURE_COLUMNS,
+                   feature_rows=lambda records, df: _feature_rows(records, df, weights, config.feature_columns),
+                   version_params=version_params, meta_columns=META_COLUMNS,
+                   feature_columns=config.feature_columns,
                    ray_progress_bars=False)  # embed_cases shows its own bar: cases, not blocks
     run_table_job(manifest, store, job, report=summary, lineage=lineage, quiet=quiet, debug=debug,
                   ray_config=ray_config, hash_workers=hash_workers)

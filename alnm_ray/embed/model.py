@@ -1,4 +1,7 @@
-"""The embedding network: MONAI's 3-D ResNet-18 with the classifier removed.
+"""The default embedding network: MONAI's 3-D ResNet-18 with the classifier removed.
+
+(The 2-D extractors live in :mod:`alnm_ray.embed.resnet2d` and
+:mod:`alnm_ray.embed.vgg`; :mod:`alnm_ray.embed.extractors` names them all.)
 
 The architecture matches MedicalNet's ResNet-18 (Chen et al., "Med3D",
 arXiv:1904.00625), the network the reference study fine-tuned: one input
@@ -80,7 +83,7 @@ def build_resnet18(seed: int | None = 0) -> "torch.nn.Module":
 
 
 def embed_volumes(model: "torch.nn.Module", volumes: np.ndarray, device: str = "cpu") -> np.ndarray:
-    """Embed a stack of equally shaped volumes in one forward pass.
+    """Embed a stack of equally shaped volumes in one forward pass (3-D networks).
 
     Args:
         model: The network from :func:`build_resnet18` (already on ``device``).
@@ -93,16 +96,59 @@ def embed_volumes(model: "torch.nn.Module", volumes: np.ndarray, device: str = "
     Raises:
         ValueError: When ``volumes`` is not 4-D or 5-D with one channel.
     """
+    return embed_inputs(model, volumes, spatial_dims=3, device=device)
+
+
+def embed_images(model: "torch.nn.Module", images: np.ndarray, device: str = "cpu") -> np.ndarray:
+    """Embed a stack of equally shaped 2-D images in one forward pass (2-D networks).
+
+    Args:
+        model: A 2-D network (``resnet18_2d``, ``vgg19_2d``) already on ``device``.
+        images: Array ``(N, H, W)`` or ``(N, 1, H, W)``; cast to float32.
+        device: Torch device string.
+
+    Returns:
+        Array ``(N, width)`` float32 on the host.
+
+    Raises:
+        ValueError: When ``images`` is not 3-D or 4-D with one channel.
+
+    Example:
+        >>> from alnm_ray.embed.vgg import build_vgg19
+        >>> embed_images(build_vgg19(seed=0), np.zeros((2, 32, 32))).shape
+        (2, 128)
+    """
+    return embed_inputs(model, images, spatial_dims=2, device=device)
+
+
+def embed_inputs(model: "torch.nn.Module", inputs: np.ndarray, *, spatial_dims: int,
+                 device: str = "cpu") -> np.ndarray:
+    """Embed a stack of equally shaped single-channel inputs of a 2-D or 3-D network.
+
+    Args:
+        model: The network (already on ``device``).
+        inputs: ``(N, *spatial)`` or ``(N, 1, *spatial)`` with ``spatial_dims`` spatial axes.
+        spatial_dims: 2 (images ``H, W``) or 3 (volumes ``D, H, W``).
+        device: Torch device string.
+
+    Returns:
+        Array ``(N, width)`` float32 on the host.
+
+    Raises:
+        ValueError: When the array does not have ``spatial_dims`` spatial axes and one channel.
+    """
     import torch
 
-    arr = np.asarray(volumes, dtype=np.float32)
-    if arr.ndim == 4:
+    arr = np.asarray(inputs, dtype=np.float32)
+    if arr.ndim == spatial_dims + 1:
         arr = arr[:, None]
-    if arr.ndim != 5 or arr.shape[1] != 1:
-        raise ValueError(
-            f"volumes: expected shape (N, D, H, W) or (N, 1, D, H, W); got {arr.shape}. "
-            "Stack single-channel volumes of one grid."
-        )
+    if arr.ndim != spatial_dims + 2 or arr.shape[1] != 1:
+        what, axes = ("volumes", "D, H, W") if spatial_dims == 3 else ("images", "H, W")
+        fix = ("Stack single-channel volumes of one grid; 2-D images go to a 2-D extractor or are lifted "
+               "to a thin slab (inputs.lift_2d)." if spatial_dims == 3 else
+               "Stack single-channel 2-D images of one grid; 3-D volumes need the resnet18_3d extractor.")
+        raise ValueError(f"{what}: expected shape (N, {axes}) or (N, 1, {axes}) for a {spatial_dims}-D "
+                         f"network; got {arr.shape}. {fix}")
     with torch.inference_mode():
         out = model(torch.from_numpy(np.ascontiguousarray(arr)).to(device))
     return out.detach().to("cpu").numpy().astype(np.float32, copy=False)
