@@ -99,3 +99,28 @@ def test_import_validation_error_exits_2(tmp_path) -> None:
     assert "label column 'y': expected only 0 and 1" in result.output
     assert "grade (string, e.g. 'G1')" in result.output
     assert "no feature columns" in result.output
+
+
+def test_verify_and_repair_on_a_healthy_store(store_path) -> None:
+    verify = _run("verify", "--store", store_path)
+    assert verify.exit_code == 0 and verify.output.startswith("ok: 2 version(s) checked")
+    report = json.loads(_run("verify", "--store", store_path, "--format", "json").output)
+    assert report == {"versions": 2, "ok": True, "problems": []}
+    repair = _run("repair", "--store", store_path)
+    assert repair.exit_code == 0 and "nothing to repair" in repair.output
+    listed = _run("list", "radiomics", "--store", store_path, "--format", "json")
+    assert [r["status"] for r in json.loads(listed.output)] == ["ok", "ok"]
+
+
+def test_verify_names_a_missing_file_and_exits_1(store_path) -> None:
+    import os
+    import shutil
+
+    info = FeatureStore(store_path).resolve("radiomics@aaaa")
+    shutil.rmtree(info.path)
+    verify = _run("verify", "--store", store_path)
+    assert verify.exit_code == 1
+    assert f"radiomics@aaaa1111  {info.data_dir}/part-00000.parquet: expected the file" in verify.output
+    assert f"{info.data_dir}/errors.parquet" not in verify.output  # version aaaa had no errors
+    assert "1 problem(s) in 1 of 2 version(s)" in verify.output
+    assert not os.path.exists(info.path)

@@ -73,3 +73,17 @@ def test_refusals_exit_2_without_traceback(store_path, sql: str, expected: str) 
 def test_missing_store_is_a_clean_error(tmp_path) -> None:
     result = _run("--store", str(tmp_path / "none"), "SELECT 1")
     assert result.exit_code == 2 and "it does not exist" in result.output
+
+
+def test_timeout_and_memory_limit_options(store_path) -> None:
+    done = _run("--store", store_path, "--timeout", "60", "--memory-limit", "1GB", AGG)
+    assert done.exit_code == 0, done.output
+    for args, expected in ((("--timeout", "0"), "--timeout"), (("--memory-limit", "10%x"), "expected a size")):
+        refused = _run("--store", store_path, *args, AGG)
+        assert refused.exit_code == 2 and expected in refused.output
+
+
+def test_a_folder_that_is_not_a_store_is_refused(tmp_path) -> None:
+    (tmp_path / "notes.txt").write_text("x", encoding="utf-8")
+    result = _run("--store", str(tmp_path), "SELECT * FROM catalog")
+    assert result.exit_code == 2 and "no _store.json. Check --store" in result.output

@@ -146,11 +146,18 @@ def test_a_bad_memory_limit_is_refused() -> None:
     assert result.exit_code == 2 and "expected a size such as 2GB" in result.output
 
 
-def test_ctrl_c_stops_a_running_query_with_exit_130(store: Path) -> None:
+def test_ctrl_c_stops_a_running_query_with_exit_130(store: Path, tmp_path: Path) -> None:
+    private = tmp_path / "tmp"  # the session's temp folder appears here once the query runs
+    private.mkdir()
     proc = subprocess.Popen(
         [sys.executable, "-c", "from alnm_ray.cli.main import main; main()", "sql", "--store",
          str(store), CROSS_JOIN],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "TMPDIR": str(private)})
+    for _ in range(600):  # wait for the session to open (slow under load), at most a minute
+        if any(p.name.startswith("alnm-ray-sql-") for p in private.iterdir()) or proc.poll() is not None:
+            break
+        time.sleep(0.1)
     time.sleep(2.0)
     assert proc.poll() is None, proc.communicate()  # still running: the query is long
     proc.send_signal(signal.SIGINT)
@@ -158,6 +165,7 @@ def test_ctrl_c_stops_a_running_query_with_exit_130(store: Path) -> None:
     assert proc.returncode == 130, err
     assert "interrupted" in err
     assert "Traceback" not in err and "internal error" not in err and out == ""
+    assert list(private.iterdir()) == []  # the private temp folder is removed
 
 
 # --- 3. a damaged store ----------------------------------------------------------------------------
