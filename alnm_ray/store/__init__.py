@@ -11,8 +11,11 @@ Example:
 
 from alnm_ray.store.diff import FeatureChange, VersionDiff, diff_versions
 from alnm_ray.store.feature_store import FeatureStore
+from alnm_ray.store.health import Problem, VerifyReport, verify
 from alnm_ray.store.imports import ImportResult, import_table
 from alnm_ray.store.output import FORMATS, format_table, write_result
+from alnm_ray.store.limits import SQLLimits
+from alnm_ray.store.repair import Moved, repair
 from alnm_ray.store.sql import StoreSQL, check_read_only, query
 from alnm_ray.store.versions import (VersionInfo, canonical_json, content_hash, library_versions,
                                      split_ref)
@@ -23,9 +26,13 @@ __all__ = [
     "FeatureChange",
     "FeatureStore",
     "ImportResult",
+    "Moved",
+    "Problem",
+    "SQLLimits",
     "StoreSQL",
     "VersionDiff",
     "VersionInfo",
+    "VerifyReport",
     "canonical_json",
     "check_read_only",
     "content_hash",
@@ -35,7 +42,9 @@ __all__ = [
     "import_table",
     "library_versions",
     "query",
+    "repair",
     "split_ref",
     "to_wide",
+    "verify",
     "write_result",
 ]
