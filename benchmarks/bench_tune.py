@@ -108,7 +108,7 @@ def tasks_worker(store: str, out_json: str, repeats: int, folds: int, seed: int,
 
     from alnm_ray.runtime import RayConfig, init_ray
     from alnm_ray.tune import TuneRunConfig, load_inputs, plan_units
-    from alnm_ray.tune.sweep import build_payload
+    from alnm_ray.tune.payload import build_payload
     from alnm_ray.tune.trial import execute_unit
 
     t0 = time.perf_counter()

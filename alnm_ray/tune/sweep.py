@@ -33,7 +33,8 @@ import pandas as pd
 from alnm_ray.exceptions import AlnmRayError, ConfigError
 from alnm_ray.progress import NullProgress, progress
 from alnm_ray.tune.config import TuneRunConfig
-from alnm_ray.tune.inputs import TuneInputs, cv_patients, load_inputs
+from alnm_ray.tune.inputs import TuneInputs, load_inputs
+from alnm_ray.tune.payload import UNIT_KEY, TrialPayload, build_payload
 from alnm_ray.tune.trial import trainable, unit_done
 from alnm_ray.tune.units import Unit, plan_units
 
@@ -123,17 +124,6 @@ def _prepare_run_dir(run_dir: Path, run_id: str, cfg: TuneRunConfig, overwrite: 
                       encoding="utf-8")
 
 
-def build_payload(inputs: TuneInputs, cfg: TuneRunConfig, units: list[Unit], run_id: str,
-                  trials_dir: Path, candidates: list | None) -> dict[str, Any]:
-    """The data every trial reads (put into the object store once)."""
-    return {"sets": inputs.sets, "y": inputs.y, "centers": inputs.centers,
-            "train_ids": inputs.train_ids, "test_ids": inputs.test_ids,
-            "cv_ids": cv_patients(inputs, cfg), "reader_ratings": inputs.reader_ratings,
-            "config": cfg.to_dict(), "selection": cfg.selection_config(), "run_id": run_id,
-            "trials_dir": str(trials_dir.resolve()), "units": {u.uid: u for u in units},
-            "candidates": candidates}
-
-
 def _progress_callback(bar: Any) -> Any:
     from ray import tune
 
@@ -171,7 +161,7 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
-def run_tuner(todo: list[Unit], payload: dict[str, Any], run_dir: Path, *, concurrent: int,
+def run_tuner(todo: list[Unit], payload: TrialPayload, run_dir: Path, *, concurrent: int,
               quiet: bool) -> tuple[list[str], float]:
     """Run ``todo`` units as one Tune grid; return (error texts, wall seconds)."""
     from ray import tune
@@ -181,7 +171,7 @@ def run_tuner(todo: list[Unit], payload: dict[str, Any], run_dir: Path, *, concu
     bar = progress(len(todo), "tune trials", quiet=quiet)
     fn = tune.with_resources(tune.with_parameters(trainable, payload=payload), {"cpu": 1})
     tuner = tune.Tuner(
-        fn, param_space={"unit": tune.grid_search([u.uid for u in todo])},
+        fn, param_space={UNIT_KEY: tune.grid_search([u.uid for u in todo])},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
                                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
         run_config=tune.RunConfig(
@@ -198,7 +188,7 @@ def run_tuner(todo: list[Unit], payload: dict[str, Any], run_dir: Path, *, concu
     errors = []
     for result in (grid[i] for i in range(len(grid))):
         if result.error is not None:
-            unit = (result.config or {}).get("unit", "?")
+            unit = (result.config or {}).get(UNIT_KEY, "?")
             text = str(result.error).strip().splitlines()
             logger.debug("trial of unit %s failed:\n%s", unit, result.error)
             errors.append(f"{unit}: {text[-1] if text else type(result.error).__name__}")

@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from alnm_ray.tune.payload import TrialPayload
 from alnm_ray.tune.units import KIND_CV, KIND_HOLDOUT, KIND_LOCO, Unit
 
 logger = logging.getLogger(__name__)
@@ -113,32 +114,28 @@ def _lasso_record(step: Any) -> dict[str, Any]:
             "coefs": {n: float(c) for n, c, keep in zip(names, coef, support) if keep}}
 
 
-def _aligned(payload: Mapping[str, Any], unit: Unit, ids: list[str]
-             ) -> tuple[dict[str, pd.DataFrame], pd.Series]:
-    y = payload["y"].loc[ids]
-    return {n: payload["sets"][n].loc[ids] for n in unit.components}, y
-
-
-def _run_cv_unit(unit: Unit, payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _run_cv_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     from alnm_ray.model import run_cv
     from alnm_ray.tune.search import cv_candidate
 
-    cfg, sel = payload["config"], payload["selection"]
-    sets, y = _aligned(payload, unit, payload["cv_ids"])
+    cfg, sel = payload.config, payload.selection
+    sets, y = payload.rows(unit, payload.cv_ids)
     if unit.candidate is None:
-        out = run_cv(sets, y, list(cfg["classifiers"]), sel, repeats=cfg["repeats"],
-                     folds=cfg["folds"], seed=cfg["seed"], repeat_indices=list(unit.repeats),
-                     reader_table=payload["reader_ratings"], fusion=dict(unit.fusion),
-                     fusion_inner_folds=cfg["fusion_inner_folds"], feature_sets=list(unit.plain))
+        out = run_cv(sets, y, list(cfg.classifiers), sel, repeats=cfg.repeats, folds=cfg.folds,
+                     seed=cfg.seed, repeat_indices=list(unit.repeats),
+                     reader_table=payload.reader_ratings, fusion=dict(unit.fusion),
+                     fusion_inner_folds=cfg.fusion_inner_folds, feature_sets=list(unit.plain))
         return out.results, out.oof, {}
-    params = payload["candidates"][unit.candidate]
-    res, oof = cv_candidate(sets, y, unit.plain, unit.candidate, params, sel, repeats=cfg["repeats"],
-                            folds=cfg["folds"], seed=cfg["seed"], repeat_indices=list(unit.repeats),
-                            reader_table=payload["reader_ratings"], inner_folds=cfg["inner_folds"])
+    if payload.candidates is None:  # pragma: no cover - plan_units sets candidates only with a search
+        raise ValueError(f"unit {unit.uid}: candidate {unit.candidate} but the sweep has no search")
+    params = payload.candidates[unit.candidate]
+    res, oof = cv_candidate(sets, y, unit.plain, unit.candidate, params, sel, repeats=cfg.repeats,
+                            folds=cfg.folds, seed=cfg.seed, repeat_indices=list(unit.repeats),
+                            reader_table=payload.reader_ratings, inner_folds=cfg.inner_folds)
     return res, oof, {}
 
 
-def _run_split_unit(unit: Unit, payload: Mapping[str, Any]) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     """Hold-out (train/test ids) or one held-out centre, selection shared per set."""
     from alnm_ray.model.fitted import FittedModel
     from alnm_ray.model.holdout import evaluate_split
@@ -146,29 +143,33 @@ def _run_split_unit(unit: Unit, payload: Mapping[str, Any]) -> tuple[pd.DataFram
     from alnm_ray.model.splits import derive_seed
     from alnm_ray.tune.search import split_search
 
-    cfg, sel = payload["config"], payload["selection"]
-    y_all = payload["y"]
+    cfg, sel = payload.config, payload.selection
+    y_all = payload.y
     if unit.kind == KIND_HOLDOUT:
-        train_ids, test_ids = list(payload["train_ids"]), list(payload["test_ids"])
-        seed, label = derive_seed(cfg["seed"], "holdout"), {"split": "holdout"}
+        if payload.train_ids is None or payload.test_ids is None:  # pragma: no cover - plan_units
+            raise ValueError(f"unit {unit.uid}: a hold-out unit but the sweep has no hold-out split")
+        train_ids, test_ids = list(payload.train_ids), list(payload.test_ids)
+        seed, label = derive_seed(cfg.seed, "holdout"), {"split": "holdout"}
     else:
-        centers = payload["centers"]
+        centers = payload.centers
+        if centers is None:  # pragma: no cover - plan_units adds centre units only with centres
+            raise ValueError(f"unit {unit.uid}: a held-out centre but the sweep has no centres")
         train_ids = [p for p in y_all.index if centers[p] != unit.center]
         test_ids = [p for p in y_all.index if centers[p] == unit.center]
-        seed, label = derive_seed(cfg["seed"], "loco", unit.center), {"center": str(unit.center)}
+        seed, label = derive_seed(cfg.seed, "loco", unit.center), {"center": str(unit.center)}
     ids = train_ids + test_ids
-    sets, y = _aligned(payload, unit, ids)
+    sets, y = payload.rows(unit, ids)
     yv = y.to_numpy().astype(int)
     tr, te = np.arange(len(train_ids)), np.arange(len(train_ids), len(ids))
-    if payload["candidates"] is None:
+    if payload.candidates is None:
         rows, preds, models = evaluate_split(
-            sets, yv, tr, te, normalise_classifiers(list(cfg["classifiers"])), sel,
-            fusion={k: list(v) for k, v in unit.fusion}, reader_table=payload["reader_ratings"],
-            seed=seed, inner_folds=cfg["fusion_inner_folds"], label=label)
+            sets, yv, tr, te, normalise_classifiers(list(cfg.classifiers)), sel,
+            fusion={k: list(v) for k, v in unit.fusion}, reader_table=payload.reader_ratings,
+            seed=seed, inner_folds=cfg.fusion_inner_folds, label=label)
     else:
         rows, preds, models = split_search(
-            sets, yv, tr, te, unit.plain, list(cfg["classifiers"]), payload["candidates"], sel,
-            reader_table=payload["reader_ratings"], seed=seed, inner_folds=cfg["inner_folds"],
+            sets, yv, tr, te, unit.plain, list(cfg.classifiers), payload.candidates, sel,
+            reader_table=payload.reader_ratings, seed=seed, inner_folds=cfg.inner_folds,
             label=label)
     keep = set(unit.sets)
     results = pd.DataFrame(rows)
@@ -192,17 +193,17 @@ def _run_split_unit(unit: Unit, payload: Mapping[str, Any]) -> tuple[pd.DataFram
     return results, pd.concat(parts, ignore_index=True), {"selection": selection}
 
 
-def execute_unit(unit: Unit, payload: Mapping[str, Any]) -> dict[str, Any]:
+def execute_unit(unit: Unit, payload: TrialPayload) -> dict[str, Any]:
     """Run one unit and write its files.
 
     Args:
         unit: The unit.
-        payload: The sweep's shared data (see :func:`alnm_ray.tune.sweep.build_payload`).
+        payload: The sweep's shared data (see :func:`alnm_ray.tune.payload.build_payload`).
 
     Returns:
         The marker record (run id, rows, seconds, mean AUC ...).
     """
-    trials_dir = Path(payload["trials_dir"])
+    trials_dir = payload.trials_dir
     start = time.perf_counter()
     if unit.kind == KIND_CV:
         results, predictions, extra = _run_cv_unit(unit, payload)
@@ -213,17 +214,17 @@ def execute_unit(unit: Unit, payload: Mapping[str, Any]) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     auc = float(results["auc"].mean()) if len(results) else float("nan")
     meta = {"kind": unit.kind, "seconds": seconds, "auc_mean": auc, "pid": os.getpid(), **extra}
-    return write_unit(trials_dir, unit.uid, payload["run_id"], results, predictions, meta)
+    return write_unit(trials_dir, unit.uid, payload.run_id, results, predictions, meta)
 
 
-def trainable(config: Mapping[str, Any], payload: Mapping[str, Any]) -> None:
+def trainable(config: Mapping[str, Any], payload: TrialPayload) -> None:
     """Ray Tune function trainable: ``config["unit"]`` names the unit to run.
 
     Reports ``{"unit", "rows", "seconds", "auc_mean"}`` once, at the end.
     """
     from ray import tune
 
-    unit = payload["units"][config["unit"]]
+    unit = payload.unit_for(config)
     record = execute_unit(unit, payload)
     tune.report({"unit": unit.uid, "rows": int(record["rows"]), "seconds": float(record["seconds"]),
                  "auc_mean": float(record["auc_mean"])})

@@ -10,7 +10,7 @@ import pandas as pd
 from alnm_ray.model import run_cv
 from alnm_ray.tune.config import TuneRunConfig
 from alnm_ray.tune.inputs import cv_patients, load_inputs
-from alnm_ray.tune.sweep import build_payload
+from alnm_ray.tune.payload import build_payload
 from alnm_ray.tune.trial import execute_unit, selection_record, unit_done
 from alnm_ray.tune.units import KIND_CV, KIND_HOLDOUT, plan_units
 
