@@ -63,6 +63,10 @@ class ConfigError(AlnmRayError, ValueError):
     """A configuration value is out of range or of the wrong kind."""
 
 
+class RayConnectionError(AlnmRayError, RuntimeError):
+    """The driver could not join the Ray cluster (wrong address, cluster down, token refused)."""
+
+
 class AlnmRayWarning(UserWarning):
     """Base class of the package's warnings."""
 

@@ -5,7 +5,11 @@ is already running (it calls :func:`ensure_ray`, which starts an embedded
 local Ray only when nothing is running, e.g. from a notebook).
 
 Ray's token authentication, on by default for local clusters since 2.5x, is
-left as Ray sets it: nothing here disables it.
+left as Ray sets it: nothing here disables it.  When a cluster refuses the
+driver's token, :func:`init_ray` raises one :class:`RayConnectionError` naming
+``RAY_AUTH_TOKEN`` / ``RAY_AUTH_MODE`` and the fix; the warnings Ray's C++ core
+prints on every retry (about twenty) go to the DEBUG log instead of the
+console unless the console shows DEBUG.
 """
 
 from __future__ import annotations
@@ -13,16 +17,22 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from alnm_ray.constants import ENV_RAY_ADDRESS, THREAD_ENV_VARS
+from alnm_ray.exceptions import RayConnectionError
 
 logger = logging.getLogger(__name__)
 
 #: Namespace shared by every alnm-ray driver, so named actors can be found again.
 RAY_NAMESPACE = "alnm_ray"
+#: Text in a failed connection's error chain meaning the cluster refused the token.
+AUTH_MARKERS = ("AuthenticationError", "InvalidAuthToken", "Unauthenticated")
 
 
 @dataclass(frozen=True)
@@ -87,8 +97,96 @@ def init_ray(config: RayConfig | None = None) -> bool:
     else:
         kwargs["address"] = address
         logger.info("connecting to the Ray cluster at %s", address)
+        try:
+            with _native_stderr_to_debug():
+                ray.init(**kwargs)
+        except (ConnectionError, RuntimeError) as err:
+            raise connection_error(address, err) from err
+        return True
     ray.init(**kwargs)
     return True
+
+
+def _chain_text(err: BaseException) -> str:
+    parts, seen = [], set()
+    cur: BaseException | None = err
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        parts.append(f"{type(cur).__name__}: {cur}")
+        cur = cur.__cause__ or cur.__context__
+    return "\n".join(parts)
+
+
+def _token_source() -> str:
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return "the RAY_AUTH_TOKEN environment variable"
+    if os.environ.get("RAY_AUTH_TOKEN_PATH"):
+        return f"the file named by RAY_AUTH_TOKEN_PATH ({os.environ['RAY_AUTH_TOKEN_PATH']})"
+    default = Path.home() / ".ray" / "auth_token"
+    return str(default) if default.is_file() else "nowhere (no token is set)"
+
+
+def connection_error(address: str, err: BaseException) -> RayConnectionError:
+    """The user-facing error for a failed ``ray.init(address=...)``.
+
+    A refused token (Ray's ``AuthenticationError`` anywhere in the chain) gets
+    the token fix; anything else the address fix.  The token itself is never
+    shown.
+    """
+    text = _chain_text(err)
+    if any(marker in text for marker in AUTH_MARKERS):
+        mode = os.environ.get("RAY_AUTH_MODE") or "unset"
+        return RayConnectionError(
+            f"Ray cluster at {address}: expected this driver's authentication token to match the "
+            f"cluster's; the cluster refused it (RAY_AUTH_MODE={mode}, token from {_token_source()}). "
+            "Set RAY_AUTH_TOKEN to the cluster's token (`ray get-auth-token` on the head node prints "
+            "it; or point RAY_AUTH_TOKEN_PATH at a file holding it) and RAY_AUTH_MODE=token, then "
+            "re-run."
+        )
+    first = text.splitlines()[0] if text else type(err).__name__
+    return RayConnectionError(
+        f"Ray cluster at {address}: expected a running Ray cluster to connect to; could not "
+        f"connect ({first}). Check the address (--address or RAY_ADDRESS) and that the cluster is "
+        "up (`ray status` on its head node), or drop --address to run on an embedded local Ray."
+    )
+
+
+def _console_shows_debug() -> bool:
+    root = logging.getLogger("alnm_ray")
+    return any(getattr(h, "_alnm_console", False) and h.level <= logging.DEBUG for h in root.handlers)
+
+
+@contextlib.contextmanager
+def _native_stderr_to_debug() -> Iterator[None]:
+    """Route what Ray's C++ core writes to stderr (fd 2) while connecting to the DEBUG log.
+
+    A refused token makes Ray retry for ~20 s with one ``gcs_client`` warning
+    per retry, written by C++ straight to file descriptor 2 (Python logging
+    cannot filter it).  The descriptor is pointed at a temporary file for the
+    duration of the connect only; the text is then logged at DEBUG (the run
+    log keeps it).  Nothing is redirected when the console shows DEBUG.
+    """
+    if _console_shows_debug():
+        yield
+        return
+    try:
+        saved = os.dup(2)
+    except OSError:  # no usable stderr descriptor: nothing to hide
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            captured = sink.read().decode("utf-8", "replace").strip()
+            if captured:
+                logger.debug("Ray's native log while connecting:\n%s", captured)
 
 
 def ensure_ray() -> None:

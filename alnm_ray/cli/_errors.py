@@ -20,6 +20,8 @@ EXIT_USER_ERROR = 2
 EXIT_CASE_FAILURES = 3
 #: Exit code for an unexpected internal error.
 EXIT_INTERNAL = 70
+#: Exit code after Ctrl-C / SIGINT (128 + SIGINT, the shell convention), so `a && b` stops.
+EXIT_INTERRUPTED = 130
 #: OS error numbers of failed writes -> the fix.
 _OS_HINTS: dict[int, str] = {
     errno.ENOSPC: "the disk is full: free space or write to another volume",
@@ -27,6 +29,12 @@ _OS_HINTS: dict[int, str] = {
     errno.EROFS: "the filesystem is read-only: write to a writable folder",
     errno.EIO: "the device reported an I/O error: check the disk or network mount",
 }
+#: OS error numbers that mean a file or folder could not be read or written.
+_FS_ERRNOS: frozenset[int] = frozenset(
+    {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO, errno.EACCES, errno.EPERM, errno.ENOENT,
+     errno.EEXIST, errno.ENOTDIR, errno.EISDIR, errno.ENOTEMPTY, errno.EFBIG, errno.ENAMETOOLONG,
+     errno.EXDEV, errno.EMFILE, errno.ENFILE, errno.ELOOP, errno.ESTALE}
+)
 
 
 class UserError(click.ClickException):
@@ -36,6 +44,16 @@ class UserError(click.ClickException):
 
     def format_message(self) -> str:
         return self.message
+
+
+class Interrupted(UserError):
+    """The user interrupted the command (Ctrl-C / SIGINT): exit 130 with what to do next."""
+
+    exit_code = EXIT_INTERRUPTED
+
+    def __init__(self, message: str = "interrupted (Ctrl-C / SIGINT) before the command finished. "
+                                      "Re-run the same command to try again.") -> None:
+        super().__init__(message)
 
 
 def run_guarded(fn: Callable[[], T], *, debug: bool) -> T:
@@ -59,21 +77,47 @@ def run_guarded(fn: Callable[[], T], *, debug: bool) -> T:
             f"{err.filename or 'file'}: {err.strerror or err}. Check the path exists and is "
             "readable/writable by this user."
         ) from err
-    except OSError as err:  # disk full, quota, read-only filesystem… while writing an output
+    except ConnectionError as err:  # an OSError, but about a network peer, never a file
         if debug:
             raise
+        raise UserError(
+            f"{err}: expected to reach a network service (a Ray cluster or a remote store); the "
+            "connection failed. Check the address (--address or RAY_ADDRESS) and that the service "
+            "is up; --debug shows the details."
+        ) from err
+    except OSError as err:
+        if debug:
+            raise
+        if not is_file_error(err):  # e.g. a socket or process error: not the user's disk
+            raise _internal(err) from err
         hint = _OS_HINTS.get(err.errno or 0, "check the path exists, is writable and has free space")
         raise UserError(f"{err.filename or 'an output file'}: {err.strerror or err}; {hint}.") from err
     except KeyboardInterrupt:
-        raise click.exceptions.Abort() from None
+        raise Interrupted() from None
     except Exception as err:  # noqa: BLE001 - the last line of defence before a traceback
         if debug:
             raise
-        logger.debug("internal error", exc_info=True)
-        exc = click.ClickException(
-            f"internal error ({type(err).__name__}): {err}\n"
-            "This is a bug in alnm-ray or an unhandled input. Re-run with --debug for the "
-            "traceback and report it."
-        )
-        exc.exit_code = EXIT_INTERNAL
-        raise exc from err
+        raise _internal(err) from err
+
+
+def is_file_error(err: OSError) -> bool:
+    """True for an OS error of reading or writing files (names a path, or a filesystem errno).
+
+    Only these get the "path exists, is writable, has free space" advice;
+    connection errors (``ConnectionError`` is an ``OSError``) and other system
+    errors without a path do not.
+    """
+    if isinstance(err, ConnectionError):
+        return False
+    return err.filename is not None or (err.errno or 0) in _FS_ERRNOS
+
+
+def _internal(err: BaseException) -> click.ClickException:
+    logger.debug("internal error", exc_info=err)
+    exc = click.ClickException(
+        f"internal error ({type(err).__name__}): {err}\n"
+        "This is a bug in alnm-ray or an unhandled input. Re-run with --debug for the "
+        "traceback and report it."
+    )
+    exc.exit_code = EXIT_INTERNAL
+    return exc

@@ -133,8 +133,14 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
                    f"{repeats} x {folds}-fold CV", err=True)
     check_run_dir(out, cfg.run_hash(inputs.table_versions), overwrite)  # before Ray starts, too
     add_run_log(out)
-    with ray_session(ctx.ray_config()):
-        result = run_sweep(cfg, out, overwrite=overwrite, inputs=inputs)
+    try:
+        with ray_session(ctx.ray_config()):
+            result = run_sweep(cfg, out, overwrite=overwrite, inputs=inputs)
+    except KeyboardInterrupt:
+        from alnm_ray.cli._errors import Interrupted
+
+        raise Interrupted(f"tune: interrupted — re-run the same command to resume; units already "
+                          f"finished are kept in {out} and not recomputed.") from None
     if result.complete:  # feature dictionary (clinical too) + CLEAR/TRIPOD+AI checklists in the run folder
         from alnm_ray.standards.checklist import finish_run
 
