@@ -48,6 +48,11 @@ RAY_RESULTS_DIR = "ray_results"
 #: (the new one still prints a banner); only the JSON result logger is kept
 #: (no CSV/TensorBoard files per trial -- our results are the unit files).
 QUIET_TUNE_ENV: dict[str, str] = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+#: Set around ``Tuner.fit`` too: Tune's own SIGINT handler would swallow Ctrl-C, return
+#: normally (so the command exited 0) and advise ``Tuner.restore``, which is not how a
+#: sweep resumes.  Without it Ctrl-C raises :class:`KeyboardInterrupt` out of ``fit``;
+#: finished units are already on disk, and re-running the same command resumes.
+NO_TUNE_SIGINT_ENV: dict[str, str] = {"TUNE_DISABLE_SIGINT_HANDLER": "1"}
 #: The CLI's DEBUG log, created in the run folder before the sweep starts.
 RUN_LOG = "alnm-ray.log"
 
@@ -181,8 +186,8 @@ def run_tuner(todo: list[Unit], payload: TrialPayload, run_dir: Path, *, concurr
             failure_config=tune.FailureConfig(max_failures=0)))
     start = time.perf_counter()
     logger.debug("tuner built; fitting %d trials", len(todo))
-    with bar, _environ(QUIET_TUNE_ENV):
-        grid = tuner.fit()
+    with bar, _environ({**QUIET_TUNE_ENV, **NO_TUNE_SIGINT_ENV}):
+        grid = tuner.fit()  # Ctrl-C: KeyboardInterrupt propagates (the CLI exits 130)
     seconds = time.perf_counter() - start
     logger.debug("tuner finished in %.1f s", seconds)
     errors = []
