@@ -369,7 +369,7 @@ def _parse(doc_bytes: bytes, where: str) -> tuple[str, bytes, bytes]:
             problem = f"signed_file {doc.get('signed_file')!r:.60}"
         elif raw is None or sig is None:
             problem = "a public key or signature that is not base64 of the right length"
-        elif signer.get("fingerprint") != fingerprint(raw):
+        elif not isinstance(signer, dict) or signer.get("fingerprint") != fingerprint(raw):
             problem = "a signer fingerprint that does not match its public key"
         else:
             return fingerprint(raw), raw, sig
