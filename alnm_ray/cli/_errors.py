@@ -112,12 +112,16 @@ def is_file_error(err: OSError) -> bool:
     return err.filename is not None or (err.errno or 0) in _FS_ERRNOS
 
 
+class InternalError(click.ClickException):
+    """An unexpected error, shown as one paragraph naming ``--debug`` (exit 70)."""
+
+    exit_code = EXIT_INTERNAL
+
+
 def _internal(err: BaseException) -> click.ClickException:
     logger.debug("internal error", exc_info=err)
-    exc = click.ClickException(
+    return InternalError(
         f"internal error ({type(err).__name__}): {err}\n"
         "This is a bug in alnm-ray or an unhandled input. Re-run with --debug for the "
         "traceback and report it."
     )
-    exc.exit_code = EXIT_INTERNAL
-    return exc
