@@ -39,6 +39,7 @@ from alnm_ray.stats.delong import (
     delong_test,
     delong_unpaired_test,
 )
+from alnm_ray.stats.logistic import ClinicalLogisticModel, LogisticFitError, Term
 from alnm_ray.stats.reclassification import (
     IDIResult,
     NRIResult,
@@ -66,14 +67,17 @@ __all__ = [
     "BootstrapCI",
     "CalibrationCurve",
     "ClinicalImpact",
+    "ClinicalLogisticModel",
     "DeLongAUC",
     "DeLongTest",
     "DecisionCurve",
     "HosmerLemeshow",
     "IDIResult",
     "InvalidPredictionsError",
+    "LogisticFitError",
     "NRIResult",
     "Recalibration",
+    "Term",
     "ThresholdMetrics",
     "YoudenResult",
     "bootstrap_auc_ci",
