@@ -101,8 +101,13 @@ def list_(table: str | None, store: str, fmt: str) -> None:
 @click.argument("ref", metavar="TABLE[@VERSION]")
 @_store_option
 @_format_option
-def show(ref: str, store: str, fmt: str) -> None:
-    """Show one version's catalog entry, columns and error summary."""
+@click.option("--columns", "list_columns", is_flag=True,
+              help="List every feature column with its IBSI conformance statement.")
+def show(ref: str, store: str, fmt: str, list_columns: bool) -> None:
+    """Show one version's catalog entry, columns, IBSI conformance and error summary."""
+    from alnm_ray.standards import conformance_for_columns
+    from alnm_ray.store.wide import NON_FEATURE_COLUMNS
+
     opened = _open(store)
     info = opened.resolve(ref)
     errors = opened.read_errors(info.table, info.version)
@@ -110,13 +115,13 @@ def show(ref: str, store: str, fmt: str) -> None:
     if errors.num_rows:
         grouped = errors.group_by(["stage", "error_type"]).aggregate([([], "count_all")])
         summary = sorted(grouped.to_pylist(), key=lambda r: -r["count_all"])
-    if fmt == "json":
-        click.echo(json.dumps({**info.to_dict(), "errors_summary": summary}, indent=1))
-        return
-    from alnm_ray.store.wide import NON_FEATURE_COLUMNS
-
     meta = [n for n in info.column_names if n in NON_FEATURE_COLUMNS or n in info.key]
     feats = [n for n in info.column_names if n not in meta]
+    statements = dict(zip(feats, conformance_for_columns(feats)))
+    if fmt == "json":
+        click.echo(json.dumps({**info.to_dict(), "errors_summary": summary,
+                               "ibsi_conformance": statements}, indent=1))
+        return
     lines = [
         f"table     {info.table}", f"version   {info.version}", f"created   {info.created}",
         f"rows      {info.rows}", f"cases     {info.cases}", f"failures  {info.failures}",
@@ -129,7 +134,17 @@ def show(ref: str, store: str, fmt: str) -> None:
         "lineage   " + json.dumps(info.lineage, indent=1, sort_keys=True).replace("\n", "\n          "),
         "counts    " + json.dumps(info.counts, sort_keys=True),
     ]
+    if feats:
+        tally: dict[str, int] = {}
+        for statement in statements.values():
+            kind = statement.split(" (")[0]
+            tally[kind] = tally.get(kind, 0) + 1
+        lines.append("ibsi      " + ", ".join(f"{n} {kind}" for kind, n in sorted(tally.items()))
+                     + ("" if list_columns else " (--columns lists each feature)"))
     click.echo("\n".join(lines))
+    if list_columns:
+        for name in feats:
+            click.echo(f"  {name}\t{statements[name]}")
     if summary:
         click.echo(f"errors    {errors.num_rows} row(s) (see: alnm-ray sql \"SELECT * FROM errors\")")
         for row in summary[:10]:

@@ -62,6 +62,16 @@ def test_show_text_and_json(store_path) -> None:
                                          "count_all": 1}]
 
 
+def test_show_states_the_ibsi_conformance_of_each_feature(store_path) -> None:
+    text = _run("show", "radiomics", "--store", store_path)
+    assert text.exit_code == 0, text.output
+    assert "ibsi      1 IBSI-conformant (--columns lists each feature)" in text.output
+    listed = _run("show", "radiomics", "--store", store_path, "--columns")
+    assert "  original_glcm_Idm\tIBSI-conformant" in listed.output
+    body = json.loads(_run("show", "radiomics", "--store", store_path, "--format", "json").output)
+    assert body["ibsi_conformance"] == {"original_glcm_Idm": "IBSI-conformant"}
+
+
 def test_diff_text_and_json(store_path) -> None:
     text = _run("diff", "radiomics@aaaa", "radiomics", "--store", store_path)
     assert text.exit_code == 0, text.output
