@@ -47,6 +47,7 @@ from alnm_ray.stats.reclassification import (
     continuous_nri,
     idi,
 )
+from alnm_ray.stats.scores import LinearScore
 from alnm_ray.stats.summary import (
     DEFAULT_NB_THRESHOLDS,
     evaluate_models,
@@ -74,6 +75,7 @@ __all__ = [
     "HosmerLemeshow",
     "IDIResult",
     "InvalidPredictionsError",
+    "LinearScore",
     "LogisticFitError",
     "NRIResult",
     "Recalibration",
