@@ -56,6 +56,8 @@ logger = logging.getLogger(__name__)
 
 METADATA_FILE = "metadata.json"
 SUMMARY_FILE = "training_summary.json"
+#: The feature dictionary rows (IBSI identity, filter, discretisation) of the model's input columns.
+DICTIONARY_FILE = "feature_dictionary.csv"
 CONFIG_DIR = "config"
 MODEL_STEM = "model"
 #: Bump when the layout or metadata fields change incompatibly.
@@ -162,7 +164,8 @@ class Bundle:
 
 def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary: TrainingDistribution,
                  configs: dict[str, Any] | None = None, probe: pd.DataFrame | None = None,
-                 overwrite: bool = False, signing_key: Any = None, unsigned: bool = False) -> str:
+                 overwrite: bool = False, signing_key: Any = None, unsigned: bool = False,
+                 feature_dictionary: pd.DataFrame | None = None) -> str:
     """Write a signed bundle folder atomically and return its id.
 
     Args:
@@ -178,6 +181,9 @@ def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary
             default ``$ALNM_RAY_SIGNING_KEY``.
         unsigned: Write no signature (``score`` then refuses the bundle unless
             told ``--trust-unsigned``); exclusive with ``signing_key``.
+        feature_dictionary: The feature dictionary rows of the model's input
+            columns, written as ``feature_dictionary.csv`` (checksummed and signed
+            like every other file).
 
     Returns:
         The bundle id.
@@ -210,11 +216,17 @@ def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary
         rel = f"{CONFIG_DIR}/{name}.yaml"
         files[rel] = yaml.safe_dump(json.loads(json.dumps(value, default=str)), sort_keys=True).encode()
         config_files[name] = rel
+    listed: dict[str, Any] = {"summary": SUMMARY_FILE, "configs": config_files}
+    if feature_dictionary is not None:
+        from alnm_ray.csvsafe import neutralize_frame
+
+        files[DICTIONARY_FILE] = neutralize_frame(feature_dictionary).to_csv(index=False).encode()
+        listed["feature_dictionary"] = DICTIONARY_FILE
     meta = dict(metadata)
     meta.update(
         format_version=FORMAT_VERSION,
         model={"file": model_file, **model_info},
-        files={"summary": SUMMARY_FILE, "configs": config_files},
+        files=listed,
         library_versions=library_versions(),
     )
     meta["bundle_id"] = _content_id(meta, {k: sha256_bytes(v) for k, v in files.items()})

@@ -284,9 +284,12 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
         value = loaded.infos[table].params.get(key) if table in loaded.infos else None
         if isinstance(value, dict) and name not in configs:
             configs[name] = value
+    from alnm_ray.standards.dictionary import dictionary_for_columns
+
     bundle_id = write_bundle(out, model=model, metadata=metadata, summary=summary, configs=configs,
                              probe=X.head(PROBE_ROWS), overwrite=overwrite, signing_key=signer_key,
-                             unsigned=signer_key is None)
+                             unsigned=signer_key is None,
+                             feature_dictionary=dictionary_for_columns(store, list(X.columns)))
     fmt = json.loads((Path(out) / METADATA_FILE).read_text(encoding="utf-8"))["model"]["format"]
     signer = key_fingerprint(signer_key) if signer_key is not None else None
     return TrainResult(bundle_id, str(out), int(len(y)), int(y.sum()), int(X.shape[1]), used,

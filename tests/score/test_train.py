@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from alnm_ray.exceptions import ConfigError, SchemaMismatchError
@@ -43,6 +44,11 @@ def test_train_writes_a_bundle_that_reproduces_the_fitted_model(tmp_path, store,
     p = bundle.predict_proba(wide.loc[train_ids])
     assert p.shape == (42,) and np.all((p >= 0) & (p <= 1))
     assert result.train_auc > 0.7  # the synthetic signal is strong
+    # the feature dictionary of the model's inputs travels with it, checksummed and signed
+    dictionary = pd.read_csv(tmp_path / "b" / "feature_dictionary.csv")
+    assert meta["files"]["feature_dictionary"] == "feature_dictionary.csv"
+    assert list(dictionary["wide_column"]) == bundle.features
+    assert "feature_dictionary.csv" in (tmp_path / "b" / "CHECKSUMS.sha256").read_text(encoding="utf-8")
 
 
 def test_run_folder_supplies_seed_selection_and_table_versions(tmp_path, store, rng, long_factory,
