@@ -32,7 +32,7 @@ _FIELDS = {
     "weights": "weights", "seed": "seed", "grid": "grid", "margin_mm": "margin_mm",
     "lift_depth": "lift_depth", "batch_size": "batch_size", "pool_min": "pool_min",
     "pool_max": "pool_max", "num_cpus_per_actor": "num_cpus_per_actor",
-    "num_gpus_per_actor": "num_gpus_per_actor", "torch_threads": "torch_threads",
+    "num_gpus_per_actor": "num_gpus_per_actor", "torch_threads": "torch_threads", "extractor": "extractor",
 }
 
 
@@ -50,6 +50,10 @@ _FIELDS = {
               help="Input grid in voxels (default 64, i.e. 64x64x64).")
 @click.option("--margin-mm", type=click.FloatRange(min=0), default=None,
               help="Margin around the lesion's bounding box, mm per side (default 5).")
+@click.option("--extractor", default=None, metavar="NAME",
+              help="Deep-feature network: resnet18_3d (default; 512 values, 2-D images lifted), resnet18_2d "
+                   "(2-D ResNet-18, 512; mammography) or vgg19_2d (VGG-19 reduced to 128; ultrasound). Per "
+                   "sequence: `sequence_extractors: {MG_CC: resnet18_2d}` in the --config YAML.")
 @click.option("--lift-depth", type=click.IntRange(min=1), default=None,
               help="Slices of the thin volume a 2-D image (mammogram) is repeated into (default 8).")
 @click.option("--preprocess", "preprocess", default="guo2024", show_default=True, metavar="CONFIG.yaml|none|guo2024",
