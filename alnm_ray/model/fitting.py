@@ -16,7 +16,7 @@ import json
 import logging
 import time
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -128,14 +128,6 @@ class ClassifierFit:
     p_eval: tuple[np.ndarray, ...]
     warning_texts: tuple[str, ...]
     seconds: float
-
-    def __iter__(self) -> Iterator[Any]:
-        """Deprecated positional unpacking ``(model, p_train, [p_eval...], [texts], seconds)``.
-
-        Kept only for callers not yet reading the attributes; use them instead.
-        """
-        return iter((self.model, self.p_train, list(self.p_eval), list(self.warning_texts),
-                     self.seconds))
 
 
 def fit_predict(name: str, params: Mapping[str, Any], seed: int, X_fit: pd.DataFrame,

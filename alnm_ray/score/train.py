@@ -171,9 +171,8 @@ def _threshold(config: TrainConfig, X: pd.DataFrame, y: np.ndarray, p_train: np.
     folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     for tr, te in folds.split(X, y):
         sel = fit_selection(X.iloc[tr], y[tr], sel_config, reader_table=reader_table, seed=config.seed)
-        _, _, (p_te,), _, _ = fit_predict(config.classifier, config.classifier_params, config.seed,
-                                          sel.X_train, sel.y_train, sel.X_train,
-                                          [sel.transform(X.iloc[te])])
+        (p_te,) = fit_predict(config.classifier, config.classifier_params, config.seed,
+                              sel.X_train, sel.y_train, sel.X_train, [sel.transform(X.iloc[te])]).p_eval
         oof[te] = p_te
     return youden_threshold(y, oof), f"youden on {config.cv_folds}-fold out-of-fold predictions"
 
@@ -239,9 +238,9 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
     selection = fit_selection(X, y, sel_config, reader_table=reader_table, seed=config.seed)
     for text in selection.fallbacks:  # e.g. SMOTE's k reduced for a small minority class: the user should know
         logger.warning("%s", text)
-    clf, p_train, _, warn_texts, _ = fit_predict(config.classifier, config.classifier_params, config.seed,
-                                                 selection.X_train, selection.y_train,
-                                                 selection.transform(X), [])
+    fitted = fit_predict(config.classifier, config.classifier_params, config.seed,
+                         selection.X_train, selection.y_train, selection.transform(X), [])
+    clf, p_train, warn_texts = fitted.model, fitted.p_train, list(fitted.warning_texts)
     threshold, rule = _threshold(config, X, y, p_train, sel_config, reader_table)
     _strip_training_rows(selection.pipeline)
     model = FrozenModel(selection.pipeline, clf, list(X.columns)).fit()

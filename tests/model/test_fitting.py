@@ -56,14 +56,6 @@ def test_fit_predict_is_seeded_and_records_warnings() -> None:
     assert slow.p_eval == () and any("ConvergenceWarning" in t for t in slow.warning_texts)
 
 
-def test_positional_unpacking_still_gives_the_five_parts() -> None:
-    X, y = _frame(2)
-    fit = fit_predict("nb", {}, 0, X, y, X, [X.iloc[:5]])
-    model, p_train, p_eval, texts, seconds = fit
-    assert model is fit.model and p_train is fit.p_train and seconds == fit.seconds
-    assert isinstance(p_eval, list) and p_eval[0] is fit.p_eval[0] and texts == list(fit.warning_texts)
-
-
 def test_evaluate_classifiers_keeps_each_fit_and_its_youden_threshold() -> None:
     c = make_cohort(n=80, p_rad=20, signal=1.0, seed=5)
     X = c["radiomics"].drop(columns=["label", "center"])
