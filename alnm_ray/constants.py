@@ -28,7 +28,9 @@ READERS: tuple[str, ...] = (READER_A, READER_B, READER_A2)
 PRIMARY_READER = READER_A
 
 # --- Splits ----------------------------------------------------------------
-SPLITS: tuple[str, ...] = ("train", "test", "external")
+#: ``validation`` is an internal hold-out of the development set; ``temporal`` and
+#: ``prospective`` are later (or earlier) cohorts of the same centres.
+SPLITS: tuple[str, ...] = ("train", "validation", "test", "external", "temporal", "prospective")
 
 # --- Manifest columns ------------------------------------------------------
 COL_COHORT = "cohort"

@@ -24,6 +24,9 @@ class PatientStream(IntEnum):
     READERS = 5
     MG = 6
     NOISE = 7
+    ULTRASOUND = 8
+    NODE = 9
+    READER_CALLS = 10
 
 
 class CohortStream(IntEnum):
@@ -33,6 +36,7 @@ class CohortStream(IntEnum):
     ASSIGNMENT = 1
     REPEAT_READERS = 2
     SPLIT = 3
+    US_SCANNERS = 4
 
 
 _PATIENT, _COHORT = 0, 1

@@ -37,14 +37,14 @@ from alnm_ray.constants import (
 from alnm_ray.csvsafe import neutralize_frame
 from alnm_ray.exceptions import ConfigError
 from alnm_ray.progress import progress
-from alnm_ray.synth._rng import CohortStream, cohort_rng
-from alnm_ray.synth.centers import SYNTH_SEQUENCES, CenterProfile, assign_centers, make_centers
-from alnm_ray.synth.clinical import CLINICAL_COLUMNS
+from alnm_ray.synth.centers import CenterProfile, make_centers
 from alnm_ray.synth.config import SynthConfig
+from alnm_ray.synth.design import plan_cohort
 from alnm_ray.synth.latent import (
     LATENT_SCALE, TRAIT_WEIGHTS, TRAITS, empirical_auc, expected_oracle_auc, latent_intercept,
 )
 from alnm_ray.synth.patient import PatientPlan, generate_patients
+from alnm_ray.synth.ultrasound import make_us_scanners
 from alnm_ray.typing import PathLike
 
 logger = logging.getLogger(__name__)
@@ -91,35 +91,6 @@ class CohortInfo:
     oracle_auc_expected: float
     mode: str
     elapsed_s: float
-
-
-def plan_cohort(config: SynthConfig) -> list[PatientPlan]:
-    """Ids, centres and repeat-reader membership of every patient (deterministic)."""
-    centers = assign_centers(config)
-    n = int(config.patients)  # type: ignore[arg-type]
-    rng = cohort_rng(config.seed, CohortStream.REPEAT_READERS)
-    repeat = set(int(i) for i in rng.choice(n, size=config.n_repeat, replace=False))
-    return [PatientPlan(i, f"P{i + 1:0{config.id_width}d}", centers[i], i in repeat) for i in range(n)]
-
-
-def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """``"train"``/``"test"`` per patient, ``round(test_fraction * n_class)`` of each class in test.
-
-    Written here rather than with scikit-learn's ``train_test_split`` because that
-    refuses classes with fewer than two members, which tiny cohorts have.
-
-    Example:
-        >>> s = stratified_split(np.array([1] * 117 + [0] * 153), 0.3, seed=0)
-        >>> int((s == "test").sum())  # 35 + 46, like the paper's 189 / 81
-        81
-    """
-    rng = cohort_rng(seed, CohortStream.SPLIT)
-    split = np.full(len(labels), "train", dtype=object)
-    for cls in (0, 1):
-        idx = np.flatnonzero(np.asarray(labels) == cls)
-        n_test = int(np.floor(test_fraction * len(idx) + 0.5))
-        split[rng.permutation(idx)[:n_test]] = "test"
-    return split
 
 
 def _prepare(out_dir: Path, overwrite: bool) -> None:
@@ -229,7 +200,7 @@ def generate_cohort(out_dir: PathLike, config: SynthConfig, *, parallel: str | N
     run = _run_ray if mode == "ray" else _run_serial
     records = sorted(run(out, config, plans, centers, quiet), key=lambda r: r["index"])
     labels = np.array([r["label"] for r in records])
-    split = stratified_split(labels, config.test_fraction, config.seed)
+    split = np.array([r["split"] for r in records], dtype=object)
     manifest = _manifest(config, records, split)
     _write_csv(manifest, out / "manifest.csv")
     _write_csv(_clinical(config, records), out / "clinical.csv")
@@ -254,26 +225,31 @@ def _write_csv(df: pd.DataFrame, path: Path) -> None:
 
 
 def _manifest(config: SynthConfig, records: list[dict[str, Any]], split: np.ndarray) -> pd.DataFrame:
-    order = {seq: k for k, seq in enumerate(SYNTH_SEQUENCES)}
+    order = {seq: k for k, seq in enumerate(config.shape.sequences)}
     rank = {r: k for k, r in enumerate(READERS)}
     rows = []
     for rec, sp in zip(records, split):
         for seq, reader, image, mask in sorted(rec["rows"], key=lambda t: (order[t[0]], rank[t[1]])):
-            rows.append((config.cohort, rec["center"], rec["patient_id"], seq, reader, image, mask,
+            rows.append((rec["cohort"], rec["center"], rec["patient_id"], seq, reader, image, mask,
                          DEFAULT_MASK_LABEL, rec["label"], sp))
     return pd.DataFrame(rows, columns=list(MANIFEST_COLUMNS))
 
 
 def _clinical(config: SynthConfig, records: list[dict[str, Any]]) -> pd.DataFrame:
-    rows = [{COL_PATIENT: r["patient_id"], COL_COHORT: config.cohort, COL_CENTER: r["center"],
+    rows = [{COL_PATIENT: r["patient_id"], COL_COHORT: r["cohort"], COL_CENTER: r["center"],
              **r["clinical"]} for r in records]
-    return pd.DataFrame(rows, columns=[COL_PATIENT, COL_COHORT, COL_CENTER, *CLINICAL_COLUMNS])
+    df = pd.DataFrame(rows, columns=[COL_PATIENT, COL_COHORT, COL_CENTER, *config.shape.clinical_columns])
+    for column in config.shape.clinical_columns:  # calls exist for some patients only: integers, not floats
+        values = [r["clinical"][column] for r in records if r["clinical"][column] is not None]
+        if len(values) < len(records) and all(isinstance(v, int) for v in values):
+            df[column] = df[column].astype("Int64")
+    return df
 
 
 def _truth(records: list[dict[str, Any]], split: np.ndarray) -> pd.DataFrame:
     rows = [{COL_PATIENT: r["patient_id"], COL_CENTER: r["center"], COL_LABEL: r["label"], COL_SPLIT: sp,
              "repeat_readers": int(r["repeat"]), "latent": r["latent"], "risk_score": r["risk_score"],
-             **{f"trait_{k}": v for k, v in r["phenotype"].items()}, **r["lesion"]}
+             **r["truth_extra"], **{f"trait_{k}": v for k, v in r["phenotype"].items()}, **r["lesion"]}
             for r, sp in zip(records, split)]
     return pd.DataFrame(rows)
 
@@ -289,8 +265,12 @@ def _summary(config: SynthConfig, records: list[dict[str, Any]], split: np.ndarr
         lab = np.array([r["label"] for r in records if r["center"] == c.name])
         per_center[c.name] = {"patients": int(len(lab)), "alnm_positive": int(lab.sum()),
                               "alnm_negative": int(len(lab) - lab.sum())}
+    shape = config.shape
     per_split = {s: {"patients": int((split == s).sum()), "alnm_positive": int(labels[split == s].sum())}
-                 for s in ("train", "test")}
+                 for s in shape.splits}
+    cohorts = np.array([r["cohort"] for r in records])
+    per_cohort = {c: {"patients": int((cohorts == c).sum()), "alnm_positive": int(labels[cohorts == c].sum())}
+                  for c in dict.fromkeys(cohorts.tolist())}
     weights = np.asarray(TRAIT_WEIGHTS) / np.linalg.norm(TRAIT_WEIGHTS)
     return {
         "format": "alnm-ray synthetic cohort",
@@ -301,8 +281,9 @@ def _summary(config: SynthConfig, records: list[dict[str, Any]], split: np.ndarr
         "config_hash": config.config_hash(),
         "n_patients": len(records),
         "n_centers": len(centers),
-        "sequences": list(SYNTH_SEQUENCES),
-        "counts": {"per_center": per_center, "per_split": per_split,
+        "sequences": list(shape.sequences),
+        "design": shape.describe(),
+        "counts": {"per_center": per_center, "per_split": per_split, "per_cohort": per_cohort,
                    "per_label": {"0": int((labels == 0).sum()), "1": int(labels.sum())}},
         "prevalence": round(float(labels.mean()), 6),
         "prevalence_expected": config.prevalence,
@@ -312,9 +293,11 @@ def _summary(config: SynthConfig, records: list[dict[str, Any]], split: np.ndarr
                    "scale": round(config.signal * LATENT_SCALE, 6),
                    "intercept": round(latent_intercept(config.signal, config.prevalence), 6),
                    "formula": "label ~ Bernoulli(sigmoid(intercept + scale * sum(weights * traits)))"},
-        "repeat_readers": {"readers": ["B", "A2"], "n": int(sum(r["repeat"] for r in records)),
+        "repeat_readers": {"readers": list(shape.second_readers), "n": int(sum(r["repeat"] for r in records)),
                            "patients": [r["patient_id"] for r in records if r["repeat"]]},
         "centers": {c.name: c.to_dict() for c in centers},
+        **({"ultrasound_scanners": {u.name: u.to_dict() for u in make_us_scanners(config)}}
+           if any(seq in shape.sequences for seq in ("US_TUMOR", "US_LN")) else {}),
         "files": {"manifest": "manifest.csv", "clinical": "clinical.csv", "truth": "truth.csv"},
         "versions": {"alnm_ray": __version__, "numpy": np.__version__, "scipy": scipy.__version__,
                      "SimpleITK": sitk.Version_VersionString(), "python": platform.python_version()},

@@ -1,4 +1,4 @@
-"""Generating one patient: label, lesion, six images, readers' masks, clinical row.
+"""Generating one patient: label, lesion, the study shape's images, readers' masks, clinical row.
 
 Everything a patient gets is drawn from its own named random streams
 (:mod:`alnm_ray.synth._rng`), so a patient's files are the same bytes whether
@@ -20,8 +20,14 @@ from alnm_ray.synth.centers import SYNTH_SEQUENCES, CenterProfile
 from alnm_ray.synth.clinical import draw_clinical, max_diameter_mm
 from alnm_ray.synth.config import SynthConfig
 from alnm_ray.synth.latent import Phenotype, draw_label, draw_phenotype, latent_risk, risk_score
-from alnm_ray.synth.lesion import ReaderStyle, draw_lesion, draw_reader_style, place_lesion
+from alnm_ray.synth.lesion import LesionShape, ReaderStyle, draw_lesion, draw_reader_style, place_lesion
 from alnm_ray.synth.mammo import draw_parenchyma, mammo_mask, mammogram
+from alnm_ray.synth.reader_study import reader_calls
+from alnm_ray.synth.studies import READER_CALL_COLUMNS, StudyShape
+from alnm_ray.synth.ultrasound import (
+    draw_node, make_us_scanners, node_involvement, node_view, tumour_view, us_mask,
+)
+from alnm_ray.synth.variables import draw_variables
 from alnm_ray.synth.volumes import (
     SEQUENCE_GRID, Grid, draw_anatomy, lesion_contrast, mri_grids, reader_mask, scanner,
     sequence_signal, tissue_maps,
@@ -29,6 +35,9 @@ from alnm_ray.synth.volumes import (
 
 #: gzip level of the written NIfTI files (zlib is deterministic for a fixed level).
 COMPRESSION_LEVEL = 6
+#: Random sub-stream of each sequence (Guo 2024's six first, so their bytes never change).
+SEQUENCE_STREAMS: dict[str, int] = {**{seq: k for k, seq in enumerate(SYNTH_SEQUENCES)},
+                                    "DCE_P1": 6, "US_TUMOR": 7, "US_LN": 8}
 
 
 @dataclass(frozen=True)
@@ -39,17 +48,31 @@ class PatientPlan:
         index: 0-based patient number (the key of its random streams).
         patient_id: ``P0001``-style identifier.
         center: Index into the cohort's centres.
-        repeat: Whether readers B and A2 also outline this patient.
+        repeat: Whether the shape's second readers (B, A2) also outline this patient.
+        cohort: Cohort name of the patient's arm (``""``: the config's).
+        split: The patient's ``split`` value (``""``: none).
+        arm: The study arm (``development``, ``external``, …).
+        prevalence: The arm's expected prevalence (``None``: the config's).
     """
 
     index: int
     patient_id: str
     center: int
     repeat: bool
+    cohort: str = ""
+    split: str = ""
+    arm: str = "development"
+    prevalence: float | None = None
 
 
-def patient_outcome(config: SynthConfig, index: int) -> tuple[Phenotype, float, int]:
+def patient_outcome(config: SynthConfig, index: int,
+                    prevalence: float | None = None) -> tuple[Phenotype, float, int]:
     """A patient's traits, latent risk and ALNM label (cheap: no images).
+
+    Args:
+        config: The cohort's settings.
+        index: 0-based patient number.
+        prevalence: The patient's arm prevalence (default: ``config.prevalence``).
 
     Example:
         >>> ph, latent, label = patient_outcome(SynthConfig(patients=5, seed=3), 0)
@@ -57,7 +80,8 @@ def patient_outcome(config: SynthConfig, index: int) -> tuple[Phenotype, float, 
         True
     """
     phenotype = draw_phenotype(patient_rng(config.seed, index, PatientStream.PHENOTYPE))
-    latent = latent_risk(phenotype, config.signal, config.prevalence)
+    prev = config.prevalence if prevalence is None else prevalence
+    latent = latent_risk(phenotype, config.signal, prev)
     label = draw_label(latent, patient_rng(config.seed, index, PatientStream.LABEL))
     return phenotype, latent, label
 
@@ -84,16 +108,17 @@ def generate_patient(out_dir: Path, config: SynthConfig, plan: PatientPlan,
 
     Args:
         out_dir: Cohort folder; files go to ``images/<id>/`` and ``masks/<id>/``.
-        config: The cohort's settings.
-        plan: The patient's index, id, centre and repeat-reader membership.
+        config: The cohort's settings (its study shape picks the sequences).
+        plan: The patient's index, id, centre, arm, split and second-reader membership.
         center: The centre's profile.
 
     Returns:
         A JSON-able record: ids, label, latent, traits, clinical row and the
         manifest rows as ``(sequence, reader, image, mask)`` relative paths.
     """
-    preset, i = config.preset, plan.index
-    phenotype, latent, label = patient_outcome(config, i)
+    shape, preset, i = config.shape, config.preset, plan.index
+    phenotype, latent, label = patient_outcome(config, i, plan.prevalence)
+    risk = risk_score(phenotype)
     rng = patient_rng(config.seed, i, PatientStream.LESION)
     lesion = draw_lesion(phenotype, preset, rng)
     mg_fov = np.asarray(center.mg_size) * center.mg_spacing_mm
@@ -102,10 +127,13 @@ def generate_patient(out_dir: Path, config: SynthConfig, plan: PatientPlan,
     rng = patient_rng(config.seed, i, PatientStream.ANATOMY)
     anatomy = draw_anatomy(rng)
     contrast = lesion_contrast(phenotype, rng)
-    readers = [READER_A] + ([READER_B, READER_A2] if plan.repeat else [])
+    readers = [READER_A] + (list(shape.second_readers) if plan.repeat else [])
     pid = plan.patient_id
     rows: list[tuple[str, str, str, str]] = []
     masks_a: dict[str, tuple[Grid, np.ndarray]] = {}
+    involvement = node_involvement(risk, patient_rng(config.seed, i, PatientStream.NODE))
+    drivers = {**phenotype.to_dict(), "node": involvement}
+    clinical = _study_clinical(config, shape, label, risk, drivers, plan) if shape.variables else {}
 
     def emit(seq: str, grid: Grid, image: np.ndarray, masks: dict[str, np.ndarray]) -> None:
         image_rel = f"images/{pid}/{seq}.nii.gz"
@@ -117,10 +145,13 @@ def generate_patient(out_dir: Path, config: SynthConfig, plan: PatientPlan,
         masks_a[seq] = (grid, masks[READER_A])
 
     grids = mri_grids(center)
+    needed = {SEQUENCE_GRID[seq] for seq in shape.sequences if seq in SEQUENCE_GRID}
     maps = {name: tissue_maps(grid, lesion, anatomy, preset.pv_samples,
                               anatomy.dwi_shift_mm if name == "diffusion" else None)
-            for name, grid in grids.items()}
-    for s, seq in enumerate(SYNTH_SEQUENCES):
+            for name, grid in grids.items() if name in needed}
+    us_scanner = make_us_scanners(config)[plan.center] if any(q.startswith("US_") for q in shape.sequences) else None
+    for seq in shape.sequences:
+        s = SEQUENCE_STREAMS[seq]
         styles = _reader_styles(config, i, s)
         noise = patient_rng(config.seed, i, PatientStream.NOISE, s)
         if seq.startswith("MG_"):
@@ -128,6 +159,15 @@ def generate_patient(out_dir: Path, config: SynthConfig, plan: PatientPlan,
             grid, image = mammogram(seq, lesion, parenchyma, anatomy.density, center,
                                     preset.mg_line_samples, noise)
             masks = {r: mammo_mask(seq, lesion, styles[r], center, preset.mg_line_samples) for r in readers}
+        elif seq.startswith("US_"):
+            us_rng = patient_rng(config.seed, i, PatientStream.ULTRASOUND, s)
+            placed: LesionShape
+            if seq == "US_TUMOR":
+                grid, image, placed = tumour_view(lesion, phenotype, clinical, us_scanner, us_rng, noise)  # type: ignore[arg-type]
+            else:
+                node = draw_node(involvement, preset, us_rng)
+                grid, image, placed = node_view(node, us_scanner, us_rng, noise)  # type: ignore[arg-type]
+            masks = {r: us_mask(placed, styles[r], grid) for r in readers}
         else:
             name = SEQUENCE_GRID[seq]
             grid, tissue = grids[name], maps[name]
@@ -135,13 +175,16 @@ def generate_patient(out_dir: Path, config: SynthConfig, plan: PatientPlan,
             shift = anatomy.dwi_shift_mm if name == "diffusion" else None
             masks = {r: reader_mask(grid, lesion, styles[r], shift) for r in readers}
         emit(seq, grid, image, masks)
-    dce_grid, dce_mask = masks_a["DCE_P2"]
-    diameter = max_diameter_mm(dce_mask, dce_grid.spacing)
-    clinical = draw_clinical(label, phenotype, diameter, signal=config.signal, prevalence=config.prevalence,
-                             rng=patient_rng(config.seed, i, PatientStream.CLINICAL))
-    return {
+    if shape.variables:
+        clinical = _with_measurements(shape, clinical, masks_a)
+    else:
+        dce_grid, dce_mask = masks_a["DCE_P2"]
+        diameter = max_diameter_mm(dce_mask, dce_grid.spacing)
+        clinical = draw_clinical(label, phenotype, diameter, signal=config.signal, prevalence=config.prevalence,
+                                 rng=patient_rng(config.seed, i, PatientStream.CLINICAL))
+    record = {
         "index": i, "patient_id": pid, "center": center.name, "label": label, "repeat": plan.repeat,
-        "latent": round(latent, 6), "risk_score": round(risk_score(phenotype), 6),
+        "latent": round(latent, 6), "risk_score": round(risk, 6),
         "phenotype": phenotype.to_dict(),
         "lesion": {"radius_mm": round(lesion.radius_mm, 4), "n_spicules": len(lesion.spicules),
                    "necrosis": round(lesion.necrosis, 4), "edge_mm": round(lesion.edge_mm, 4),
@@ -149,7 +192,43 @@ def generate_patient(out_dir: Path, config: SynthConfig, plan: PatientPlan,
                    "enhancement": round(contrast.enhancement, 4), "adc_1e3": round(contrast.adc, 4)},
         "clinical": clinical,
         "rows": rows,
+        "cohort": plan.cohort or config.cohort, "split": plan.split, "arm": plan.arm,
+        "truth_extra": {} if shape.name == "guo2024" else
+        {"arm": plan.arm, "node_involvement": round(involvement, 6)},
     }
+    return record
+
+
+def _study_clinical(config: SynthConfig, shape: StudyShape, label: int, risk: float,
+                    drivers: dict[str, float], plan: PatientPlan) -> dict[str, Any]:
+    """The shape's drawn and derived clinical values (measured ones come after the images)."""
+    rng = patient_rng(config.seed, plan.index, PatientStream.CLINICAL)
+    prevalence = config.prevalence if plan.prevalence is None else plan.prevalence
+    values = draw_variables(shape.variables, label=label, drivers=drivers, signal=config.signal,
+                            prevalence=prevalence, rng=rng)
+    if shape.derive is not None:
+        values.update(shape.derive(values, rng))
+    if shape.reader_calls:
+        calls = (reader_calls(risk, drivers["node"], patient_rng(config.seed, plan.index, PatientStream.READER_CALLS))
+                 if plan.arm == "prospective" else dict.fromkeys(READER_CALL_COLUMNS))
+        values.update(calls)
+    return values
+
+
+def _with_measurements(shape: StudyShape, values: dict[str, Any],
+                       masks_a: dict[str, tuple[Grid, np.ndarray]]) -> dict[str, Any]:
+    """``values`` with every measured variable filled in from reader A's mask, in the shape's column order."""
+    out = dict(values)
+    for var in shape.variables:
+        if not var.measured:
+            continue
+        grid, mask = masks_a[str(var.measured_on)]
+        if var.measure == "volume_cm3":
+            value = float(mask.sum()) * float(np.prod(grid.spacing)) / 1000.0
+        else:
+            value = max_diameter_mm(mask, grid.spacing) / 10.0
+        out[var.name] = round(value, var.digits)
+    return {name: out[name] for name in shape.clinical_columns}
 
 
 def generate_patients(out_dir: str, config: SynthConfig, plans: list[PatientPlan],

@@ -1,4 +1,4 @@
-"""3-D MRI sequences: T2WI, DWI (b = 800 s/mm²), ADC and DCE phase 2.
+"""3-D MRI sequences: T2WI, DWI (b = 800 s/mm²), ADC and DCE phases 1 and 2.
 
 Tissue is a mixture of fat and fibroglandular tissue (a smooth random pattern)
 around the lesion; each sequence maps the tissue classes to its own contrast,
@@ -33,6 +33,14 @@ _DCE_PRE = {"fat": 90.0, "gland": 300.0, "lesion": 320.0, "necrosis": 300.0}
 #: Reference signal per sequence that relative noise SDs scale (a typical gland value).
 _NOISE_REF = {"T2WI": 400.0, "DWI": 200.0, "DCE_P2": 300.0}
 _INT16_MAX = 32767
+#: DCE phase 1 (first post-contrast, Gu 2025) relative to phase 2: malignant lesions
+#: enhance fast (most of the peak already), background parenchyma slowly.
+_P1_LESION, _P1_BACKGROUND = 0.85, 0.55
+
+
+def scanner_key(sequence: str) -> str:
+    """The key of a sequence in a centre's gain/offset/noise tables (every DCE phase shares DCE_P2's)."""
+    return "DCE_P2" if sequence.startswith("DCE_P") else sequence
 
 
 @dataclass(frozen=True)
@@ -207,7 +215,12 @@ def sequence_signal(sequence: str, maps: TissueMaps, contrast: LesionContrast, a
         lesion_enh = np.maximum(contrast.enhancement * (1 + 0.8 * maps.texture), 0.0)
         enh = _mix(maps, {"fat": 0.02, "gland": anatomy.bpe, "necrosis": 0.05}, lesion_enh)
         return pre * (1 + enh)
-    raise ValueError(f"sequence: expected one of T2WI, DWI, ADC, DCE_P2; got {sequence!r}.")
+    if sequence == "DCE_P1":
+        pre = _mix(maps, _DCE_PRE, _DCE_PRE["lesion"])
+        lesion_enh = np.maximum(_P1_LESION * contrast.enhancement * (1 + 0.8 * maps.texture), 0.0)
+        enh = _mix(maps, {"fat": 0.02, "gland": _P1_BACKGROUND * anatomy.bpe, "necrosis": 0.03}, lesion_enh)
+        return pre * (1 + enh)
+    raise ValueError(f"sequence: expected one of T2WI, DWI, ADC, DCE_P1, DCE_P2; got {sequence!r}.")
 
 
 def scanner(sequence: str, signal: np.ndarray, maps: TissueMaps, center: CenterProfile,
@@ -217,12 +230,13 @@ def scanner(sequence: str, signal: np.ndarray, maps: TissueMaps, center: CenterP
     Magnitude images get Rician noise (the modulus of complex Gaussian noise);
     ADC, a fitted map, gets Gaussian noise in 1e-6 mm²/s.
     """
-    gain, offset = center.gain[sequence], center.offset[sequence]
+    key = scanner_key(sequence)
+    gain, offset = center.gain[key], center.offset[key]
     if sequence == "ADC":
         out = gain * signal * 1000.0 + rng.normal(0.0, center.noise["ADC"], size=signal.shape)
     else:
         clean = gain * signal * np.exp(center.bias_sd * maps.bias)
-        sd = center.noise[sequence] * gain * _NOISE_REF[sequence]
+        sd = center.noise[key] * gain * _NOISE_REF[key]
         real = clean + rng.normal(0.0, sd, size=signal.shape)
         imag = rng.normal(0.0, sd, size=signal.shape)
         out = np.sqrt(real * real + imag * imag) + offset
@@ -254,4 +268,5 @@ def mri_grids(center: CenterProfile) -> dict[str, Grid]:
 
 
 #: Which grid each MRI sequence lives on.
-SEQUENCE_GRID = {"T2WI": "anatomical", "DCE_P2": "anatomical", "DWI": "diffusion", "ADC": "diffusion"}
+SEQUENCE_GRID = {"T2WI": "anatomical", "DCE_P1": "anatomical", "DCE_P2": "anatomical", "DWI": "diffusion",
+                 "ADC": "diffusion"}
