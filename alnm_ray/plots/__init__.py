@@ -10,6 +10,7 @@ from alnm_ray.plots.centers import plot_center_rocs
 from alnm_ray.plots.decision import plot_clinical_impact, plot_decision_curves
 from alnm_ray.plots.features import plot_feature_weights
 from alnm_ray.plots.lasso import plot_lasso_cv, plot_lasso_path
+from alnm_ray.plots.nomogram import plot_nomogram
 from alnm_ray.plots.roc import plot_roc, plot_roc_curves
 from alnm_ray.plots.waterfall import plot_waterfall
 
@@ -21,6 +22,7 @@ __all__ = [
     "plot_feature_weights",
     "plot_lasso_cv",
     "plot_lasso_path",
+    "plot_nomogram",
     "plot_roc",
     "plot_roc_curves",
     "plot_waterfall",

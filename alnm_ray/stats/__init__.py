@@ -40,6 +40,7 @@ from alnm_ray.stats.delong import (
     delong_unpaired_test,
 )
 from alnm_ray.stats.logistic import ClinicalLogisticModel, LogisticFitError, Term
+from alnm_ray.stats.nomogram import Nomogram, NomogramAxis, NomoRiskGroups
 from alnm_ray.stats.reclassification import (
     IDIResult,
     NRIResult,
@@ -78,6 +79,9 @@ __all__ = [
     "LinearScore",
     "LogisticFitError",
     "NRIResult",
+    "NomoRiskGroups",
+    "Nomogram",
+    "NomogramAxis",
     "Recalibration",
     "Term",
     "ThresholdMetrics",
