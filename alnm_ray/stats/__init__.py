@@ -12,6 +12,13 @@ input raises :class:`InvalidPredictionsError` with a four-part message.
 """
 
 from alnm_ray.stats._checks import InvalidPredictionsError, check_labels, check_probabilities
+from alnm_ray.stats.agreement import (
+    KappaResult,
+    McNemarResult,
+    cohen_kappa,
+    mcnemar_test,
+    reader_study,
+)
 from alnm_ray.stats.auc import BootstrapCI, bootstrap_auc_ci, roc_auc, roc_confidence_band, roc_curve
 from alnm_ray.stats.calibration import (
     CalibrationCurve,
@@ -76,8 +83,10 @@ __all__ = [
     "HosmerLemeshow",
     "IDIResult",
     "InvalidPredictionsError",
+    "KappaResult",
     "LinearScore",
     "LogisticFitError",
+    "McNemarResult",
     "NRIResult",
     "NomoRiskGroups",
     "Nomogram",
@@ -94,6 +103,7 @@ __all__ = [
     "check_labels",
     "check_probabilities",
     "clinical_impact",
+    "cohen_kappa",
     "confusion_metrics",
     "continuous_nri",
     "decision_curve",
@@ -106,7 +116,9 @@ __all__ = [
     "hosmer_lemeshow",
     "idi",
     "load_compare_schema",
+    "mcnemar_test",
     "net_benefit",
+    "reader_study",
     "roc_auc",
     "roc_confidence_band",
     "roc_curve",
