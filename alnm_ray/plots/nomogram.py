@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from matplotlib.axes import Axes
@@ -28,14 +29,14 @@ def _fmt(v: float) -> str:
     return f"{v:.3g}" if abs(v) < 1e4 else f"{v:.3e}"
 
 
-def _draw_axis(ax: Axes, y: float, xs: Sequence[float], labels: Sequence[str], name: str, *,
+def _draw_axis(ax: Axes, y: float, positions: Any, labels: Sequence[str], name: str, *,
                extent: tuple[float, float] | None = None, color: str = "black") -> None:
-    xs = np.asarray(xs, dtype=float)
+    xs: np.ndarray = np.asarray(positions, dtype=float)
     lo, hi = extent if extent is not None else (float(xs.min()), float(xs.max()))
     ax.plot([lo, hi], [y, y], color=color, lw=1.0, solid_capstyle="butt")
     order = np.argsort(xs, kind="stable")
-    above = np.zeros(xs.size, dtype=bool)
-    shown = np.ones(xs.size, dtype=bool)
+    above = np.zeros(xs.size, dtype=np.bool_)
+    shown = np.ones(xs.size, dtype=np.bool_)
     last_below = last_above = -np.inf
     for i in order:  # alternate where neighbours would collide; thin where both sides would
         if xs[i] - last_below >= MIN_LABEL_GAP:
@@ -105,8 +106,8 @@ def plot_nomogram(nomogram: Nomogram, *, labels: Mapping[str, str] | None = None
             extent = (float(ends.min()), float(ends.max()))
         _draw_axis(ax, y, xs, text, names.get(axis.name, axis.name), extent=extent)
     y -= ROW_STEP
-    totals = MaxNLocator(10).tick_values(0.0, t_max)
-    totals = totals[(totals >= 0) & (totals <= t_max + 1e-9)]
+    raw_totals = np.asarray(MaxNLocator(10).tick_values(0.0, t_max), dtype=float)
+    totals = raw_totals[(raw_totals >= 0) & (raw_totals <= t_max + 1e-9)]
     _draw_axis(ax, y, totals * to_x, [f"{v:g}" for v in totals], "Total points",
                extent=(0.0, MAX_POINTS))
     if show_linear_predictor:

@@ -44,10 +44,10 @@ from alnm_ray.stats.delong import delong_ci, delong_test
 __all__ = ["MCNEMAR_EXACT_BELOW", "READER_STUDY_COLUMNS", "KappaResult", "McNemarResult",
            "cohen_kappa", "mcnemar_test", "reader_study"]
 
-#: Discordant pairs below which McNemar's test is exact (binomial).  The
-#: usual rule of thumb (e.g. Sheskin, Handbook of Parametric and
-#: Nonparametric Statistical Procedures, 5th ed., Test 20): below 25
-#: discordant pairs the chi-square approximation is unreliable.
+#: Discordant pairs below which McNemar's test is exact (binomial).  A
+#: widespread rule of thumb, not a theorem: with fewer than 25 discordant
+#: pairs the chi-square approximation is poor.  Override with
+#: ``method="exact"`` or ``"chi2"``.
 MCNEMAR_EXACT_BELOW = 25
 #: McNemar methods: "auto" applies the rule above.
 MCNEMAR_METHODS: tuple[str, ...] = ("auto", "exact", "chi2")

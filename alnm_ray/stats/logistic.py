@@ -166,6 +166,8 @@ class ClinicalLogisticModel(ClassifierMixin, BaseEstimator):
         (300, 2)
     """
 
+    fallback_: str | None
+
     def __init__(self, univariate_p: float | None = DEFAULT_P_THRESHOLD, selection: str = "none",
                  stay_p: float = DEFAULT_P_THRESHOLD,
                  categorical: Any = None, level: float = 0.95, on_separation: str = "raise",
@@ -296,7 +298,7 @@ class ClinicalLogisticModel(ClassifierMixin, BaseEstimator):
         self.n_features_in_ = len(terms)
         self.classes_ = np.array([0, 1])
         self.excluded_: dict[str, str] = {}
-        self.fallback_: str | None = None
+        self.fallback_ = None
         uni: dict[str, dict[str, float]] = {}
         uni_group: dict[str, float] = {}
         for t in terms:
