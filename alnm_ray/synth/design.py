@@ -42,6 +42,9 @@ def stratified_split(labels: np.ndarray, test_fraction: float, seed: int,
 def arm_prevalence(config: SynthConfig, arm: Arm) -> float:
     """The arm's expected prevalence: the paper's arm-to-study log-odds difference around ``config.prevalence``.
 
+    With ``signal = 0`` every arm gets ``config.prevalence``: otherwise the
+    arm (hence the centre, visible through scanner effects) would predict the label.
+
     Example:
         >>> cfg = SynthConfig(patients=60, like="zhang2025")
         >>> round(arm_prevalence(cfg, cfg.shape.arms[2]), 3)  # the prospective set: 54 / 107
@@ -49,7 +52,7 @@ def arm_prevalence(config: SynthConfig, arm: Arm) -> float:
     """
     shape = config.shape
     prevalence = float(config.prevalence)  # type: ignore[arg-type]  # resolved by SynthConfig
-    if arm.prevalence == shape.prevalence:
+    if arm.prevalence == shape.prevalence or config.signal == 0.0:
         return prevalence
 
     def logit(p: float) -> float:

@@ -321,7 +321,7 @@ def arm_sizes(shape: StudyShape, patients: int) -> list[int]:
 
     Example:
         >>> arm_sizes(STUDIES["zhang2025"], 100)
-        [62, 26, 12]
+        [61, 26, 13]
     """
     rest = [max(1, int(np.floor(a.share * patients + 0.5))) for a in shape.arms[1:]]
     return [patients - sum(rest), *rest]
