@@ -66,7 +66,7 @@ def load_crop(row: dict[str, Any], preprocess: PreprocessConfig, margin_mm: floa
     label = DEFAULT_MASK_LABEL if label is None or label != label else label
     with stage("read"):
         image = squeeze_2d(read_image(row[COL_IMAGE]))
-        mask = squeeze_2d(read_mask(row[COL_MASK], label=label))
+        mask = squeeze_2d(read_mask(row[COL_MASK], label=label, image=row[COL_IMAGE]))
     result = preprocess_case(image, mask, embed_preprocess_config(preprocess), margin_mm=margin_mm,
                              case=case_label(row))
     return sitk.GetArrayFromImage(result.image)

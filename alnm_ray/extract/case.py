@@ -110,7 +110,7 @@ def process_case(case: dict[str, Any], plan: PreprocessPlan, params: ExtractionP
             label = case.get("mask_label", DEFAULT_MASK_LABEL)
             label = DEFAULT_MASK_LABEL if label is None or label != label else label  # NaN -> default
             image = read_image(case["image"])
-            mask = read_mask(case["mask"], label)
+            mask = read_mask(case["mask"], label, image=case["image"])  # SEG/RTSTRUCT: decoded onto the image
         with stage("crop"):
             spacing = config.spacing or tuple(image.GetSpacing())
             margin = margin_for(params, tuple(spacing), config.crop_margin_mm) if config.crop else 0.0

@@ -62,7 +62,7 @@ def check_files(item: FileCheck) -> list[FileIssue]:
             if column == "image":
                 image = read_image(path)
             else:
-                decoded = read_decoded(path, item.decoding)
+                decoded = read_decoded(path, item.decoding, image=item.image)
                 mask = decoded.image
         except FileNotFoundError:
             issues.append((column, "an existing file or DICOM folder", f"no such path {str(path)!r}",

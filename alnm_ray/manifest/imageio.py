@@ -212,13 +212,15 @@ def read_image(path: PathLike) -> sitk.Image:
     return img
 
 
-def read_mask(path: PathLike, label: object = 1) -> sitk.Image:
+def read_mask(path: PathLike, label: object = 1, *, image: PathLike | None = None) -> sitk.Image:
     """Read a mask and return a binary UInt8 image (1 inside the ROI).
 
     ``label`` says how the mask is decoded: an integer label, a colour
-    ``"R,G,B"``, or any decoding :func:`alnm_ray.manifest.masks.MaskDecoding.from_token`
-    accepts.  See :func:`alnm_ray.manifest.masks.read_mask`.
+    ``"R,G,B"``, a DICOM segment/ROI name, or any decoding
+    :func:`alnm_ray.manifest.masks.MaskDecoding.from_token` accepts.
+    ``image`` is the row's image: a DICOM-SEG or RTSTRUCT mask is decoded
+    onto it (a DICOM series folder).  See :func:`alnm_ray.manifest.masks.read_mask`.
     """
     from alnm_ray.manifest.masks import read_mask as _read_mask
 
-    return _read_mask(path, label)
+    return _read_mask(path, label, image=image)

@@ -12,6 +12,10 @@ A manifest row says how its mask is decoded:
   ``G>127 & R<128 & B<128``).
 * ``mask_threshold`` a number: foreground = value > threshold, for masks
   saved with lossy compression (JPEG) or resampled with interpolation.
+* ``mask_label`` a name (any text with a letter, e.g. ``Tumor``): the segment
+  of a DICOM-SEG or the ROI of an RTSTRUCT of that name (case-insensitive);
+  an integer picks a segment/ROI by number.  Those masks are decoded onto
+  the row's image series by :mod:`alnm_ray.manifest.dicom_masks`.
 
 Anything else is refused, naming the fix: a colour mask without a colour
 label (averaging channels to grey turns red into 76 and green into 85, so an
@@ -24,7 +28,8 @@ the mask's foreground.
 
 The decoding travels through jobs as one token (:meth:`MaskDecoding.token`):
 an int for a plain label (so case hashes of existing stores do not change),
-``"R,G,B~T"`` for a colour, ``">T"`` for a threshold.
+``"R,G,B~T"`` for a colour, ``">T"`` for a threshold, the name itself for a
+segment/ROI name.
 """
 
 from __future__ import annotations
@@ -63,6 +68,9 @@ _PICTURES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _LOSSY = (".jpg", ".jpeg")
 _COLOUR = re.compile(r"\s*(\d{1,3})\s*,\s*(\d{1,3})\s*,\s*(\d{1,3})\s*(?:~\s*(\d{1,3})\s*)?")
 _THRESHOLD = re.compile(r"\s*>\s*(-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)\s*")
+_NAME = re.compile(r"[^\x00-\x1f]*[A-Za-z][^\x00-\x1f]*")
+#: Longest segment/ROI name (DICOM LO is 64 characters).
+MAX_NAME_LENGTH = 64
 _COLOUR_FIX = ("set mask_label to the lesion's colour as R,G,B, e.g. 255,0,0 for red or 0,255,0 for green "
                f"(matched per channel within mask_color_tolerance, default {DEFAULT_COLOR_TOLERANCE}); "
                "averaging the channels to grey would select noise.")
@@ -98,12 +106,15 @@ class MaskDecoding:
         color: ``(R, G, B)`` of the ROI in a colour-coded mask, 0–255 each.
         tolerance: Largest per-channel difference from ``color`` still in the ROI.
         threshold: Foreground = value > threshold (grey masks only).
+        name: Segment label (DICOM-SEG) or ROI name (RTSTRUCT), matched
+            case-insensitively; ``label`` is then unused.
     """
 
     label: int = DEFAULT_MASK_LABEL
     color: tuple[int, int, int] | None = None
     tolerance: int = DEFAULT_COLOR_TOLERANCE
     threshold: float | None = None
+    name: str | None = None
 
     @classmethod
     def from_columns(cls, label: object = None, tolerance: object = None,
@@ -161,6 +172,12 @@ class MaskDecoding:
         above = _THRESHOLD.fullmatch(text)
         if above:
             return cls(threshold=float(above.group(1)) if thr is None else thr)
+        if _NAME.fullmatch(text) and len(text.strip()) <= MAX_NAME_LENGTH:
+            if thr is not None:
+                raise MaskSpecError(COL_MASK_THRESHOLD, "no threshold with a segment/ROI name in mask_label",
+                                    f"{thr:g}", "leave mask_threshold empty (a named DICOM-SEG segment or "
+                                    "RTSTRUCT ROI is already binary).")
+            return cls(name=text.strip())
         try:
             number = float(text)
         except ValueError:
@@ -187,12 +204,14 @@ class MaskDecoding:
 
         Returns:
             The integer label for a plain label; ``"R,G,B~T"`` for a colour;
-            ``">T"`` for a threshold.
+            ``">T"`` for a threshold; the name for a segment/ROI name.
 
         Example:
             >>> MaskDecoding.from_columns("255,0,0").token()
             '255,0,0~127'
         """
+        if self.name is not None:
+            return self.name
         if self.color is not None:
             return ",".join(map(str, self.color)) + f"~{self.tolerance}"
         if self.threshold is not None:
@@ -201,6 +220,8 @@ class MaskDecoding:
 
     def describe(self) -> str:
         """What the ROI is, in words (for messages)."""
+        if self.name is not None:
+            return f"the segment or ROI named {self.name!r}"
         if self.color is not None:
             return f"pixels of colour ({','.join(map(str, self.color))}) ± {self.tolerance} per channel"
         if self.threshold is not None:
@@ -209,9 +230,10 @@ class MaskDecoding:
 
 
 def _label_error(value: object) -> MaskSpecError:
-    return MaskSpecError(COL_MASK_LABEL, "an integer label >= 1 (e.g. 1) or a colour R,G,B with 0-255 "
-                         "per channel (e.g. 255,0,0)", repr(value),
-                         "give the lesion's value in a grey mask, or its colour in a colour-coded mask.")
+    return MaskSpecError(COL_MASK_LABEL, "an integer label >= 1 (e.g. 1), a colour R,G,B with 0-255 "
+                         "per channel (e.g. 255,0,0) or a DICOM segment/ROI name (e.g. Tumor)", repr(value),
+                         "give the lesion's value in a grey mask, its colour in a colour-coded mask, or its "
+                         "segment/ROI name or number in a DICOM-SEG/RTSTRUCT.")
 
 
 @dataclass(frozen=True)
@@ -307,18 +329,50 @@ def _decode_error(path: Path, expected: str, found: str, fix: str, *,
     return err
 
 
-def read_decoded(path: PathLike, label: object = DEFAULT_MASK_LABEL) -> DecodedMask:
-    """Read and decode a mask (see :func:`decode_mask`)."""
-    return decode_mask(read_pixels(path), MaskDecoding.from_token(label), path)
+def read_decoded(path: PathLike, label: object = DEFAULT_MASK_LABEL, *,
+                 image: PathLike | None = None) -> DecodedMask:
+    """Read and decode a mask (see :func:`decode_mask`).
+
+    A DICOM-SEG or RTSTRUCT file (told apart by its header, after the
+    special-file checks) is decoded onto ``image``, the DICOM series folder
+    it was drawn on (see :mod:`alnm_ray.manifest.dicom_masks`): its ROI is
+    the one segment/ROI ``label`` names or numbers, and its foreground is
+    that ROI (picking one named structure is never "partial").
+
+    Raises:
+        FileNotFoundError: When the path does not exist.
+        ManifestError: When the file is unreadable or cannot be decoded as
+            stated; its ``column`` attribute names the column to change.
+    """
+    from alnm_ray.manifest.dicom_masks import decode_dicom_mask, dicom_mask_kind
+
+    decoding = MaskDecoding.from_token(label)
+    p = Path(path)
+    kind = dicom_mask_kind(p)
+    if kind is not None:
+        if decoding.color is not None or decoding.threshold is not None:
+            raise _decode_error(p, f"a segment/ROI name or number as mask_label for this {kind} mask",
+                                decoding.describe(), "give mask_label as the segment/ROI name or number, and "
+                                "leave mask_threshold and mask_color_tolerance empty.")
+        roi, geometry = decode_dicom_mask(p, kind, image, decoding.label, decoding.name)
+        return _decoded(roi, roi, np.unique(roi.astype(np.uint8)), geometry)
+    if decoding.name is not None:
+        raise _decode_error(p, "a DICOM-SEG or RTSTRUCT file for a segment/ROI name in mask_label",
+                            f"a label image, not a DICOM-SEG or RTSTRUCT (mask_label {decoding.name!r})",
+                            "give mask_label as the lesion's integer value or R,G,B colour, or point the mask "
+                            "at the DICOM-SEG/RTSTRUCT file.")
+    return decode_mask(read_pixels(path), decoding, path)
 
 
-def read_mask(path: PathLike, label: object = DEFAULT_MASK_LABEL) -> sitk.Image:
+def read_mask(path: PathLike, label: object = DEFAULT_MASK_LABEL, *, image: PathLike | None = None) -> sitk.Image:
     """Read a mask and return its ROI as a binary UInt8 image (1 inside).
 
     Args:
-        path: Mask file or DICOM series folder.
+        path: Mask file, DICOM series folder, or DICOM-SEG/RTSTRUCT file.
         label: A :class:`MaskDecoding`, a token of :meth:`MaskDecoding.token`,
-            an integer label, or an empty value (label 1).
+            an integer label, a segment/ROI name, or an empty value (label 1).
+        image: The row's image; needed (a DICOM series folder) when the mask
+            is a DICOM-SEG or RTSTRUCT, ignored otherwise.
 
     Raises:
         FileNotFoundError: When the path does not exist.
@@ -327,7 +381,7 @@ def read_mask(path: PathLike, label: object = DEFAULT_MASK_LABEL) -> sitk.Image:
     Example:
         >>> roi = read_mask("benign.png", "0,255,0")  # doctest: +SKIP
     """
-    return read_decoded(path, label).image
+    return read_decoded(path, label, image=image).image
 
 
 def _regions(roi: np.ndarray) -> tuple[int, int]:

@@ -99,7 +99,8 @@ def _expected(error: jsonschema.ValidationError) -> str:
     keyword, spec = error.validator, error.validator_value
     column = str(error.path[0]) if error.path else ""
     if column == COL_MASK_LABEL and keyword in ("type", "pattern", "minimum"):
-        return "an integer label >= 1 (e.g. 1) or a colour R,G,B with 0-255 per channel (e.g. 255,0,0)"
+        return ("an integer label >= 1 (e.g. 1), a colour R,G,B with 0-255 per channel (e.g. 255,0,0) or a "
+                "DICOM segment/ROI name (e.g. Tumor)")
     if keyword == "enum":
         return "one of " + ", ".join(str(v) for v in spec if v is not None)
     if keyword == "type":

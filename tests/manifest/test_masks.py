@@ -192,7 +192,7 @@ def test_decoding_tokens_round_trip_and_bad_cells_name_their_column() -> None:
         assert decoding.token() == token
         assert MaskDecoding.from_token(decoding.token()) == decoding
         assert MaskDecoding.from_token(str(decoding.token())) == decoding
-    for cells, column in [(("256,0,0",), "mask_label"), (("red",), "mask_label"), ((0,), "mask_label"),
+    for cells, column in [(("256,0,0",), "mask_label"), (("-2",), "mask_label"), ((0,), "mask_label"),
                           ((1.5,), "mask_label"), (("255,0,0", 300), "mask_color_tolerance"),
                           (("255,0,0", None, 127), "mask_threshold"), ((1, None, "x"), "mask_threshold")]:
         with pytest.raises(MaskSpecError) as err:
@@ -207,7 +207,7 @@ def test_mask_tokens_is_idempotent_and_lists_bad_rows() -> None:
     assert mask_tokens(df.assign(mask_label=tokens)).tolist() == tokens.tolist()
     assert mask_tokens(pd.DataFrame({"mask_label": [1, 2]})).dtype == np.int64
     with pytest.raises(ManifestError, match=r"row 2, column 'mask_label': expected an integer label >= 1"):
-        mask_tokens(pd.DataFrame({"mask_label": [1, "red"]}))
+        mask_tokens(pd.DataFrame({"mask_label": [1, "0"]}))
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
