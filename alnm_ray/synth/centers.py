@@ -90,7 +90,7 @@ def make_centers(config: SynthConfig) -> list[CenterProfile]:
     preset = config.preset
     fov = np.asarray(preset.mri_fov_mm)
     centers = []
-    for k in range(config.centers):
+    for k in range(int(config.centers)):  # type: ignore[arg-type]  # resolved by SynthConfig
         field_t, spacing, mg_factor, noise, bias = _BASE_PROFILES[k % len(_BASE_PROFILES)]
         jitter = rng.uniform(0.93, 1.08, size=3)  # drawn for every centre to keep streams aligned
         sp = np.asarray(spacing, float)
@@ -130,7 +130,7 @@ def assign_centers(config: SynthConfig) -> list[int]:
     Patients are numbered centre by centre.
     """
     rng = cohort_rng(config.seed, CohortStream.ASSIGNMENT)
-    n, c = int(config.patients), config.centers  # type: ignore[arg-type]
+    n, c = int(config.patients), int(config.centers)  # type: ignore[arg-type]
     weights = 1.0 / np.sqrt(np.arange(1, c + 1))
     counts = np.ones(c, dtype=int) + rng.multinomial(n - c, weights / weights.sum())
     return [k for k in range(c) for _ in range(int(counts[k]))]

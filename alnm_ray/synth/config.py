@@ -153,14 +153,14 @@ class SynthConfig:
         _check_int("n_repeat_readers", self.n_repeat_readers, 0, "--repeat-readers 0 or more")
         self._check_design(shape)
         check_range("signal (--signal)", float(self.signal), 0.0, MAX_SIGNAL)
-        check_range("prevalence (--prevalence)", float(self.prevalence), 0.02, 0.98)
-        check_range("test_fraction", float(self.test_fraction), 0.0, 0.9)
+        check_range("prevalence (--prevalence)", float(self.prevalence), 0.02, 0.98)  # type: ignore[arg-type]
+        check_range("test_fraction", float(self.test_fraction), 0.0, 0.9)  # type: ignore[arg-type]  # resolved above
         if not isinstance(self.cohort, str) or not _NAME.match(self.cohort):
             raise ConfigError(f"cohort (--cohort): expected letters, digits, '_', '.' or '-'; got "
                               f"{self.cohort!r}. Choose a name like 'synth' or 'centreA_2024'.")
         object.__setattr__(self, "signal", float(self.signal))
-        object.__setattr__(self, "prevalence", float(self.prevalence))
-        object.__setattr__(self, "test_fraction", float(self.test_fraction))
+        object.__setattr__(self, "prevalence", float(self.prevalence))  # type: ignore[arg-type]  # resolved above
+        object.__setattr__(self, "test_fraction", float(self.test_fraction))  # type: ignore[arg-type]  # resolved above
 
     def _resolve_readers(self, shape: StudyShape) -> None:
         if self.n_repeat_readers is None:

@@ -81,7 +81,7 @@ def patient_outcome(config: SynthConfig, index: int,
     """
     phenotype = draw_phenotype(patient_rng(config.seed, index, PatientStream.PHENOTYPE))
     prev = config.prevalence if prevalence is None else prevalence
-    latent = latent_risk(phenotype, config.signal, prev)
+    latent = latent_risk(phenotype, config.signal, prev)  # type: ignore[arg-type]  # resolved by SynthConfig
     label = draw_label(latent, patient_rng(config.seed, index, PatientStream.LABEL))
     return phenotype, latent, label
 
@@ -163,7 +163,8 @@ def generate_patient(out_dir: Path, config: SynthConfig, plan: PatientPlan,
             us_rng = patient_rng(config.seed, i, PatientStream.ULTRASOUND, s)
             placed: LesionShape
             if seq == "US_TUMOR":
-                grid, image, placed = tumour_view(lesion, phenotype, clinical, us_scanner, us_rng, noise)  # type: ignore[arg-type]
+                grid, image, placed = tumour_view(lesion, phenotype, clinical, us_scanner,  # type: ignore[arg-type]
+                                                  us_rng, noise)
             else:
                 node = draw_node(involvement, preset, us_rng)
                 grid, image, placed = node_view(node, us_scanner, us_rng, noise)  # type: ignore[arg-type]
@@ -180,7 +181,8 @@ def generate_patient(out_dir: Path, config: SynthConfig, plan: PatientPlan,
     else:
         dce_grid, dce_mask = masks_a["DCE_P2"]
         diameter = max_diameter_mm(dce_mask, dce_grid.spacing)
-        clinical = draw_clinical(label, phenotype, diameter, signal=config.signal, prevalence=config.prevalence,
+        clinical = draw_clinical(label, phenotype, diameter, signal=config.signal,
+                                 prevalence=float(config.prevalence),  # type: ignore[arg-type]
                                  rng=patient_rng(config.seed, i, PatientStream.CLINICAL))
     record = {
         "index": i, "patient_id": pid, "center": center.name, "label": label, "repeat": plan.repeat,
@@ -205,7 +207,7 @@ def _study_clinical(config: SynthConfig, shape: StudyShape, label: int, risk: fl
     rng = patient_rng(config.seed, plan.index, PatientStream.CLINICAL)
     prevalence = config.prevalence if plan.prevalence is None else plan.prevalence
     values = draw_variables(shape.variables, label=label, drivers=drivers, signal=config.signal,
-                            prevalence=prevalence, rng=rng)
+                            prevalence=prevalence, rng=rng)  # type: ignore[arg-type]  # resolved by SynthConfig
     if shape.derive is not None:
         values.update(shape.derive(values, rng))
     if shape.reader_calls:

@@ -209,7 +209,8 @@ _GU_VARIABLES: tuple[Variable, ...] = (
     Variable("age", mean=54.0, sd=10.5, low=25, high=90, source=_GU_SOURCE + "; OR 1.01, none"),
     Variable("max_diameter_cm", measured_on="DCE_P1", digits=2,
              source="reader A's DCE_P1 outline (max 3-D diameter, cm); OR 2.7 per cm in the paper"),
-    Variable("volume_cm3", measured_on="DCE_P1", measure="volume_cm3", digits=2, source="reader A's DCE_P1 outline (cm³)"),
+    Variable("volume_cm3", measured_on="DCE_P1", measure="volume_cm3", digits=2,
+             source="reader A's DCE_P1 outline (cm³)"),
     *_receptors(er=0.78, pr=0.67, her2=0.21, ki67=0.84, ki67_levels=("<20%", ">=20%"), source=_GU_SOURCE,
                 odds={"er": 0.60, "pr": 0.41, "her2": 2.66, "ki67": 5.64}),
 )

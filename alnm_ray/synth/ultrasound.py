@@ -308,5 +308,5 @@ def us_mask(shape: LesionShape, style: ReaderStyle, grid: Grid) -> np.ndarray:
     return mask
 
 
-__all__ = ["NODE_RISK_CORRELATION", "UsScanner", "bmode", "draw_node", "largest_section", "make_us_scanners", "node_involvement",
-           "node_view", "place_in_plane", "tumour_view", "us_grid", "us_mask"]
+__all__ = ["NODE_RISK_CORRELATION", "UsScanner", "bmode", "draw_node", "largest_section", "make_us_scanners",
+           "node_involvement", "node_view", "place_in_plane", "tumour_view", "us_grid", "us_mask"]
