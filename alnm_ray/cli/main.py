@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "score": "alnm_ray.cli.score:score",
     "tune": "alnm_ray.cli.tune:tune",
     "ibsi": "alnm_ray.cli.ibsi:ibsi",
+    "protocol": "alnm_ray.cli.protocol:protocol",
 }
 
 
