@@ -1,4 +1,8 @@
-"""The eight classifiers of Guo 2024: a registry of factories, defaults and search spaces.
+"""The classifiers of the studies: a registry of factories, defaults and search spaces.
+
+Guo 2024's eight (:data:`GUO2024_CLASSIFIERS`) and Liu 2025's stochastic
+gradient descent classifier (``sgd``: "The stochastic gradient descent (SGD)
+was utilized to construct single-modal models and pre-fusion models").
 
 Every classifier is single-threaded (``n_jobs=1`` / ``nthread=1``; Ray or the
 caller parallelises across folds) and seeded.  Defaults are library defaults
@@ -76,6 +80,12 @@ def _mlp(seed: int, **p: Any) -> Any:
     return MLPClassifier(random_state=seed, **p)
 
 
+def _sgd(seed: int, **p: Any) -> Any:
+    from sklearn.linear_model import SGDClassifier
+
+    return SGDClassifier(random_state=seed, **p)
+
+
 @dataclass(frozen=True)
 class ClassifierSpec:
     """One registry entry.
@@ -142,10 +152,24 @@ CLASSIFIERS: dict[str, ClassifierSpec] = {
          "alpha": ("loguniform", 1e-5, 1.0)},
         "lbfgs (scikit-learn's advice for small data: faster and steadier than adam); one "
         "hidden layer of 32; alpha 1e-2 to curb overfitting on ~200 rows"),
+    # Liu 2025 names only "SGD".  Stated by us: loss "log_loss" (logistic
+    # regression fitted by SGD), the one loss besides modified_huber that gives
+    # predict_proba, needed for AUC and for their post-fusion SVM on
+    # probabilities.  Assumed (scikit-learn defaults, the paper is silent):
+    # penalty l2, alpha 1e-4, max_iter 1000, tol 1e-3, learning_rate "optimal".
+    "sgd": ClassifierSpec(
+        "sgd", "Stochastic gradient descent (logistic loss)", _sgd,
+        {"loss": "log_loss", "penalty": "l2", "alpha": 1e-4, "max_iter": 1000, "tol": 1e-3},
+        {"alpha": ("loguniform", 1e-6, 1e-1), "penalty": ("choice", ["l2", "l1", "elasticnet"])},
+        "loss log_loss so that predict_proba exists (Liu 2025 states only 'SGD'); the other "
+        "parameters are scikit-learn's defaults (assumed)"),
 }
 
-#: Registry order (the paper's order).
+#: Registry order: Guo 2024's eight in the paper's order, then Liu 2025's SGD.
 CLASSIFIER_NAMES: tuple[str, ...] = tuple(CLASSIFIERS)
+#: The eight classifiers compared by Guo 2024.
+GUO2024_CLASSIFIERS: tuple[str, ...] = ("lr", "nb", "svm", "knn", "xgboost", "lightgbm",
+                                        "adaboost", "mlp")
 
 
 def make_classifier(name: str, seed: int = 0, **params: Any) -> Any:

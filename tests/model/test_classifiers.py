@@ -1,4 +1,4 @@
-"""The classifier registry: eight models, single-threaded, seeded, with search spaces."""
+"""The classifier registry: Guo's eight plus Liu's SGD, single-threaded, seeded, with search spaces."""
 
 from __future__ import annotations
 
@@ -9,8 +9,37 @@ from alnm_ray.exceptions import ConfigError
 from alnm_ray.model import CLASSIFIER_NAMES, CLASSIFIERS, make_classifier, search_space
 
 
-def test_the_eight_classifiers():
-    assert CLASSIFIER_NAMES == ("lr", "nb", "svm", "knn", "xgboost", "lightgbm", "adaboost", "mlp")
+def test_the_registered_classifiers():
+    from alnm_ray.model.classifiers import GUO2024_CLASSIFIERS
+
+    assert GUO2024_CLASSIFIERS == ("lr", "nb", "svm", "knn", "xgboost", "lightgbm", "adaboost", "mlp")
+    assert CLASSIFIER_NAMES == (*GUO2024_CLASSIFIERS, "sgd")
+
+
+def test_sgd_is_a_seeded_logistic_loss_model_with_probabilities(rng):
+    from sklearn.linear_model import SGDClassifier
+
+    clf = make_classifier("sgd", seed=5)
+    assert isinstance(clf, SGDClassifier)
+    assert (clf.loss, clf.random_state) == ("log_loss", 5)
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 1] > 0).astype(int)
+    proba = clf.fit(X, y).predict_proba(X)[:, 1]
+    # log loss: the probability is the logistic function of the decision value
+    np.testing.assert_allclose(proba, 1 / (1 + np.exp(-clf.decision_function(X))))
+    with pytest.raises(ConfigError, match="Did you mean 'sgd'"):
+        make_classifier("sdg")
+
+
+def test_sgd_round_trips_through_a_skops_bundle(rng):
+    from alnm_ray.score.serialize import dump_model, load_model
+
+    X = rng.normal(size=(60, 4))
+    y = (X[:, 0] > 0).astype(int)
+    clf = make_classifier("sgd", seed=0).fit(X, y)
+    data, info = dump_model(clf, probe=X)
+    assert info["format"] == "skops"
+    np.testing.assert_array_equal(load_model(data, "skops").predict_proba(X), clf.predict_proba(X))
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
