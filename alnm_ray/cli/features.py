@@ -210,19 +210,22 @@ def diff(a: str, b: str, store: str, top: int, tolerance: float, fmt: str) -> No
               help="Column with the patient id (stored as patient_id; must be unique).")
 @click.option("--label", default=None, help="Column with the 0/1 outcome (stored as label).")
 @click.option("--center", default=None, help="Column with the centre (stored as center).")
+@click.option("--role", default="feature", show_default=True,
+              help="What the table holds: feature (modelled by tune/train/score), output (results) "
+                   "or dictionary.")
 @pass_cli
 def import_(cli: CliContext, file: str, store: str, name: str, key: str, label: str | None,
-            center: str | None) -> None:
+            center: str | None, role: str) -> None:
     """Register FILE (.csv/.tsv/.parquet, one row per patient) as a versioned table.
 
     Feature columns must be numeric; the key must be unique; the label 0/1.
     Importing the same file again is a no-op.  tune and score can then use
-    the table like any extracted one.
+    the table like any extracted one (unless --role says it is not features).
     """
     from alnm_ray.store.imports import import_table
 
     result = import_table(_open(store, must_exist=False), file, name=name, key=key, label=label,
-                          center=center)
+                          center=center, role=role)
     info = result.info
     state = "imported as" if result.new else "already imported as"
     click.echo(f"{state} {info.short}: {info.rows} rows, {result.features} features"

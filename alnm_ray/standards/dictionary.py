@@ -34,9 +34,6 @@ logger = logging.getLogger(__name__)
 
 TABLE = "feature_dictionary"
 NO_IBSI = "no IBSI equivalent"
-#: Tables that never hold features.
-NON_FEATURE_TABLES: frozenset[str] = frozenset({
-    TABLE, C.TABLE_CV_RESULTS, C.TABLE_OOF, C.TABLE_PREDICTIONS, C.TABLE_ERRORS})
 #: Columns of the dictionary, in order.
 COLUMNS: tuple[str, ...] = (
     "table", "version", "sequence", "column", "wide_column", "source", "image_type", "filter_parameters",
@@ -171,8 +168,8 @@ def table_dictionary(store: Any, table: str, version: str | None = None) -> pd.D
 
 
 def feature_tables(store: Any) -> list[str]:
-    """Store tables that hold features (every table but results, errors and the dictionary)."""
-    return [t for t in store.tables() if t not in NON_FEATURE_TABLES and not t.startswith("ibsi_phantom")]
+    """Store tables that hold features (role ``feature``), without the IBSI phantom's tables."""
+    return [t for t in store.feature_tables() if not t.startswith("ibsi_phantom")]
 
 
 def build_feature_dictionary(store: Any, tables: list[str] | None = None) -> pd.DataFrame:
@@ -197,6 +194,7 @@ def write_feature_dictionary(store: Any) -> Any:
         The :class:`~alnm_ray.store.VersionInfo`, or ``None`` when the store has no feature table.
     """
     from alnm_ray.store import FeatureStore
+    from alnm_ray.store.versions import ROLE_DICTIONARY
 
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     tables = feature_tables(store)
@@ -205,7 +203,8 @@ def write_feature_dictionary(store: Any) -> Any:
         return None
     inputs = {t: store.latest(t).version for t in tables}
     info = store.write_version(TABLE, frame.astype("string"), key=KEY, lineage={"inputs": inputs},
-                               params={"kind": "alnm-ray feature dictionary", "mapping": "pyradiomics_ibsi.csv"})
+                               params={"kind": "alnm-ray feature dictionary", "mapping": "pyradiomics_ibsi.csv"},
+                               role=ROLE_DICTIONARY)
     logger.info("feature dictionary: %d rows over %d table(s)", len(frame), len(tables))
     return info
 

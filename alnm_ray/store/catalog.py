@@ -34,7 +34,8 @@ from alnm_ray._validation import did_you_mean
 from alnm_ray.exceptions import ConfigError, StoreDamageError, StoreError
 from alnm_ray.store import _fs
 from alnm_ray.store._problems import Problem
-from alnm_ray.store.versions import SHORT_ID, VERSION_ID_RE, VersionInfo, check_table_name
+from alnm_ray.store.versions import (ROLES, SHORT_ID, VERSION_ID_RE, VersionInfo, check_table_name,
+                                     default_role)
 
 logger = logging.getLogger(__name__)
 
@@ -342,6 +343,9 @@ def record_to_info(record: Any, table: str, stem: str, rel: str,
     parent = record.get("parent")
     if parent is not None and not isinstance(parent, str):
         raise bad("parent", "a version id or null", parent)
+    role = record.get("role") or default_role(table)  # entries written before roles were recorded
+    if role not in ROLES:
+        raise bad("role", f"one of {', '.join(ROLES)}", role)
     return VersionInfo(
         table=table, version=stem, created=created, rows=record["rows"], cases=record["cases"],
         failures=record["failures"], params=record.get("params") or {},
@@ -349,7 +353,7 @@ def record_to_info(record: Any, table: str, stem: str, rel: str,
         path=location.display(data_dir), data_dir=data_dir, files=tuple(files), key=tuple(key),
         columns=tuple(tuple(c) for c in columns), errors_file=errors_file,
         package_version=str(record.get("package_version", "")), file_sizes=dict(sizes),
-        file_sha256=dict(digests),
+        file_sha256=dict(digests), role=role,
     )
 
 

@@ -43,8 +43,9 @@ from alnm_ray.store._writer import (ROW_GROUP_ROWS, ROWS_PER_FILE, normalize_err
                                     write_parts)
 from alnm_ray.store.catalog import CATALOG_DIR, CATALOG_FORMAT, Catalog
 from alnm_ray.store.health import check_version
-from alnm_ray.store.versions import (SHORT_ID, VersionInfo, canonical_json, check_table_name,
-                                     check_version_id, content_hash, split_ref, utc_now)
+from alnm_ray.store.versions import (ROLE_FEATURE, SHORT_ID, VersionInfo, canonical_json, check_role,
+                                     check_table_name, check_version_id, content_hash, default_role,
+                                     split_ref, utc_now)
 
 logger = logging.getLogger(__name__)
 
@@ -147,9 +148,30 @@ class FeatureStore:
                 f"{MARKER}. Check --store: give the folder extract, embed or `features import` "
                 "wrote to (a new store is created by those commands, in a new or empty folder).")
 
-    def tables(self) -> list[str]:
-        """Names of the tables with at least one version, sorted."""
-        return self._io(self.catalog.tables, "list the catalog")
+    def tables(self, role: str | None = None) -> list[str]:
+        """Names of the tables with at least one version, sorted.
+
+        Args:
+            role: Only the tables whose latest version has this role
+                (``feature``, ``output``, ``dictionary``; see :data:`~alnm_ray.store.versions.ROLES`).
+
+        Example:
+            >>> import pyarrow as pa, tempfile
+            >>> store = FeatureStore(tempfile.mkdtemp())
+            >>> _ = store.write_version("clinical", pa.table({"patient_id": ["p1"], "age": [51.0]}))
+            >>> _ = store.write_version("scores", pa.table({"auc": [0.7]}), role="output")
+            >>> store.tables(), store.tables(role="output")
+            (['clinical', 'scores'], ['scores'])
+        """
+        names = self._io(self.catalog.tables, "list the catalog")
+        if role is None:
+            return names
+        check_role(role)
+        return [t for t in names if (info := self.latest(t)) is not None and info.role == role]
+
+    def feature_tables(self) -> list[str]:
+        """Tables whose latest version holds features to model (role ``feature``), sorted."""
+        return self.tables(role=ROLE_FEATURE)
 
     def versions(self, table: str | None = None) -> list[VersionInfo]:
         """Every version (of ``table`` or of all tables), oldest first."""
@@ -261,7 +283,8 @@ class FeatureStore:
     def write_version(self, table: str, data: Any, *, version_id: str | None = None,
                       params: dict | None = None, lineage: dict | None = None,
                       parent: str | None = None, errors: Any = None, counts: dict | None = None,
-                      key: tuple[str, ...] | list[str] | None = None) -> VersionInfo:
+                      key: tuple[str, ...] | list[str] | None = None,
+                      role: str | None = None) -> VersionInfo:
         """Write the full content of a new version of ``table`` atomically.
 
         Args:
@@ -279,6 +302,9 @@ class FeatureStore:
             key: Columns identifying a row (checked non-null and unique,
                 rows sorted by them); default ``constants.CASE_KEY`` when
                 all its columns are present, else none.
+            role: What the table holds (``feature``, ``output``, ``dictionary``);
+                recorded with the version.  ``None``: the table's usual role
+                (:func:`~alnm_ray.store.versions.default_role`).
 
         Returns:
             The committed :class:`VersionInfo`; when ``version_id`` already
@@ -291,6 +317,7 @@ class FeatureStore:
             ConfigError: Bad table name, version id, params.
         """
         check_table_name(table)
+        role = check_role(role) if role is not None else default_role(table)
         if version_id is not None:
             check_version_id(version_id)
             existing = self._io(lambda: self.catalog.get(table, version_id), "read the catalog")
@@ -352,7 +379,7 @@ class FeatureStore:
             "data_sha256": written.data_hash, "package_version": __version__,
             "file_sizes": {n: d[0] for n, d in digests.items()},
             "file_sha256": {n: d[1] for n, d in digests.items()},
-            "pyarrow_version": pa.__version__,
+            "pyarrow_version": pa.__version__, "role": role,
             "writer": {"host": socket.gethostname(), "pid": os.getpid()},
         })
         committed = self._io(lambda: self.catalog.commit(record), f"commit {table}@{vid[:SHORT_ID]}")

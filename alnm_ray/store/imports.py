@@ -24,7 +24,7 @@ from alnm_ray.constants import COL_CENTER, COL_COHORT, COL_LABEL, COL_PATIENT, C
 from alnm_ray.exceptions import ConfigError, SchemaMismatchError
 from alnm_ray.manifest.ids import ID_EXPECTED, id_problem
 from alnm_ray.store.feature_store import FeatureStore
-from alnm_ray.store.versions import VersionInfo, check_table_name, content_hash
+from alnm_ray.store.versions import ROLE_FEATURE, VersionInfo, check_role, check_table_name, content_hash
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def validate_import(table: pa.Table, *, key: str, label: str | None, center: str
 
 def import_table(store: FeatureStore, path: str | os.PathLike[str], *, name: str,
                  key: str = COL_PATIENT, label: str | None = None,
-                 center: str | None = None) -> ImportResult:
+                 center: str | None = None, role: str = ROLE_FEATURE) -> ImportResult:
     """Import a CSV/Parquet feature table as a new version of table ``name``.
 
     Args:
@@ -186,6 +186,8 @@ def import_table(store: FeatureStore, path: str | os.PathLike[str], *, name: str
         key: Column holding the patient id (stored as ``patient_id``).
         label: Column holding the 0/1 outcome (stored as ``label``).
         center: Column holding the centre (stored as ``center``).
+        role: What the table holds, recorded with the version: ``feature``
+            (modelled by tune, train and score), ``output`` or ``dictionary``.
 
     Returns:
         The :class:`ImportResult`.
@@ -196,6 +198,7 @@ def import_table(store: FeatureStore, path: str | os.PathLike[str], *, name: str
         ConfigError: Bad table name, unknown file type, missing file.
     """
     check_table_name(name)
+    check_role(role)
     path = os.path.abspath(os.fspath(path))
     table, fmt = _read(path, [c for c in (key, center) if c])
     problems = validate_import(table, key=key, label=label, center=center)
@@ -218,8 +221,9 @@ def import_table(store: FeatureStore, path: str | os.PathLike[str], *, name: str
     data = pa.table(columns)
     source_sha = _sha256(path)
     options = {"key": key, "label": label, "center": center, "format": fmt}
+    # the role joins the hash only when it is not the default, so earlier imports keep their ids
     version_id = content_hash({"table": name, "source_sha256": source_sha, "options": options,
-                               "package": __version__})
+                               "package": __version__, **({"role": role} if role != ROLE_FEATURE else {})})
     existed = store.catalog.get(name, version_id) if store.exists() else None
     previous = store.latest(name) if store.exists() else None
     info = store.write_version(
@@ -227,6 +231,6 @@ def import_table(store: FeatureStore, path: str | os.PathLike[str], *, name: str
         params={"import": options, "features": len(features)},
         lineage={"source": path, "source_sha256": source_sha, "source_rows": table.num_rows},
         parent=previous.version if previous is not None and previous.version != version_id else None,
-        counts={"imported": data.num_rows},
+        counts={"imported": data.num_rows}, role=role,
     )
     return ImportResult(info=info, new=existed is None, features=len(features))

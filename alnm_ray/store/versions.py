@@ -21,7 +21,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from alnm_ray.constants import TABLE_ERRORS
+from alnm_ray._validation import look_up_option
+from alnm_ray.constants import (TABLE_CV_RESULTS, TABLE_ERRORS, TABLE_OOF,
+                                TABLE_PREDICTIONS)
 from alnm_ray.exceptions import ConfigError
 
 #: Table names: lower-case SQL identifiers, so that every table is a DuckDB view
@@ -36,6 +38,19 @@ RESERVED_TABLE_NAMES: frozenset[str] = frozenset({TABLE_ERRORS, "catalog", "tabl
 VERSION_SEP = "@"
 #: How many hex digits the CLI shows of a version id (still unique in practice).
 SHORT_ID = 12
+#: Role of a table holding features to model (extracted, embedded, clinical, imported).
+ROLE_FEATURE = "feature"
+#: Role of a table holding results (CV results, out-of-fold predictions, scores).
+ROLE_OUTPUT = "output"
+#: Role of the table that describes other tables' columns (``feature_dictionary``).
+ROLE_DICTIONARY = "dictionary"
+#: What a table version holds, recorded when it is written.
+ROLES: tuple[str, ...] = (ROLE_FEATURE, ROLE_OUTPUT, ROLE_DICTIONARY)
+#: Roles of versions written without one (before roles were recorded, or by a writer
+#: that does not say): these tables were results or the dictionary; any other is features.
+UNRECORDED_ROLES: Mapping[str, str] = {
+    TABLE_CV_RESULTS: ROLE_OUTPUT, TABLE_OOF: ROLE_OUTPUT, TABLE_PREDICTIONS: ROLE_OUTPUT,
+    "feature_dictionary": ROLE_DICTIONARY}
 
 
 def _canonical(obj: Any) -> Any:
@@ -159,6 +174,29 @@ def check_table_name(name: str) -> str:
     return name
 
 
+def default_role(table: str) -> str:
+    """The role of a version of ``table`` that records none (see :data:`UNRECORDED_ROLES`).
+
+    Example:
+        >>> default_role("cv_results"), default_role("radiomics")
+        ('output', 'feature')
+    """
+    return UNRECORDED_ROLES.get(table, ROLE_FEATURE)
+
+
+def check_role(role: str) -> str:
+    """Check that ``role`` is one of :data:`ROLES`.
+
+    Raises:
+        ConfigError: Any other value (with the closest role).
+
+    Example:
+        >>> check_role("feature")
+        'feature'
+    """
+    return look_up_option("role", role, ROLES)
+
+
 def check_version_id(version: str) -> str:
     """Check that ``version`` can name a version (a hex hash or short token).
 
@@ -215,6 +253,9 @@ class VersionInfo:
         file_sizes: Size in bytes of each file (data and errors) when written;
             empty for versions written before sizes were recorded.
         file_sha256: SHA-256 (hex) of each file when written; empty likewise.
+        role: What the table holds (:data:`ROLES`): ``feature`` (to model),
+            ``output`` (results) or ``dictionary``.  Versions written before
+            roles were recorded get :func:`default_role`.
     """
 
     table: str
@@ -236,6 +277,7 @@ class VersionInfo:
     package_version: str = ""
     file_sizes: dict = field(default_factory=dict)
     file_sha256: dict = field(default_factory=dict)
+    role: str = ROLE_FEATURE
 
     @property
     def ref(self) -> str:

@@ -96,6 +96,13 @@ def test_import_then_query(tmp_path) -> None:
     out = CliRunner().invoke(cli, ["sql", "--store", store, "SELECT sum(label) AS n FROM clinical",
                                    "--format", "csv"])
     assert out.output.splitlines() == ['"n"', "2"]
+    scores = _run("import", str(csv), "--store", store, "--name", "old_scores", "--key", "ID", "--label", "y",
+                  "--role", "output")
+    assert scores.exit_code == 0, scores.output
+    assert FeatureStore(store).feature_tables() == ["clinical"]
+    assert FeatureStore(store).tables(role="output") == ["old_scores"]
+    bad = _run("import", str(csv), "--store", store, "--name", "other", "--key", "ID", "--role", "outputs")
+    assert bad.exit_code == 2 and "role: expected one of dictionary, feature, output; got 'outputs'" in bad.output
 
 
 def test_import_validation_error_exits_2(tmp_path) -> None:

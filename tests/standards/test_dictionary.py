@@ -9,7 +9,6 @@ import pytest
 from alnm_ray.store import FeatureStore, query
 from alnm_ray.standards.dictionary import (NO_IBSI, TABLE, build_feature_dictionary, dictionary_for_columns,
                                            write_feature_dictionary)
-from alnm_ray.tune.inputs import OUTPUT_TABLES
 
 RADIOMICS_PARAMS = {"pyradiomics_params": {"setting": {"binWidth": 25, "voxelArrayShift": 300},
                                            "imageType": {"Original": {}, "LoG": {"sigma": [1.0]}}}}
@@ -39,7 +38,8 @@ def store(tmp_path) -> FeatureStore:
 
 def test_every_feature_column_of_every_table_has_a_row(store: FeatureStore) -> None:
     info = write_feature_dictionary(store)
-    assert info is not None and TABLE in OUTPUT_TABLES  # tune never models the dictionary
+    assert info is not None and info.role == "dictionary"  # tune never models the dictionary
+    assert TABLE not in store.feature_tables() and store.tables(role="dictionary") == [TABLE]
     d = query(store, "SELECT * FROM feature_dictionary").to_pandas()
     assert set(d["table"]) == {"radiomics", "deep", "clinical"}  # cv_results is not a feature table
     rad = d[d["table"] == "radiomics"]

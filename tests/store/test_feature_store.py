@@ -301,3 +301,38 @@ def test_dataframe_index_is_kept_only_when_named(store, long_table) -> None:
     assert "__index_level_0__" not in info.column_names and info.rows == 4
     wide = pd.DataFrame({"age": [50.0, 61.0]}, index=pd.Index(["a", "b"], name="patient_id"))
     assert store.write_version("clinical", wide).column_names == ["age", "patient_id"]
+
+
+def test_each_version_records_its_role_and_the_store_lists_tables_by_role(store, long_table) -> None:
+    store.write_version("radiomics", long_table())
+    store.write_version("cv_results", pd.DataFrame({"auc": [0.7]}))  # a result table by its name
+    store.write_version("scores", pd.DataFrame({"auc": [0.6]}), role="output")
+    store.write_version("feature_dictionary", pd.DataFrame({"column": ["f"]}), role="dictionary")
+    assert store.latest("radiomics").role == "feature" and store.latest("cv_results").role == "output"
+    assert store.feature_tables() == ["radiomics"]
+    assert store.tables(role="output") == ["cv_results", "scores"]
+    assert store.tables(role="dictionary") == ["feature_dictionary"]
+    assert store.tables() == ["cv_results", "feature_dictionary", "radiomics", "scores"]
+    record = json.loads(open(os.path.join(store.uri, "_catalog", "scores", f"{store.latest('scores').version}.json"),
+                             encoding="utf-8").read())
+    assert record["role"] == "output"
+    # the role of the latest version decides: a table re-written as features is a feature table again
+    store.write_version("scores", pd.DataFrame({"patient_id": ["p1"], "x": [1.0]}), role="feature")
+    assert store.feature_tables() == ["radiomics", "scores"]
+    with pytest.raises(ConfigError, match="role: expected one of dictionary, feature, output; got 'features'"):
+        store.write_version("x", pd.DataFrame({"a": [1]}), role="features")
+    with pytest.raises(ConfigError, match="Did you mean 'output'"):
+        store.tables(role="outputs")
+
+
+def test_entries_written_before_roles_were_recorded_get_the_usual_role(store, long_table) -> None:
+    for table in ("radiomics", "predictions", "feature_dictionary"):
+        info = store.write_version(table, long_table() if table == "radiomics" else pd.DataFrame({"a": [1]}))
+        path = os.path.join(store.uri, "_catalog", table, f"{info.version}.json")
+        record = json.loads(open(path, encoding="utf-8").read())
+        del record["role"]
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(record, handle)
+    assert [store.latest(t).role for t in ("radiomics", "predictions", "feature_dictionary")] == [
+        "feature", "output", "dictionary"]
+    assert store.feature_tables() == ["radiomics"]

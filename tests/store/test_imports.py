@@ -119,3 +119,16 @@ def test_a_fifo_is_refused_without_opening(store, tmp_path) -> None:
     with pytest.raises(ConfigError, match=r"x.csv': expected a regular file \(a CSV or Parquet table\); found a "
                                           r"FIFO \(named pipe\)"):
         import_table(store, tmp_path / "x.csv", name="clinical")
+
+
+def test_imported_tables_are_features_unless_a_role_is_given(store, tmp_path, clinical_frame) -> None:
+    path = tmp_path / "clinical.csv"
+    clinical_frame.to_csv(path, index=False)
+    features = import_table(store, path, name="clinical", key="pid", label="alnm", center="site")
+    assert features.info.role == "feature" and store.feature_tables() == ["clinical"]
+    results = import_table(store, path, name="old_scores", key="pid", center="site", role="output")
+    assert results.info.role == "output" and store.tables(role="output") == ["old_scores"]
+    assert store.feature_tables() == ["clinical"]
+    with pytest.raises(ConfigError, match="role: expected one of dictionary, feature, output; got 'result'"):
+        import_table(store, path, name="other", key="pid", role="result")
+    assert "other" not in store.tables()
