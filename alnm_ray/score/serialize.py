@@ -47,7 +47,9 @@ PICKLE_FORMATS: frozenset[str] = frozenset({"joblib", "pickle", "pkl", "cloudpic
 OWN_TYPES: frozenset[str] = frozenset({
     "alnm_ray.score.frozen.FrozenModel",
     "alnm_ray.score.pandas_state.PandasState",
+    "alnm_ray.select.cnn1d.CNN1DFeatures",
     "alnm_ray.select.correlation.CorrelationFilter",
+    "alnm_ray.select.differential.DifferentialFilter",
     "alnm_ray.select.encode.ClinicalEncoder",
     "alnm_ray.select.icc.ICCFilter",
     "alnm_ray.select.importance.ImportanceSelector",

@@ -5,9 +5,11 @@ One estimator per module; :func:`build_selection_pipeline` chains them from a
 """
 
 from alnm_ray.select.base import EMPTY_POLICIES, BaseSelector, EmptySelectionError
+from alnm_ray.select.cnn1d import CNN1DFeatures
 from alnm_ray.select.columns import KINDS, feature_kind, split_wide
 from alnm_ray.select.config import PRESETS, STEPS, SelectionConfig
 from alnm_ray.select.correlation import CorrelationFilter, abs_correlation
+from alnm_ray.select.differential import DifferentialFilter
 from alnm_ray.select.encode import ClinicalEncoder, needs_encoding
 from alnm_ray.select.icc import (
     ICCFilter,
@@ -34,8 +36,10 @@ __all__ = [
     "STEPS",
     "SYNTHETIC_PREFIX",
     "BaseSelector",
+    "CNN1DFeatures",
     "ClinicalEncoder",
     "CorrelationFilter",
+    "DifferentialFilter",
     "EmptySelectionError",
     "ICCFilter",
     "ImportanceSelector",

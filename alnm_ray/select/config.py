@@ -10,17 +10,23 @@ ordered tuple of post-scaling selectors, optionally overridden per feature kind
 by ``kind_steps`` (e.g. Gu 2025: LASSO for radiomics, boosting importance for
 deep features).
 
-Presets (values not stated in ``SPEC.md`` are marked *assumed*):
+Presets (values not stated in the papers are marked *assumed*):
 
-* ``guo2024`` -- ICC(2,1) > 0.9 (pairs A-B and A-A2) -> SMOTE k=5 -> z-score ->
+* ``guo2024`` -- ICC(3,1) > 0.9 (two-way consistency: "a bidirectional
+  consistency model"; pairs A-B and A-A2) -> SMOTE k=5 -> z-score ->
   univariate p < 0.05 -> Spearman |rho| > 0.9 (random drop) -> mRMR top 20
   (*assumed*: the paper gives no K) -> LASSO 20 x 10-fold CV, lambda at min MSE.
-* ``liu2025`` -- ICC(2,1) > 0.75 (*assumed*), z-score, Spearman then Pearson
-  |r| > 0.75, LASSO one 5-fold CV.  No SMOTE.
-* ``gu2025`` -- ICC(2,1) >= 0.75, z-score; radiomics: LASSO (10-fold, one
-  repeat, *assumed*); deep: gradient-boosting importance top 20 (*assumed* k);
-  clinical: univariate p < 0.05.
-* ``zhang2025`` -- ICC(2,1) > 0.8 (*assumed*), z-score, mutual-information
+* ``liu2025`` (§2.6) -- no ICC (the study had one reader), no SMOTE, z-score ->
+  differential analysis p < 0.05 (t-test / Mann-Whitney U after Shapiro-Wilk;
+  chi-squared / Fisher for categorical columns) -> correlation |r| > 0.75
+  ("Pearson or Spearman": both filters run, Spearman first, *assumed*) ->
+  LASSO one 5-fold CV, lambda at min MSE.
+* ``gu2025`` -- ICC >= 0.75 between readers A and B only (the study had no
+  repeat delineation; ICC(2,1) *assumed*, the form is not stated), z-score;
+  radiomics: t-test p < 0.05 -> Pearson |r| > 0.9 -> LASSO 10-fold (one
+  repeat, *assumed*); deep: gradient-boosting importance with k chosen from
+  the inner-CV performance curve (max mean AUC); clinical: univariate p < 0.05.
+* ``zhang2025`` -- ICC(2,1) > 0.8 (*assumed* form), z-score, mutual-information
   relevance/redundancy (top 20, NMI > 0.5 redundant, *assumed*), LASSO 10-fold.
 """
 
@@ -38,13 +44,15 @@ from alnm_ray.exceptions import ConfigError
 from alnm_ray.select.base import EMPTY_POLICIES
 from alnm_ray.select.columns import KINDS
 from alnm_ray.select.correlation import CORRELATION_METHODS, DROP_RULES
+from alnm_ray.select.differential import QUANTITATIVE_TESTS
 from alnm_ray.select.icc import ICC_KINDS
+from alnm_ray.select.importance import CURVE_FOLDS, CURVE_MAX_K, CURVE_RULES, K_CURVE, check_k
 from alnm_ray.select.smote import SMOTE_FALLBACKS
 from alnm_ray.select.univariate import LEVENE_CENTERS
 
 #: Post-scaling selection steps, by name.
-STEPS: tuple[str, ...] = ("univariate", "correlation", "mrmr", "mutual_info", "importance",
-                          "lasso")
+STEPS: tuple[str, ...] = ("univariate", "differential", "correlation", "mrmr", "mutual_info",
+                          "importance", "cnn1d", "lasso")
 
 #: Guo 2024 thresholds (named once; see the module docstring for sources).
 GUO_ICC_THRESHOLD = 0.9
@@ -55,6 +63,14 @@ GUO_SPEARMAN = 0.9
 DEFAULT_MRMR_K = 20
 GUO_LASSO_REPEATS = 20
 GUO_LASSO_FOLDS = 10
+#: Liu 2025 §2.6: differential p < 0.05, correlation > 0.75, LASSO 5-fold.
+LIU_P_VALUE = 0.05
+LIU_CORRELATION = 0.75
+LIU_LASSO_FOLDS = 5
+#: Gu 2025: ICC >= 0.75, t-test p < 0.05, Pearson > 0.9, LASSO 10-fold.
+GU_ICC_THRESHOLD = 0.75
+GU_PEARSON = 0.9
+GU_LASSO_FOLDS = 10
 
 
 @dataclass(frozen=True)
@@ -64,9 +80,11 @@ class SelectionConfig:
     Args:
         name: Label recorded with results ("guo2024", "custom" ...).
         icc_threshold: ICC cut-off, or None to skip the reproducibility filter.
-        icc_kind: "ICC2" (two-way random, ICC(2,1)), "ICC3" or "ICC1".
+        icc_kind: "ICC2" (two-way random, absolute agreement, ICC(2,1)),
+            "ICC3" (two-way mixed, consistency, ICC(3,1)) or "ICC1".
         icc_inclusive: Keep ICC >= threshold (True) or > threshold (False).
-        icc_pairs: Readers compared with reader A ("B" inter-, "A2" intra-reader).
+        icc_pairs: Readers compared with reader A ("B" inter-, "A2" intra-reader);
+            ``("B",)`` needs no repeat delineation.
         icc_min_patients: Fewest training patients per pair to estimate the ICC.
         smote: Oversample the minority class inside the training fold.
         smote_k: SMOTE neighbours.
@@ -76,13 +94,28 @@ class SelectionConfig:
         kind_steps: Per feature kind overrides of ``steps``:
             ``(("deep", ("importance",)), ...)``.
         univariate_alpha, normality_alpha, variance_alpha, levene_center:
-            See :class:`~alnm_ray.select.univariate.UnivariateFilter`.
+            See :class:`~alnm_ray.select.univariate.UnivariateFilter`
+            (``normality_alpha`` also serves the differential step's "auto" rule).
+        differential_alpha: p-value threshold of the differential step.
+        differential_test: "auto" (Shapiro-Wilk -> t-test / Mann-Whitney U) or
+            "ttest" (t-test for every quantitative feature).
+        differential_categorical: Columns (or clinical variable names) tested
+            as categorical (chi-squared / Fisher).
+        differential_max_levels: Columns with at most this many distinct
+            training values are categorical too.
+            See :class:`~alnm_ray.select.differential.DifferentialFilter`.
         correlation_methods: One redundancy filter per method, in order.
         correlation_threshold: |rho| above which a pair is redundant.
         correlation_drop: "random" (seeded, the paper) or "mean".
         mrmr_k: Features kept by mRMR.
         lasso_repeats, lasso_folds, lasso_n_alphas: LASSO CV design.
-        importance_k: Features kept by gradient-boosting importance.
+        importance_k: Features kept by gradient-boosting importance, or
+            "curve" to choose k by inner CV on the training rows.
+        importance_curve_max_k, importance_curve_folds, importance_curve_rule:
+            The curve's k range (1..max), inner folds and rule ("max" or "1se");
+            see :class:`~alnm_ray.select.importance.ImportanceSelector`.
+        cnn1d_epochs: Training epochs of the 1-D CNN feature step.
+        cnn1d_noise_std: Gaussian-noise augmentation SD of that step (0 = none).
         mi_k, mi_redundancy: Mutual-information selector size and NMI cut-off.
         empty_policy: "best", "passthrough" or "raise" when a step removes all.
         empty_keep: Features kept by the "best" policy.
@@ -113,6 +146,10 @@ class SelectionConfig:
     normality_alpha: float = 0.05
     variance_alpha: float = 0.05
     levene_center: str = "median"
+    differential_alpha: float = LIU_P_VALUE
+    differential_test: str = "auto"
+    differential_categorical: tuple[str, ...] = ()
+    differential_max_levels: int = 2
     correlation_methods: tuple[str, ...] = ("spearman",)
     correlation_threshold: float = GUO_SPEARMAN
     correlation_drop: str = "random"
@@ -120,7 +157,12 @@ class SelectionConfig:
     lasso_repeats: int = GUO_LASSO_REPEATS
     lasso_folds: int = GUO_LASSO_FOLDS
     lasso_n_alphas: int = 100
-    importance_k: int = 20
+    importance_k: int | str = 20
+    importance_curve_max_k: int = CURVE_MAX_K
+    importance_curve_folds: int = CURVE_FOLDS
+    importance_curve_rule: str = "max"
+    cnn1d_epochs: int = 10
+    cnn1d_noise_std: float = 0.0
     mi_k: int = 20
     mi_redundancy: float = 0.5
     empty_policy: str = "best"
@@ -129,7 +171,7 @@ class SelectionConfig:
 
     def __post_init__(self) -> None:
         # Lists from YAML become tuples so the config stays hashable.
-        for name in ("icc_pairs", "steps", "correlation_methods"):
+        for name in ("icc_pairs", "steps", "correlation_methods", "differential_categorical"):
             object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
         pairs = self.kind_steps.items() if isinstance(self.kind_steps, dict) else self.kind_steps
         object.__setattr__(self, "kind_steps", tuple(sorted(
@@ -150,12 +192,20 @@ class SelectionConfig:
         check_range("normality_alpha", self.normality_alpha, 0.0, 1.0)
         check_range("variance_alpha", self.variance_alpha, 0.0, 1.0)
         look_up_option("levene_center", self.levene_center, LEVENE_CENTERS)
+        check_range("differential_alpha", self.differential_alpha, 0.0, 1.0, inclusive=False)
+        look_up_option("differential_test", self.differential_test, QUANTITATIVE_TESTS)
+        check_range("differential_max_levels", self.differential_max_levels, 1)
         for m in self.correlation_methods:
             look_up_option("correlation_methods", m, CORRELATION_METHODS)
         check_range("correlation_threshold", self.correlation_threshold, 0.0, 1.0)
         look_up_option("correlation_drop", self.correlation_drop, DROP_RULES)
-        for name in ("mrmr_k", "lasso_repeats", "importance_k", "mi_k", "empty_keep"):
+        check_k("importance_k", self.importance_k)
+        for name in ("mrmr_k", "lasso_repeats", "mi_k", "empty_keep", "importance_curve_max_k",
+                     "cnn1d_epochs"):
             check_range(name, getattr(self, name), 1)
+        check_range("importance_curve_folds", self.importance_curve_folds, 2)
+        look_up_option("importance_curve_rule", self.importance_curve_rule, CURVE_RULES)
+        check_range("cnn1d_noise_std", self.cnn1d_noise_std, 0.0)
         check_range("lasso_folds", self.lasso_folds, 2)
         check_range("lasso_n_alphas", self.lasso_n_alphas, 2)
         check_range("mi_redundancy", self.mi_redundancy, 0.0, 1.0)
@@ -222,15 +272,19 @@ class SelectionConfig:
 
 
 PRESETS: dict[str, SelectionConfig] = {
-    "guo2024": SelectionConfig(name="guo2024"),
+    "guo2024": SelectionConfig(name="guo2024", icc_kind="ICC3"),
     "liu2025": SelectionConfig(
-        name="liu2025", icc_threshold=0.75, smote=False, steps=("correlation", "lasso"),
-        correlation_methods=("spearman", "pearson"), correlation_threshold=0.75,
-        lasso_repeats=1, lasso_folds=5),
+        name="liu2025", icc_threshold=None, smote=False,
+        steps=("differential", "correlation", "lasso"), differential_alpha=LIU_P_VALUE,
+        differential_test="auto", correlation_methods=("spearman", "pearson"),
+        correlation_threshold=LIU_CORRELATION, lasso_repeats=1, lasso_folds=LIU_LASSO_FOLDS),
     "gu2025": SelectionConfig(
-        name="gu2025", icc_threshold=0.75, icc_inclusive=True, smote=False, steps=("lasso",),
+        name="gu2025", icc_threshold=GU_ICC_THRESHOLD, icc_kind="ICC2", icc_inclusive=True,
+        icc_pairs=(C.READER_B,), smote=False, steps=("differential", "correlation", "lasso"),
+        differential_test="ttest", correlation_methods=("pearson",),
+        correlation_threshold=GU_PEARSON,
         kind_steps=(("deep", ("importance",)), ("clinical", ("univariate",))),
-        lasso_repeats=1, lasso_folds=10),
+        importance_k=K_CURVE, lasso_repeats=1, lasso_folds=GU_LASSO_FOLDS),
     "zhang2025": SelectionConfig(
         name="zhang2025", icc_threshold=0.8, smote=False, steps=("mutual_info", "lasso"),
         lasso_repeats=1, lasso_folds=10),

@@ -16,9 +16,11 @@ from imblearn.pipeline import Pipeline
 from sklearn.pipeline import Pipeline as SkPipeline
 
 from alnm_ray.exceptions import ConfigError
+from alnm_ray.select.cnn1d import CNN1DFeatures
 from alnm_ray.select.columns import KIND_RADIOMICS, KINDS
 from alnm_ray.select.config import SelectionConfig
 from alnm_ray.select.correlation import CorrelationFilter
+from alnm_ray.select.differential import DifferentialFilter
 from alnm_ray.select.encode import ClinicalEncoder
 from alnm_ray.select.icc import ICCFilter
 from alnm_ray.select.importance import ImportanceSelector
@@ -53,6 +55,11 @@ def _post_steps(cfg: SelectionConfig, names: tuple[str, ...], seed: int) -> list
             out.append((name, UnivariateFilter(
                 alpha=cfg.univariate_alpha, normality_alpha=cfg.normality_alpha,
                 variance_alpha=cfg.variance_alpha, levene_center=cfg.levene_center, **common)))
+        elif name == "differential":
+            out.append((name, DifferentialFilter(
+                alpha=cfg.differential_alpha, quantitative_test=cfg.differential_test,
+                normality_alpha=cfg.normality_alpha, categorical=cfg.differential_categorical,
+                max_levels=cfg.differential_max_levels, seed=seed, **common)))
         elif name == "correlation":
             for method in cfg.correlation_methods:
                 out.append((f"{method}", CorrelationFilter(
@@ -64,7 +71,13 @@ def _post_steps(cfg: SelectionConfig, names: tuple[str, ...], seed: int) -> list
             out.append((name, MutualInfoSelector(k=cfg.mi_k, redundancy_threshold=cfg.mi_redundancy,
                                                  **common)))
         elif name == "importance":
-            out.append((name, ImportanceSelector(k=cfg.importance_k, seed=seed, **common)))
+            out.append((name, ImportanceSelector(
+                k=cfg.importance_k, curve_max_k=cfg.importance_curve_max_k,
+                curve_folds=cfg.importance_curve_folds, curve_rule=cfg.importance_curve_rule,
+                seed=seed, **common)))
+        elif name == "cnn1d":
+            out.append((name, CNN1DFeatures(epochs=cfg.cnn1d_epochs,
+                                            noise_std=cfg.cnn1d_noise_std, seed=seed)))
         elif name == "lasso":
             out.append((name, LassoCVSelector(
                 n_repeats=cfg.lasso_repeats, n_folds=cfg.lasso_folds,
@@ -91,12 +104,13 @@ def build_selection_pipeline(config: SelectionConfig | str | dict | None = "guo2
     Returns:
         ``imblearn.pipeline.Pipeline`` whose steps are named "encode", "icc",
         "smote", "zscore", then the post-scaling steps ("univariate",
-        "spearman"/"pearson", "mrmr", "mutual_info", "importance", "lasso",
-        or "router" for per-kind steps).
+        "differential", "spearman"/"pearson", "mrmr", "mutual_info",
+        "importance", "cnn1d", "lasso", or "router" for per-kind steps).
 
     Raises:
         ConfigError: When ICC is on, radiomics columns may be present and no
-            reader table is given.
+            reader table is given; or when "cnn1d" runs for more than one kind
+            (their ``cnn_*`` output columns would clash).
 
     Example:
         >>> [n for n, _ in build_selection_pipeline("guo2024", kinds={"deep"}).steps]
@@ -129,6 +143,13 @@ def build_selection_pipeline(config: SelectionConfig | str | dict | None = "guo2
         names = cfg.steps_for(only) if only else cfg.steps
         steps += _post_steps(cfg, names, seed)
     else:
+        with_cnn = sorted(k for k in kinds if "cnn1d" in cfg.steps_for(k))
+        if len(with_cnn) > 1:
+            raise ConfigError(
+                f"selection {cfg.name!r}: the 'cnn1d' step runs for kinds {with_cnn}; expected at "
+                "most one kind, since each outputs columns cnn_00... that would clash. Put "
+                "'cnn1d' in kind_steps of a single kind (e.g. kind_steps={'deep': ['cnn1d', "
+                "'importance']}) and model other kinds as separate feature sets.")
         routes = tuple(
             (kind, SkPipeline(_post_steps(cfg, cfg.steps_for(kind), seed)) if cfg.steps_for(kind)
              else None) for kind in sorted(kinds))

@@ -20,7 +20,7 @@ from alnm_ray.exceptions import BundleIntegrityError, ConfigError
 from alnm_ray.score.serialize import (LIBRARY_TYPES, OWN_TYPES, TRUSTED_TYPES, UntrustedTypeError, dump_model,
                                       is_trusted, load_model)
 
-CLASSIFIER_NAMES = ["lr", "nb", "svm", "knn", "xgboost", "lightgbm", "adaboost", "mlp"]
+CLASSIFIER_NAMES = ["lr", "nb", "svm", "knn", "xgboost", "lightgbm", "adaboost", "mlp", "sgd"]
 #: Classifier parameters that bring in the other helper types a user can ask for with --param.
 VARIANTS = [("knn", {"algorithm": "ball_tree"}), ("knn", {"metric": "manhattan"}), ("knn", {"p": 3}),
             ("mlp", {"solver": "adam"}), ("mlp", {"solver": "sgd"})]
@@ -122,9 +122,12 @@ def test_trusted_types_are_exactly_what_the_classifiers_and_selection_steps_need
         for t in types:
             needed.setdefault(t, set()).add(case)
 
-    for preset in ("guo2024", "liu2025", "gu2025", "zhang2025"):
-        sel = fit_selection(X, y, resolve_config({"preset": preset, "lasso_repeats": 1, "lasso_folds": 3}),
+    cnn1d = {"preset": "gu2025", "cnn1d_epochs": 1, "kind_steps": {"deep": ["cnn1d", "importance"]}}
+    for preset in ("guo2024", "liu2025", "gu2025", "zhang2025", cnn1d):
+        changes = {"preset": preset, "lasso_repeats": 1, "lasso_folds": 3}
+        sel = fit_selection(X, y, resolve_config({**changes, **preset} if isinstance(preset, dict) else changes),
                             reader_table=long, seed=0)
+        preset = preset if isinstance(preset, str) else "gu2025+cnn1d"
         _strip_training_rows(sel.pipeline)
         for name in CLASSIFIER_NAMES if preset == "guo2024" else ["lr"]:
             clf = make_classifier(name, seed=0).fit(sel.X_train.to_numpy(dtype=float), sel.y_train)  # as train does
@@ -134,7 +137,8 @@ def test_trusted_types_are_exactly_what_the_classifiers_and_selection_steps_need
         record(f"{name} {params}", make_classifier(name, seed=0, **params).fit(Xn, y))
     assert {"alnm_ray.select.routing.KindRouter", "alnm_ray.select.encode.ClinicalEncoder",
             "alnm_ray.select.mutual_info.MutualInfoSelector", "alnm_ray.select.importance.ImportanceSelector",
-            "alnm_ray.select.icc.ICCFilter"} <= set(needed)  # every kind of step was really exercised
+            "alnm_ray.select.icc.ICCFilter", "alnm_ray.select.differential.DifferentialFilter",
+            "alnm_ray.select.cnn1d.CNN1DFeatures"} <= set(needed)  # every kind of step was really exercised
     assert set(needed) == TRUSTED_TYPES, f"reviewed but never needed: {sorted(TRUSTED_TYPES - set(needed))}"
 
 
