@@ -15,6 +15,7 @@ from alnm_ray.preprocess.config import (
 )
 from alnm_ray.preprocess.crop import crop_roi, roi_index_bbox, roi_region_on_grid
 from alnm_ray.preprocess.geometry import check_geometry, squeeze_2d
+from alnm_ray.preprocess.histogram import HistogramStandardizer
 from alnm_ray.preprocess.intensity import normalize_image, percentile_scale, zscore
 from alnm_ray.preprocess.n4 import ants_to_sitk, n4_correct, sitk_to_ants
 from alnm_ray.preprocess.pipeline import STAGES, PreprocessResult, StageError, preprocess_case, stage
@@ -24,6 +25,7 @@ __all__ = [
     "PRESETS",
     "STAGES",
     "Grid",
+    "HistogramStandardizer",
     "PreprocessConfig",
     "PreprocessPlan",
     "PreprocessResult",
