@@ -16,6 +16,7 @@ import click
 from alnm_ray._version import __version__
 from alnm_ray.cli._context import CliContext
 from alnm_ray.cli._errors import run_guarded
+from alnm_ray.cli.options import quiet_option
 
 #: name -> "module:attribute" of every subcommand, in the order `--help` lists them.
 COMMANDS: dict[str, str] = {
@@ -30,9 +31,12 @@ COMMANDS: dict[str, str] = {
     "keys": "alnm_ray.cli.keys:keys",
     "train": "alnm_ray.cli.train:train",
     "score": "alnm_ray.cli.score:score",
+    "explain": "alnm_ray.cli.explain:explain",
+    "bundle": "alnm_ray.cli.bundle:bundle",
     "tune": "alnm_ray.cli.tune:tune",
     "ibsi": "alnm_ray.cli.ibsi:ibsi",
     "protocol": "alnm_ray.cli.protocol:protocol",
+    "run": "alnm_ray.cli.run:run",
 }
 
 
@@ -68,7 +72,7 @@ class LazyGroup(click.Group):
 @click.option("--log-json", is_flag=True, help="Write console logs as JSON lines.")
 @click.option("--log-identifiers", is_flag=True,
               help="Show image paths and patient identifiers in console logs (redacted by default).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars; warnings and errors only.")
+@quiet_option()
 @click.option("--debug", is_flag=True, help="Re-raise errors with their full traceback.")
 @click.pass_context
 def cli(ctx: click.Context, address: str | None, num_cpus: int | None, log_level: str,
