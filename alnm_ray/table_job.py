@@ -17,7 +17,8 @@ stage describes itself with a :class:`TableJob` and calls :func:`run_table_job`.
    finished are taken from their checkpoints
    (:mod:`alnm_ray.extract.checkpoint`).
 5. Only the other cases are computed, inside a Ray session that starts only
-   when there is work.  Failures are caught per case by the stage, so a Ray
+   when there is work; a small job on this machine runs on the stage's local
+   path instead, without Ray (:func:`runs_locally`).  Failures are caught per case by the stage, so a Ray
    Data block only fails when its worker dies; such a case comes back as no
    record and is reconciled into a ``WorkerLost`` error row.
 6. The new version holds reused + new rows + other cohorts' rows
@@ -36,6 +37,8 @@ Example:
 
 from __future__ import annotations
 
+import os
+import sys
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -66,6 +69,12 @@ BASE_META_COLUMNS: tuple[str, ...] = (*CASE_KEY, *CARRIED_COLUMNS, COL_CASE_HASH
 STATUS_OK = "ok"
 #: ``error_type`` of a case whose Ray worker ended without returning it.
 WORKER_LOST = "WorkerLost"
+#: Largest job (cases to compute) run on a stage's local path when no cluster is given: an
+#: embedded Ray's start-up (3-7 s on 2 cores) and its actors' (about 1 s each) cost more than
+#: Ray gains on one machine for jobs of this size (``bench_extract.py``).
+LOCAL_MAX_CASES = 500
+#: Environment variable overriding :data:`LOCAL_MAX_CASES` (``0``: always Ray).
+ENV_LOCAL_MAX_CASES = "ALNM_RAY_LOCAL_MAX_CASES"
 #: Keys of the table config a stage's ``config_name`` may not take.
 _RESERVED_CONFIG_KEYS = frozenset({"table", "preprocess", "versions", "row_metadata"})
 
@@ -113,6 +122,8 @@ class TableJob:
             discard them once their version is committed.
         ray_progress_bars: Show Ray Data's own progress bars (unless quiet);
             ``False`` when ``compute`` reports progress itself.
+        compute_local: Same contract as ``compute``, run without Ray on this
+            machine when :func:`runs_locally` says so; ``None``: always Ray.
 
     Raises:
         ConfigError: When ``stage`` or ``config_name`` is empty, or
@@ -132,6 +143,7 @@ class TableJob:
     feature_columns: tuple[str, ...] = field(default=())
     checkpoints: bool = False
     ray_progress_bars: bool = True
+    compute_local: Callable[[list[Record], CaseCheckpoint | None], list[Record]] | None = None
 
     def __post_init__(self) -> None:
         if not self.stage:
@@ -442,11 +454,61 @@ def _other_cohorts(store: Any, table: str, latest: Any, manifest: pd.DataFrame) 
     return pd.DataFrame(columns=[COL_CASE_HASH, COL_COHORT])
 
 
+def local_max_cases() -> int:
+    """:data:`LOCAL_MAX_CASES`, or the value of :data:`ENV_LOCAL_MAX_CASES` when set.
+
+    Raises:
+        ConfigError: When the variable is not a non-negative integer.
+    """
+    raw = os.environ.get(ENV_LOCAL_MAX_CASES, "").strip()
+    if not raw:
+        return LOCAL_MAX_CASES
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(f"{ENV_LOCAL_MAX_CASES}: expected a non-negative integer (0: always Ray); got {raw!r}. "
+                          "Fix or unset it.")
+    return value
+
+
+def runs_locally(job: TableJob, n_items: int, ray_config: Any = None) -> bool:
+    """Whether ``n_items`` cases run on ``job.compute_local`` instead of Ray.
+
+    True when the stage has a local path, no cluster address is given
+    (``ray_config.address`` or ``RAY_ADDRESS``), Ray is not already running
+    in this process, and the job has at most :func:`local_max_cases` cases.
+
+    Example:
+        >>> from alnm_ray.runtime import RayConfig
+        >>> job = TableJob(stage="s", table="t", plan=PreprocessPlan(), config_name="c", config_hash="h",
+        ...                versions={}, compute=None, feature_rows=None, version_params=None,
+        ...                compute_local=lambda items, checkpoint: [])
+        >>> runs_locally(job, 40, RayConfig(address="ray://head:10001"))
+        False
+    """
+    from alnm_ray.runtime import RayConfig
+
+    if job.compute_local is None or n_items > local_max_cases():
+        return False
+    if (ray_config or RayConfig()).resolved_address() is not None:
+        return False
+    return not ("ray" in sys.modules and sys.modules["ray"].is_initialized())
+
+
 def _compute(job: TableJob, items: list[Record], checkpoint: CaseCheckpoint | None, report: ExtractionReport,
              *, quiet: bool, debug: bool, ray_config: Any) -> list[Record]:
     """``job.compute(items)`` in a Ray session, with Ray Data tolerating lost blocks; timings on ``report``."""
     if not items:  # Ray starts only when there is work: a re-run with nothing new never pays its start-up
         return []
+    if runs_locally(job, len(items), ray_config):
+        assert job.compute_local is not None
+        t_start = time.perf_counter()
+        records = list(job.compute_local(items, checkpoint))
+        report.ray_seconds, report.path = time.perf_counter() - t_start, "local"
+        return records
+    report.path = "ray"
     from alnm_ray.runtime import RayConfig, ray_session
 
     # Each case's failure is caught by the stage, so a block only errors when its worker dies; those

@@ -8,6 +8,8 @@ the stage, and the stage can be told to drop cases (as a dead worker would).
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +24,8 @@ from alnm_ray.extract.summary import ExtractionReport
 from alnm_ray.preprocess.config import load_plan
 from alnm_ray.store import FeatureStore
 from alnm_ray.table_job import (
-    TableJob, assemble_rows, check_manifest, hash_cases, lost_cases, run_table_job, stored_rows,
+    ENV_LOCAL_MAX_CASES, LOCAL_MAX_CASES, TableJob, assemble_rows, check_manifest, hash_cases, local_max_cases,
+    lost_cases, run_table_job, runs_locally, stored_rows,
 )
 
 TABLE = "sizes"
@@ -45,13 +48,22 @@ def _manifest(root: Path, patients: list[str], *, cohort: str = "c1") -> pd.Data
 
 
 def _size_record(item: dict) -> dict:
-    """Ray Data ``map`` function of the synthetic stage: one record per case."""
+    """Ray Data ``map`` function of the synthetic stage: one record per case.
+
+    Shipped to the workers by value (below): they cannot import this test module.
+    """
     with open(item["image"], "rb") as fh:
         failed = fh.read(3) == b"bad"
     return {**{c: item[c] for c in CASE_KEY}, "case_hash": item["case_hash"],
             "status": "error" if failed else "ok", "stage": "size" if failed else "",
             "error_type": "ValueError" if failed else "", "message": "not a size" if failed else "",
             "size": float(os.path.getsize(item["image"])), "seconds": 0.01, "extracted_at": EXTRACTED_AT}
+
+
+def _ship_by_value() -> None:
+    import ray.cloudpickle
+
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def _size_rows(records: list[dict], manifest: pd.DataFrame) -> pd.DataFrame:
@@ -68,6 +80,7 @@ def _job(calls: list[dict], *, drop: tuple[str, ...] = (), checkpoints: bool = F
         from ray.data import DataContext
 
         ctx = DataContext.get_current()
+        _ship_by_value()
         calls.append({"patients": sorted(i["patient_id"] for i in items), "checkpoint": checkpoint,
                       "max_errored_blocks": ctx.max_errored_blocks, "progress_bars": ctx.enable_progress_bars})
         records = ray.data.from_items(items).map(_size_record).take_all()
@@ -148,6 +161,57 @@ def test_table_job_rejects_a_config_name_the_flow_uses() -> None:
 
 
 # --- the flow on Ray ----------------------------------------------------------------------------------
+
+
+def _local_job(calls: list[dict]) -> TableJob:
+    """The synthetic stage with a local path that runs in this process."""
+
+    def compute_local(items: list[dict], checkpoint: CaseCheckpoint | None) -> list[dict]:
+        calls.append({"patients": sorted(i["patient_id"] for i in items), "local": True})
+        return [_size_record(i) for i in items]
+
+    return replace(_job(calls), compute_local=compute_local)
+
+
+def _ray_is_running() -> bool:
+    return "ray" in sys.modules and sys.modules["ray"].is_initialized()
+
+
+def test_small_jobs_run_locally_unless_a_cluster_or_the_limit_says_otherwise(monkeypatch) -> None:
+    from alnm_ray.runtime import RayConfig
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv(ENV_LOCAL_MAX_CASES, raising=False)
+    job = _local_job([])
+    assert runs_locally(job, LOCAL_MAX_CASES) is not _ray_is_running()
+    assert not runs_locally(job, LOCAL_MAX_CASES + 1)
+    assert not runs_locally(_job([]), 1)  # a stage without a local path
+    assert not runs_locally(job, 1, RayConfig(address="auto"))
+    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
+    assert not runs_locally(job, 1)
+    monkeypatch.delenv("RAY_ADDRESS")
+    monkeypatch.setenv(ENV_LOCAL_MAX_CASES, "0")
+    assert not runs_locally(job, 1)
+    monkeypatch.setenv(ENV_LOCAL_MAX_CASES, "many")
+    with pytest.raises(ConfigError, match=r"ALNM_RAY_LOCAL_MAX_CASES: expected a non-negative integer "
+                                          r"\(0: always Ray\); got 'many'\. Fix or unset it\."):
+        local_max_cases()
+
+
+# First of the Ray tests: the module-scoped `ray_local` must not be running yet.
+@pytest.mark.slow
+def test_a_small_job_takes_the_local_path_without_starting_ray(tmp_path: Path, monkeypatch) -> None:
+    if _ray_is_running():
+        pytest.skip("Ray already runs in this process: the local path is not taken")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.delenv(ENV_LOCAL_MAX_CASES, raising=False)
+    calls: list[dict] = []
+    store = FeatureStore(tmp_path / "store")
+    report = run_table_job(_manifest(tmp_path / "c", ["p1", "p22"]), store, _local_job(calls),
+                           report=ExtractionReport(version=None), quiet=True)
+    assert calls == [{"patients": ["p1", "p22"], "local": True}] and report.path == "local"
+    assert report.ray_start_seconds == 0 and not _ray_is_running()
+    assert store.read(TABLE).to_pandas()["size"].tolist() == [6.0, 9.0]
 
 
 @pytest.mark.ray

@@ -7,11 +7,15 @@ lost-worker reconciliation and the write.  This stage supplies the rest:
 * The case hash holds the PyRadiomics params' hash and the versions of the
   libraries that change feature values
   (:func:`~alnm_ray.extract.hashing.library_versions`).
-* Cases go through Ray Data as rows of *paths* (never volumes), one case per
-  block, ``map_batches`` over an autoscaling actor pool (one CPU per actor,
-  PyRadiomics imported once per actor).  Each case returns a feature record
-  or an error record (caught per case, so Ray never drops a block).
-* Each finished case is checkpointed in the store by its actor
+* Cases go through Ray Data as rows of *paths* (never volumes), a few cases
+  per block (:func:`cases_per_block`), ``map_batches`` over an autoscaling
+  actor pool (one CPU per actor, PyRadiomics imported once per actor).  Each
+  case returns a feature record or an error record (caught per case, so Ray
+  never drops a block).
+* A small job on this machine (no cluster address, Ray not running) skips Ray:
+  :mod:`alnm_ray.extract.local` runs the same per-case work on a local
+  process pool (see :func:`~alnm_ray.table_job.runs_locally`).
+* The finished cases of each block are checkpointed in the store by its actor
   (:mod:`alnm_ray.extract.checkpoint`): a re-run after a killed driver
   computes only the cases that had not finished.
 * Feature columns are unioned across cases, NaN where a feature does not
@@ -31,6 +35,7 @@ from alnm_ray.constants import CASE_KEY, COL_CASE_HASH, COL_EXTRACTED_AT, TABLE_
 from alnm_ray.extract.case import RECORD_SCHEMA, process_case, results_to_arrow
 from alnm_ray.extract.checkpoint import CaseCheckpoint
 from alnm_ray.extract.hashing import library_versions
+from alnm_ray.extract.local import available_cpus, run_local
 from alnm_ray.extract.params import ExtractionParams, check_compatible
 from alnm_ray.extract.summary import ExtractionReport
 from alnm_ray.preprocess.config import PreprocessPlan
@@ -40,6 +45,11 @@ logger = logging.getLogger(__name__)
 
 #: Retries of a case whose Ray worker died (not of cases that raise: those become error rows).
 MAX_TASK_RETRIES = 2
+#: Most cases per Ray Data block: Ray's per-block cost (tens of ms) is shared by this many cases,
+#: while blocks stay small enough to balance the actors and to lose little when one dies.
+MAX_CASES_PER_BLOCK = 16
+#: Blocks per actor aimed at (the last blocks' imbalance is at most one block).
+BLOCKS_PER_ACTOR = 4
 #: What a NaN in a feature column means (recorded with every version).
 MISSING_POLICY = ("NaN where a feature does not apply to a case: 2-D and 3-D sequences have different "
                   "shape classes and filter sub-bands, and PyRadiomics skips filters an ROI is too small "
@@ -63,13 +73,21 @@ class _CaseExtractor:
         self.plan, self.params, self.debug, self.checkpoint = plan, params, debug, checkpoint
 
     def __call__(self, batch: pd.DataFrame) -> pa.Table:
-        results = []
-        for row in batch.to_dict("records"):
-            result = process_case(row, self.plan, self.params, debug=self.debug)
-            if self.checkpoint is not None and result.ok:  # survives a killed driver
-                self.checkpoint.save(results_to_arrow([result]), result.case_hash)
-            results.append(result)
+        results = [process_case(row, self.plan, self.params, debug=self.debug) for row in batch.to_dict("records")]
+        if self.checkpoint is not None:  # survives a killed driver; one file per block
+            self.checkpoint.save_batch(results_to_arrow([r for r in results if r.ok]))
         return results_to_arrow(results)
+
+
+def cases_per_block(n_items: int, actors: int) -> int:
+    """Cases per Ray Data block: about :data:`BLOCKS_PER_ACTOR` blocks per actor, at most
+    :data:`MAX_CASES_PER_BLOCK`.
+
+    Example:
+        >>> cases_per_block(32, 2), cases_per_block(2000, 2), cases_per_block(5, 2)
+        (4, 16, 1)
+    """
+    return max(1, min(MAX_CASES_PER_BLOCK, n_items // max(1, actors * BLOCKS_PER_ACTOR)))
 
 
 def _run_dataset(items: list[dict[str, Any]], plan: PreprocessPlan, params: ExtractionParams, *,
@@ -81,10 +99,11 @@ def _run_dataset(items: list[dict[str, Any]], plan: PreprocessPlan, params: Extr
     from alnm_ray.runtime import cluster_cpus
 
     size = max(1, int(num_cpus or cluster_cpus()))
-    ds: Any = ray.data.from_items(items, override_num_blocks=len(items))
+    per_block = cases_per_block(len(items), size)
+    ds: Any = ray.data.from_items(items, override_num_blocks=-(-len(items) // per_block))
     # An autoscaling pool (1..CPUs): a fixed pool taking every CPU can deadlock Ray Data.
     kwargs: dict[str, Any] = {
-        "batch_size": 1, "batch_format": "pandas", "num_cpus": 1,
+        "batch_size": per_block, "batch_format": "pandas", "num_cpus": 1,
         "compute": ActorPoolStrategy(min_size=1, max_size=size),
         "fn_constructor_kwargs": {"plan": plan, "params": params, "debug": debug, "checkpoint": checkpoint}}
     try:
@@ -132,7 +151,8 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
         lineage: Recorded with the version (e.g. manifest path and checksum).
         quiet: No Ray Data progress bars.
         debug: Re-raise a case's original error (stops the job).
-        num_cpus: Concurrent extraction tasks (default: the cluster's CPUs).
+        num_cpus: Concurrent extraction workers (default: the cluster's CPUs; on the local
+            path, ``ray_config.num_cpus`` or this machine's CPUs).
         hash_workers: Threads hashing files on the driver.
         ray_config: How to reach Ray (:class:`~alnm_ray.runtime.RayConfig`) when
             Ray is not running yet; it is started only if some case needs computing
@@ -151,10 +171,14 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
     def compute(items: list[dict[str, Any]], checkpoint: CaseCheckpoint | None) -> list[dict[str, Any]]:
         return _run_dataset(items, plan, params, debug=debug, num_cpus=num_cpus, checkpoint=checkpoint)
 
+    def compute_local(items: list[dict[str, Any]], checkpoint: CaseCheckpoint | None) -> list[dict[str, Any]]:
+        workers = num_cpus or getattr(ray_config, "num_cpus", None) or available_cpus()
+        return run_local(items, plan, params, workers=workers, debug=debug, checkpoint=checkpoint, quiet=quiet)
+
     job = TableJob(stage="extract", table=table, plan=plan, config_name="params", config_hash=params.hash(),
                    versions=versions, compute=compute, feature_rows=_feature_rows,
                    version_params=lambda out: _version_params(params, plan, versions, out),
-                   checkpoints=True)
+                   checkpoints=True, compute_local=compute_local)
     return run_table_job(manifest, store, job, report=ExtractionReport(version=None), lineage=lineage,
                          quiet=quiet, debug=debug, ray_config=ray_config, hash_workers=hash_workers)
 

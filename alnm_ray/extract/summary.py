@@ -29,9 +29,12 @@ class ExtractionReport:
         seconds: Wall time of the whole run (s).
         ray_start_seconds: Time to start or connect to Ray (s); 0 when it was already running
             or nothing was computed.
-        ray_seconds: Wall time of the Ray Data stage (s), start-up excluded; 0 when nothing was computed.
+        ray_seconds: Wall time of the compute stage (s): Ray Data (start-up excluded) or the local
+            pool; 0 when nothing was computed.
         case_seconds: Per-case wall times of the computed cases (s).
         existed: True when the version already existed (nothing computed or written).
+        path: Where the cases were computed: ``"ray"``, ``"local"`` (a process pool of this
+            machine, :func:`~alnm_ray.table_job.runs_locally`) or ``""`` (nothing computed).
         errors: The error rows (columns :data:`~alnm_ray.constants.ERROR_COLUMNS`).
         stage: The stage that ran (class attribute; first word of :meth:`summary_line`).
     """
@@ -49,6 +52,7 @@ class ExtractionReport:
     ray_seconds: float = 0.0
     case_seconds: list[float] = field(default_factory=list)
     existed: bool = False
+    path: str = ""
     errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(ERROR_COLUMNS)))
 
     @property
@@ -67,7 +71,7 @@ class ExtractionReport:
         return {**self.counts(), "resumed": self.resumed, "done": self.done, "existed": self.existed,
                 "table": getattr(self.version, "table", None), "version": getattr(self.version, "version", None),
                 "seconds": self.seconds, "ray_start_seconds": self.ray_start_seconds,
-                "ray_seconds": self.ray_seconds, "case_seconds": list(self.case_seconds),
+                "ray_seconds": self.ray_seconds, "path": self.path, "case_seconds": list(self.case_seconds),
                 "errors": self.errors.astype(object).where(self.errors.notna(), None).to_dict("records")}
 
     def summary_line(self) -> str:
