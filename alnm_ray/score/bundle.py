@@ -58,6 +58,10 @@ METADATA_FILE = "metadata.json"
 SUMMARY_FILE = "training_summary.json"
 #: The feature dictionary rows (IBSI identity, filter, discretisation) of the model's input columns.
 DICTIONARY_FILE = "feature_dictionary.csv"
+#: Sampled training rows, as the classifier sees them, that SHAP explanations are relative to.
+BACKGROUND_FILE = "explain_background.parquet"
+#: The model card (Markdown, skops' card format).
+CARD_FILE = "MODEL_CARD.md"
 CONFIG_DIR = "config"
 MODEL_STEM = "model"
 #: Bump when the layout or metadata fields change incompatibly.
@@ -67,7 +71,7 @@ BUNDLE_ID_LENGTH = 16
 #: Distributions whose versions are recorded (and compared on load: the first group).
 MODEL_LIBRARIES: tuple[str, ...] = ("scikit-learn", "imbalanced-learn", "xgboost", "lightgbm", "numpy", "scipy")
 OTHER_LIBRARIES: tuple[str, ...] = ("alnm-ray", "skops", "pandas", "pyarrow", "pyradiomics", "SimpleITK",
-                                    "antspyx", "torch", "monai", "ray", "mrmr-selection")
+                                    "antspyx", "torch", "monai", "ray", "shap")
 
 
 class LibraryVersionWarning(AlnmRayWarning):
@@ -127,6 +131,8 @@ class Bundle:
         summary: Training distribution of the selected features.
         configs: ``{name: dict}`` from ``config/<name>.yaml``.
         signature: How its signature was checked (signer, or unsigned and accepted by flag).
+        extras: Verified bytes of the optional files named in ``metadata.json`` ``files``
+            (``explain_background``, ``model_card``), by that name.
     """
 
     path: str
@@ -135,6 +141,7 @@ class Bundle:
     summary: TrainingDistribution
     configs: dict[str, Any] = field(default_factory=dict)
     signature: SignatureCheck | None = None
+    extras: dict[str, bytes] = field(default_factory=dict, repr=False)
 
     @property
     def bundle_id(self) -> str:
@@ -165,7 +172,8 @@ class Bundle:
 def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary: TrainingDistribution,
                  configs: dict[str, Any] | None = None, probe: pd.DataFrame | None = None,
                  overwrite: bool = False, signing_key: Any = None, unsigned: bool = False,
-                 feature_dictionary: pd.DataFrame | None = None) -> str:
+                 feature_dictionary: pd.DataFrame | None = None, background: pd.DataFrame | None = None,
+                 model_card: str | None = None) -> str:
     """Write a signed bundle folder atomically and return its id.
 
     Args:
@@ -184,6 +192,11 @@ def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary
         feature_dictionary: The feature dictionary rows of the model's input
             columns, written as ``feature_dictionary.csv`` (checksummed and signed
             like every other file).
+        background: Sampled training rows in the classifier's input space (the
+            selection output), written as ``explain_background.parquet``: SHAP
+            explanations are relative to them.  Training patients' data: pass
+            None to store none.
+        model_card: The model card's Markdown, written as ``MODEL_CARD.md``.
 
     Returns:
         The bundle id.
@@ -222,6 +235,12 @@ def write_bundle(out: PathLike, *, model: Any, metadata: dict[str, Any], summary
 
         files[DICTIONARY_FILE] = neutralize_frame(feature_dictionary).to_csv(index=False).encode()
         listed["feature_dictionary"] = DICTIONARY_FILE
+    if background is not None:
+        files[BACKGROUND_FILE] = _parquet_bytes(background)
+        listed["explain_background"] = BACKGROUND_FILE
+    if model_card is not None:
+        files[CARD_FILE] = model_card.encode("utf-8")
+        listed["model_card"] = CARD_FILE
     meta = dict(metadata)
     meta.update(
         format_version=FORMAT_VERSION,
@@ -363,7 +382,9 @@ def load_bundle_files(files: BundleFiles) -> Bundle:
         raise BundleIntegrityError(
             f"{source}/{METADATA_FILE}: expected bundle_id {meta['bundle_id']} to match the bundle's content; "
             "it does not. Re-create the bundle with `alnm-ray train`.")
-    named = [meta["files"]["summary"], meta["model"]["file"], *meta["files"]["configs"].values()]
+    optional = {k: meta["files"][k] for k in ("explain_background", "model_card") if k in meta["files"]}
+    named = [meta["files"]["summary"], meta["model"]["file"], *meta["files"]["configs"].values(),
+             *optional.values()]
     absent = sorted(set(named) - set(blobs))
     if absent:
         raise BundleIntegrityError(
@@ -374,7 +395,16 @@ def load_bundle_files(files: BundleFiles) -> Bundle:
     configs = {name: yaml.safe_load(blobs[rel]) for name, rel in meta["files"]["configs"].items()}
     info = meta["model"]
     model = load_model(blobs[info["file"]], info["format"], name=f"{source}/{info['file']}")
-    return Bundle(path=source, metadata=meta, model=model, summary=summary, configs=configs, signature=check)
+    return Bundle(path=source, metadata=meta, model=model, summary=summary, configs=configs, signature=check,
+                  extras={k: blobs[rel] for k, rel in optional.items()})
+
+
+def _parquet_bytes(frame: pd.DataFrame) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    frame.reset_index(drop=True).to_parquet(buf, index=False)
+    return buf.getvalue()
 
 
 def _warn_versions(meta: dict[str, Any], source: str) -> None:
