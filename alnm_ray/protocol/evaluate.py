@@ -165,9 +165,22 @@ def evaluate_protocol(p: Protocol, inputs: Any, *, quick: bool = False, seed: in
     rows, preds = [], []
     roles = {TRAINING: "training", **{vs.name: vs.role for vs in p.validation_sets}}
     scored: dict[tuple[str, str], tuple[Any, float]] = {}
+    train_ids = set(members[TRAINING])
+
+    def predictor(model: Any) -> Any:
+        fusion = getattr(model, "model", None)
+        oof = getattr(fusion, "oof_", None)
+
+        def predict(ids: list[str]) -> np.ndarray:
+            if oof is not None and set(ids) == train_ids:
+                # The meta model's training-set probabilities come from the components' out-of-fold
+                # probabilities it was trained on (in-sample component fits would flatter it).
+                return fusion.meta_.predict_proba(oof.loc[ids].to_numpy(float))[:, 1]
+            return model.predict_sets({n: X.loc[ids] for n, X in all_sets.items()})
+        return predict
+
     for key, model in models.items():
-        scored[key] = (lambda ids, m=model: m.predict_sets({n: X.loc[ids] for n, X in all_sets.items()}),
-                       float(model.threshold))
+        scored[key] = (predictor(model), float(model.threshold))
     odds = None
     if p.clinical_model is not None:
         clin, thr, X = _clinical_model(p, cohort, members, y)

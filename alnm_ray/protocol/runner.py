@@ -184,8 +184,17 @@ def _validate(p: Protocol, opts: RunOptions, run_dir: Path) -> tuple[Any, dict[s
                               "splits": df.groupby(C.COL_SPLIT)[C.COL_PATIENT].nunique().to_dict()}
     if table is not None and p.uses_clinical:
         keep = [C.COL_PATIENT] + [v for v in p.clinical_variables if v in table.columns]
+        # Labels and splits travel with the clinical rows, so a clinical-only model (and its bundle)
+        # reads the same outcome and training split as the imaging tables.
+        per_patient = df.drop_duplicates(C.COL_PATIENT).set_index(C.COL_PATIENT)
+        meta = [c for c in (C.COL_COHORT, C.COL_CENTER, C.COL_LABEL, C.COL_SPLIT) if c in per_patient]
+        out = table[keep].copy()
+        out[C.COL_PATIENT] = out[C.COL_PATIENT].astype(str)
+        out = out[out[C.COL_PATIENT].isin(per_patient.index.astype(str))]
+        for col in meta:
+            out[col] = out[C.COL_PATIENT].map(per_patient[col].to_dict())
         path = run_dir / CLINICAL_FILE
-        table[keep].to_csv(path, index=False)
+        out.to_csv(path, index=False)
         record["clinical"] = str(path)
     return df, record
 
@@ -327,6 +336,12 @@ def run_protocol(p: Protocol, opts: RunOptions, *, progress: Callable[[str], Non
         pins[C.TABLE_DEEP] = stage("embed", lambda: _embed(p, df, store, opts))["version"]
     else:
         stage("embed", lambda: {"skipped": "no feature set reads deep features"})
+    if (p.data.get("model") or {}).get("kind") == "score_nomogram":  # Zhang 2025: its own model stages
+        from alnm_ray.protocol.scores_run import run_score_stages
+
+        run_score_stages(p, opts, store, pins, clinical, stage)
+        result.stages, result.seconds = folder.doc["stages"], time.perf_counter() - start
+        return result
     cfg = tune_config(p, opts, pins, clinical)
     from alnm_ray.tune import load_inputs
 

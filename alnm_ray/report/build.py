@@ -268,6 +268,10 @@ def build_report(run_dir: PathLike, out: PathLike | None = None, *, n_boot: int 
         RunFolderError: When required files are missing.
     """
     run_path = Path(run_dir)
+    if (run_path / "stages.json").is_file():  # an `alnm-ray run` folder: the report follows its protocol's paper
+        from alnm_ray.report.protocol import build_protocol_report
+
+        return build_protocol_report(run_path, out)
     data = _read_run(run_path)
     run, cv, cohort = data["run"], data["cv"], data["cohort"]
     summary = cv_summary(cv)

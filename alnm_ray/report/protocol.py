@@ -155,6 +155,7 @@ def build_protocol_report(run_dir: Any, out: Any = None) -> Path:
     if clinical.is_file():
         clin = pd.read_csv(clinical)
         clin["patient_id"] = clin["patient_id"].astype(str)
+        clin = clin.drop(columns=["label", "split", "cohort", "center"], errors="ignore")
         table1 = table1.merge(clin, on="patient_id", how="left")
     labels = predictions[["patient_id", "label"]].drop_duplicates("patient_id")
     labels["patient_id"] = labels["patient_id"].astype(str)
