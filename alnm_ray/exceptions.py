@@ -3,9 +3,41 @@
 Every error the user can fix derives from :class:`AlnmRayError`; the CLI turns
 these into a one-paragraph message and a non-zero exit instead of a traceback.
 Where callers may already catch a built-in type, the error also derives from it.
+Warnings the user can act on derive from :class:`AlnmRayWarning`.  Every class
+here is also importable from :mod:`alnm_ray`.
 """
 
 from __future__ import annotations
+
+from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+__all__ = [
+    "AlnmRayError",
+    "BundleIntegrityError",
+    "BundleSignatureError",
+    "ConfigError",
+    "ExtractionError",
+    "GeometryMismatchError",
+    "InvalidPredictionsError",
+    "LogisticFitError",
+    "ManifestError",
+    "NotFittedError",
+    "PhantomError",
+    "RayConnectionError",
+    "SchemaMismatchError",
+    "StageError",
+    "StoreDamageError",
+    "StoreError",
+    "SweepError",
+    "WeightsError",
+    "AlnmRayWarning",
+    "DriftWarning",
+    "FallbackWarning",
+    "RandomWeightsWarning",
+    "SchemaAlignedWarning",
+    "UnsignedBundleWarning",
+    "WeightsMismatchWarning",
+]
 
 
 class AlnmRayError(Exception):
@@ -35,8 +67,30 @@ class ExtractionError(AlnmRayError, RuntimeError):
     """Feature extraction failed for one case."""
 
 
-class NotFittedError(AlnmRayError, ValueError, AttributeError):
-    """An estimator was used before ``fit``."""
+class StageError(ExtractionError):
+    """A case failed in one preprocessing or extraction stage; ``cause`` is the original exception.
+
+    Args:
+        stage: The stage's name (see :data:`alnm_ray.preprocess.pipeline.STAGES`).
+        cause: The exception raised by the step.
+
+    Example:
+        >>> str(StageError("resample", ValueError("spacing must be > 0")))
+        'resample: ValueError: spacing must be > 0'
+    """
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        self.stage = stage
+        self.cause = cause
+        super().__init__(f"{stage}: {type(cause).__name__}: {cause}")
+
+
+class NotFittedError(AlnmRayError, _SklearnNotFittedError):
+    """An estimator was used before ``fit``.
+
+    Also a :class:`sklearn.exceptions.NotFittedError` (hence ``ValueError`` and
+    ``AttributeError``), so scikit-learn's ``check_is_fitted`` callers catch it.
+    """
 
 
 class SchemaMismatchError(AlnmRayError, ValueError):
@@ -59,8 +113,32 @@ class BundleIntegrityError(AlnmRayError, RuntimeError):
     """A model bundle's files do not match their recorded checksums."""
 
 
+class BundleSignatureError(BundleIntegrityError):
+    """A bundle is unsigned, signed by an untrusted key, or its signature does not match."""
+
+
 class ConfigError(AlnmRayError, ValueError):
     """A configuration value is out of range or of the wrong kind."""
+
+
+class WeightsError(ConfigError):
+    """A weights file cannot be read or does not fit the embedding network."""
+
+
+class InvalidPredictionsError(AlnmRayError, ValueError):
+    """Labels or predicted probabilities cannot be evaluated as given."""
+
+
+class LogisticFitError(AlnmRayError, ValueError):
+    """A logistic regression has no finite maximum-likelihood fit on the given rows."""
+
+
+class SweepError(AlnmRayError, RuntimeError):
+    """Some trials of a sweep failed (finished units are kept for a re-run)."""
+
+
+class PhantomError(AlnmRayError, FileNotFoundError):
+    """The IBSI phantom folder lacks its files."""
 
 
 class RayConnectionError(AlnmRayError, RuntimeError):
@@ -81,3 +159,15 @@ class FallbackWarning(AlnmRayWarning):
 
 class DriftWarning(AlnmRayWarning):
     """New data drifts from the training distribution."""
+
+
+class WeightsMismatchWarning(AlnmRayWarning):
+    """A weights file was loaded with missing or unexpected keys (``strict=False``)."""
+
+
+class UnsignedBundleWarning(AlnmRayWarning):
+    """A bundle without a trusted signature was loaded because the user said so (``--trust-unsigned``)."""
+
+
+class SchemaAlignedWarning(AlnmRayWarning):
+    """A cohort's feature columns were re-ordered or had extra columns dropped."""

@@ -6,6 +6,7 @@ One estimator per module; :func:`build_selection_pipeline` chains them from a
 
 from alnm_ray.select.base import EMPTY_POLICIES, BaseSelector, EmptySelectionError
 from alnm_ray.select.cnn1d import CNN1DFeatures
+from alnm_ray.select.combat import ComBatHarmonizer
 from alnm_ray.select.columns import KINDS, feature_kind, split_wide
 from alnm_ray.select.config import PRESETS, STEPS, SelectionConfig
 from alnm_ray.select.correlation import CorrelationFilter, abs_correlation
@@ -38,6 +39,7 @@ __all__ = [
     "BaseSelector",
     "CNN1DFeatures",
     "ClinicalEncoder",
+    "ComBatHarmonizer",
     "CorrelationFilter",
     "DifferentialFilter",
     "EmptySelectionError",

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, validate_data
 
 from alnm_ray._validation import capped, check_range, look_up_option
 from alnm_ray.exceptions import (
@@ -39,20 +40,45 @@ class EmptySelectionError(AlnmRayError, ValueError):
     """A selection step removed every feature and its policy is ``"raise"``."""
 
 
-def as_frame(X: Any, *, step: str) -> pd.DataFrame:
+def _standard_checks(X: Any, step: str, estimator: Any, reset: bool) -> None:
+    """scikit-learn's feature-name and feature-count checks (its standard messages), chained."""
+    try:
+        validate_data(estimator, X, reset=reset, skip_check_array=True)
+    except ValueError as err:
+        raise SchemaMismatchError(
+            f"{err}\n{step}: X lacks or reorders the columns seen in fit; expected the same "
+            "feature columns, in the same order, as the training data. Build X with the same "
+            "feature set and extraction parameters.") from err
+
+
+def as_frame(X: Any, *, step: str, estimator: Any = None, reset: bool = True) -> pd.DataFrame:
     """Return ``X`` as a DataFrame of finite floats, keeping names and index.
 
+    Args:
+        X: DataFrame or 2-D array-like (sparse matrices are refused).
+        step: Step name used in messages.
+        estimator: When given, scikit-learn's feature-name and ``n_features_in_``
+            bookkeeping runs on it (set when ``reset``, checked otherwise), with
+            scikit-learn's standard messages.
+        reset: True in ``fit``, False in ``transform``.
+
     Raises:
-        SchemaMismatchError: When a column is not numeric or holds NaN/inf.
+        SchemaMismatchError: When a column is not numeric or holds NaN/inf
+            (scikit-learn's "Input X contains NaN" message plus the columns), or
+            the columns differ from fit's.
     """
+    if estimator is not None:
+        _standard_checks(X, step, estimator, reset)
     if isinstance(X, pd.DataFrame):
         df = X
     else:
-        arr = np.asarray(X)
-        if arr.ndim != 2:
+        try:
+            arr = check_array(X, dtype=None, ensure_all_finite=False, input_name="X",
+                              ensure_min_samples=1)
+        except (TypeError, ValueError) as err:
             raise SchemaMismatchError(
-                f"{step}: X: expected a 2-D table (patients x features); got an array of "
-                f"shape {arr.shape}. Pass a DataFrame or a 2-D array.")
+                f"{step}: X: {err} Expected a 2-D dense table (patients x features); pass a "
+                "DataFrame or a 2-D array.") from err
         df = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
     bad = [c for c, dt in df.dtypes.items() if not pd.api.types.is_numeric_dtype(dt)
            or pd.api.types.is_bool_dtype(dt)]
@@ -65,11 +91,20 @@ def as_frame(X: Any, *, step: str) -> pd.DataFrame:
     finite = np.isfinite(values)
     if not finite.all():
         cols = [str(c) for c, ok in zip(df.columns, finite.all(axis=0)) if not ok]
+        what = "NaN" if np.isnan(values).any() else "infinity or a value too large for float64"
         raise SchemaMismatchError(
-            f"{step}: column(s) {capped(sorted(cols))} hold NaN or infinite values; expected "
-            "finite floats. Impute or drop them before selection (ClinicalEncoder imputes "
-            "in-fold and records how many values it filled).")
+            f"Input X contains {what}. {step}: column(s) {capped(sorted(cols))} hold NaN or "
+            "infinite values; expected finite floats. Impute or drop them before selection "
+            "(ClinicalEncoder imputes in-fold and records how many values it filled).")
     return df
+
+
+def check_fitted(estimator: Any, attribute: str) -> None:
+    """Raise :class:`NotFittedError` (a scikit-learn ``NotFittedError``) before ``fit``."""
+    if not hasattr(estimator, attribute):
+        raise NotFittedError(
+            f"{type(estimator).__name__}: this instance is not fitted yet; expected fit(X, y) on "
+            "the training rows before transform(). Call fit first.")
 
 
 def check_binary_y(y: Any, n_rows: int, *, step: str) -> np.ndarray:

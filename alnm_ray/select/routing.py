@@ -10,13 +10,47 @@ before it, on all columns together.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.utils.metadata_routing import get_routing_for_object
 
 from alnm_ray.exceptions import NotFittedError, SchemaMismatchError
 from alnm_ray.select.columns import feature_kind
+
+
+def requested_params(step: Any, method: str, metadata: Mapping[str, Any]) -> dict[str, Any]:
+    """The entries of ``metadata`` that ``step`` requests for ``method`` ("fit", "transform").
+
+    Reads scikit-learn's metadata-routing requests (e.g. ComBat's class-level
+    ``batch``/``covariates`` requests), so no global ``enable_metadata_routing``
+    is needed.
+
+    Example:
+        >>> from alnm_ray.select.combat import ComBatHarmonizer
+        >>> sorted(requested_params(ComBatHarmonizer(), "fit", {"batch": 1, "other": 2}))
+        ['batch']
+    """
+    if not metadata or not hasattr(step, "get_metadata_routing"):
+        return {}
+    wanted = get_routing_for_object(step).consumes(method, list(metadata))
+    return {k: metadata[k] for k in wanted if metadata[k] is not None}
+
+
+def transform_with_metadata(pipeline: Any, X: Any, **metadata: Any) -> Any:
+    """``pipeline.transform(X)`` passing each step the metadata it requests (samplers skipped).
+
+    Example:
+        >>> # transform_with_metadata(fitted_pipe, X_test, batch=centres_by_patient)
+    """
+    Xt = X
+    for _, step in getattr(pipeline, "steps", [("only", pipeline)]):
+        if step is None or step == "passthrough" or not hasattr(step, "transform"):
+            continue  # samplers (SMOTE) act in fit only
+        Xt = step.transform(Xt, **requested_params(step, "transform", metadata))
+    return Xt
 
 
 def collect_fallbacks(est: Any) -> list[str]:
