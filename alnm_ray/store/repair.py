@@ -120,13 +120,14 @@ def _quarantine(store: FeatureStore, table: str, version: str, problems: list[Pr
     if fs.get_file_info(loc.path(entry)).type == pafs.FileType.File:
         items.append((entry, f"{dest}/entry.json"))
     fs.create_dir(loc.path(dest), recursive=True)
+    lines = [p.line() for p in problems]
     note = {
         "table": table, "version": version, "quarantined": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-        "problems": [p.line() for p in problems], "moved": [{"from": a, "to": b} for a, b in items],
+        "problems": lines, "moved": [{"from": a, "to": b} for a, b in items],
         "restore": "check the files, move data/ back to 'from' and entry.json back to its 'from' "
                    "(the entry last), then run `alnm-ray features verify`",
     }
-    text = "\n".join(["Quarantined by `alnm-ray features repair`.", "", *note["problems"], "",
+    text = "\n".join(["Quarantined by `alnm-ray features repair`.", "", *lines, "",
                       json.dumps(note, indent=1)]) + "\n"
     _fs.write_bytes(fs, loc.path(dest, REASON_FILE), text.encode("utf-8"))
     for src, dst in items:  # data first, the catalog entry (the commit point) last

@@ -118,7 +118,7 @@ def _catalog_table(entries: list[VersionInfo], status: dict[str, str],
         "table", "version", "created", "rows", "cases", "failures", "parent", "is_latest",
         "key", "n_columns", "path", "params", "lineage", "counts", "package_version", "status")}
     for info in entries:
-        values = (info.table, info.version, datetime.fromisoformat(info.created), info.rows,
+        values: tuple[Any, ...] = (info.table, info.version, datetime.fromisoformat(info.created), info.rows,
                   info.cases, info.failures, info.parent, latest[info.table] == info.version,
                   ",".join(info.key), len(info.columns), info.path, json.dumps(info.params),
                   json.dumps(info.lineage), json.dumps(info.counts), info.package_version,
