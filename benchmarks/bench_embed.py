@@ -1,4 +1,4 @@
-"""Deep-embedding throughput on CPU: a naive per-volume loop vs the Ray Data actor pool.
+"""Deep-embedding throughput: a naive per-volume loop vs in-process batching vs the Ray Data actor pool.
 
 For each batch size (default 1, 4, 8) it measures volumes per second of
 
@@ -6,12 +6,24 @@ For each batch size (default 1, 4, 8) it measures volumes per second of
   (the naive script most research code runs);
 * ``batched``: the same process, ``batch`` volumes per forward pass (the
   model-only ceiling of one worker);
-* ``pool``: :class:`alnm_ray.embed.actor.EmbedActor` in a Ray Data actor pool
-  (``map_batches``), volumes handed over as the job hands them (float32 bytes),
-  end to end including actor start-up;
-* ``pool_steady``: the pool after its first batch came back: volumes after
-  the first batch / time from the first to the last batch (actor start-up
-  and model load excluded; timestamps taken in the actors).
+* ``actor``: one :class:`alnm_ray.embed.actor.EmbedActor` called in this
+  process with ``batch`` volumes per call, as the job hands them over (float32
+  bytes): the model-only ceiling plus the actor's own batching cost;
+* ``pool``: ``--pool`` EmbedActors in a Ray Data actor pool (``map_batches``,
+  a fixed pool started before the clock's stop matters), end to end including
+  actor start-up;
+* ``pool_steady``: the pool once every actor has returned its first batch:
+  volumes finished after that / time to the last one (actor start-up and
+  model load excluded; timestamps taken in the actors).
+
+The ratio ``pool_steady / batched`` is the pool's speed-up over batching in
+one process (goal: >= 1 with one worker per core, growing with the pool).
+
+``--device cuda`` times the in-process columns on the GPU (batch sizes
+default to 1 8 32 64) and skips the pool when Ray is not installed, so the
+script runs in one command on a GPU machine without Ray::
+
+    python benchmarks/bench_embed.py --device cuda --volumes 256
 
 Every worker uses ``--threads`` torch threads (default 1, like the job's
 actors), so the comparison is per core.  Inputs are synthetic z-scored
@@ -25,6 +37,7 @@ Usage::
     .venv/bin/python benchmarks/bench_embed.py                # 48 volumes of 64³, 2 CPUs
     .venv/bin/python benchmarks/bench_embed.py --volumes 16 --grid 32 --json out.json
     .venv/bin/python benchmarks/bench_embed.py --extractor vgg19_2d --grid 224 --volumes 16
+    python benchmarks/bench_embed.py --device cuda              # GPU, in-process (pool too if Ray is there)
 """
 
 from __future__ import annotations
@@ -57,25 +70,68 @@ def make_volumes(n: int, grid: int, seed: int, spatial_dims: int = 3) -> np.ndar
 
 
 class TimedEmbedActor(EmbedActor):
-    """EmbedActor that stamps each output batch with its completion time (s since the epoch)."""
+    """EmbedActor that stamps each output batch with its completion time (s since the epoch) and its process."""
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out = super().__call__(batch)
         out["_done"] = np.full(len(out[COL_EMBEDDING]), time.time())
+        out["_pid"] = np.full(len(out[COL_EMBEDDING]), os.getpid())
         return out
 
 
-def bench_loop(vols: np.ndarray, batch: int, threads: int, repeats: int, extractor: str = "resnet18_3d") -> float:
+def _sync(device: str) -> None:
+    if device.startswith("cuda"):
+        import torch
+
+        torch.cuda.synchronize()
+
+
+def bench_loop(vols: np.ndarray, batch: int, threads: int, repeats: int, extractor: str = "resnet18_3d",
+               device: str = "cpu") -> float:
     """Best-of-``repeats`` seconds for one in-process pass over ``vols`` in batches of ``batch``."""
     set_torch_threads(threads)
     spec = EXTRACTORS[extractor]
-    model = spec.build(seed=0)
-    embed_inputs(model, vols[:batch], spatial_dims=spec.spatial_dims)  # first call allocates; not measured
+    model = spec.build(seed=0).to(device).eval()
+    embed_inputs(model, vols[:batch], spatial_dims=spec.spatial_dims, device=device)  # warm-up; not measured
     best = float("inf")
     for _ in range(repeats):
+        _sync(device)
         start = time.perf_counter()
         for i in range(0, len(vols), batch):
-            embed_inputs(model, vols[i:i + batch], spatial_dims=spec.spatial_dims)
+            embed_inputs(model, vols[i:i + batch], spatial_dims=spec.spatial_dims, device=device)
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def _config(vols: np.ndarray, batch: int, threads: int, extractor: str) -> EmbedConfig:
+    grid = int(vols.shape[-1])
+    two_d = vols.ndim == 3
+    return EmbedConfig(grid=max(grid, 8), lift_depth=min(8, max(grid, 8)), batch_size=batch, torch_threads=threads,
+                       extractor=extractor, **({"grid_2d": grid} if two_d else {}))
+
+
+def _rows(vols: np.ndarray) -> list[dict[str, Any]]:
+    return [{"_row": i, COL_VOLUME: v.tobytes(), COL_SHAPE: [0] * (3 - v.ndim) + list(v.shape), COL_ERROR_TYPE: "",
+             COL_ERROR_MESSAGE: ""} for i, v in enumerate(vols)]
+
+
+def bench_actor(vols: np.ndarray, batch: int, threads: int, repeats: int, extractor: str = "resnet18_3d",
+                device: str = "cpu") -> float:
+    """Best-of-``repeats`` seconds for one EmbedActor in this process over ``vols``, ``batch`` per call."""
+    actor = EmbedActor(_config(vols, batch, threads, extractor).to_dict(), in_ray=False, device=device)
+    rows = _rows(vols)
+    batches = [{k: np.array([r[k] for r in rows[i:i + batch]], dtype=object if k in (COL_VOLUME, COL_ERROR_TYPE,
+                                                                                    COL_ERROR_MESSAGE) else None)
+                for k in rows[0]} for i in range(0, len(rows), batch)]
+    actor(batches[0])  # warm-up; not measured
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        for b in batches:
+            actor(b)
+        _sync(device)
         best = min(best, time.perf_counter() - start)
     return best
 
@@ -90,48 +146,55 @@ def bench_pool(vols: np.ndarray, batch: int, pool: int, threads: int,
     import ray
     from ray.data import ActorPoolStrategy
 
-    grid = int(vols.shape[-1])
-    two_d = vols.ndim == 3
-    cfg = EmbedConfig(grid=max(grid, 8), lift_depth=min(8, max(grid, 8)), batch_size=batch, torch_threads=threads,
-                      extractor=extractor, **({"grid_2d": grid} if two_d else {}))
-    rows = [{"_row": i, COL_VOLUME: v.tobytes(), COL_SHAPE: [0] * (3 - v.ndim) + list(v.shape), COL_ERROR_TYPE: "",
-             COL_ERROR_MESSAGE: ""} for i, v in enumerate(vols)]
+    cfg = _config(vols, batch, threads, extractor)
+    rows = _rows(vols)
     start = time.perf_counter()
     ds = ray.data.from_items(rows, override_num_blocks=max(1, len(rows) // batch))
+    # A fixed pool: from_items runs no read tasks, so actors on every CPU cannot starve one.
     ds = ds.map_batches(TimedEmbedActor, batch_size=batch, batch_format="numpy",
-                        compute=ActorPoolStrategy(min_size=1, max_size=pool),
+                        compute=ActorPoolStrategy(min_size=pool, max_size=pool),
                         fn_constructor_kwargs={"config": cfg.to_dict()}, num_cpus=1)
-    done = np.concatenate([b["_done"] for b in ds.iter_batches(batch_size=None, batch_format="numpy")])
+    out = list(ds.iter_batches(batch_size=None, batch_format="numpy"))
     elapsed = time.perf_counter() - start
+    done, pid = np.concatenate([b["_done"] for b in out]), np.concatenate([b["_pid"] for b in out])
     assert len(done) == len(vols), f"pool returned {len(done)} of {len(vols)} volumes"
-    done.sort()
-    first = done[batch - 1] if len(done) > batch else done[0]
-    steady = (len(done) - batch) / (done[-1] - first) if done[-1] > first else float("nan")
+    warm = max(done[pid == p].min() for p in np.unique(pid))  # every actor has returned a batch
+    after = done[done > warm]
+    steady = len(after) / (after.max() - warm) if len(after) else float("nan")
     return elapsed, steady
 
 
 def run(volumes: int, grid: int, batches: list[int], pool: int, threads: int, cpus: int,
-        seed: int, repeats: int, extractor: str = "resnet18_3d") -> list[dict[str, Any]]:
+        seed: int, repeats: int, extractor: str = "resnet18_3d", device: str = "cpu",
+        with_pool: bool = True) -> list[dict[str, Any]]:
     """Measure every configuration; one dict per batch size.
 
     In-process timings come first, before Ray starts, so Ray's processes do
     not compete with them for the cores.
     """
+    vols = make_volumes(volumes, grid, seed, EXTRACTORS[extractor].spatial_dims)
+    loop_s = bench_loop(vols, 1, threads, repeats, extractor, device)
+    results = [{"batch": b, "loop": volumes / loop_s,
+                "batched": volumes / bench_loop(vols, b, threads, repeats, extractor, device),
+                "actor": volumes / bench_actor(vols, b, threads, repeats, extractor, device),
+                "pool": float("nan"), "pool_steady": float("nan"), "pool_wall_s": float("nan")} for b in batches]
+    if device.startswith("cuda"):
+        import torch
+
+        for r in results:
+            r["device"] = torch.cuda.get_device_name(0)
+    if not with_pool:
+        return results
     import ray
 
     from alnm_ray.runtime import RayConfig, init_ray, shutdown_ray
 
-    vols = make_volumes(volumes, grid, seed, EXTRACTORS[extractor].spatial_dims)
-    loop_s = bench_loop(vols, 1, threads, repeats, extractor)
-    batched_s = {b: bench_loop(vols, b, threads, repeats, extractor) for b in batches}
-    results = []
     init_ray(RayConfig(num_cpus=cpus, quiet=True))
     try:
         ray.data.DataContext.get_current().enable_progress_bars = False
-        for b in batches:
-            pool_s, steady = bench_pool(vols, b, pool, threads, extractor)
-            results.append({"batch": b, "loop": volumes / loop_s, "batched": volumes / batched_s[b],
-                            "pool": volumes / pool_s, "pool_steady": steady, "pool_wall_s": pool_s})
+        for r in results:
+            pool_s, steady = bench_pool(vols, r["batch"], pool, threads, extractor)
+            r.update(pool=volumes / pool_s, pool_steady=steady, pool_wall_s=pool_s)
     finally:
         shutdown_ray()
     return results
@@ -143,7 +206,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="network to time (2-D extractors get grid x grid images)")
     parser.add_argument("--volumes", type=int, default=48)
     parser.add_argument("--grid", type=int, default=64)
-    parser.add_argument("--batches", type=int, nargs="+", default=[1, 4, 8])
+    parser.add_argument("--batches", type=int, nargs="+", default=None,
+                        help="batch sizes (default 1 4 8; with --device cuda 1 8 32 64)")
+    parser.add_argument("--device", default="cpu", help="torch device of the in-process columns (cpu, cuda)")
+    parser.add_argument("--no-pool", action="store_true", help="skip the Ray actor pool")
     parser.add_argument("--pool", type=int, default=2, help="largest actor pool (default 2)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads per worker")
     parser.add_argument("--cpus", type=int, default=2, help="CPUs of the embedded Ray")
@@ -152,15 +218,28 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--json", default=None, help="also write the results to this file")
     args = parser.parse_args(argv)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    results = run(args.volumes, args.grid, args.batches, args.pool, args.threads, args.cpus, args.seed,
-                  args.repeats, args.extractor)
+    cuda = args.device.startswith("cuda")
+    batches = args.batches or ([1, 8, 32, 64] if cuda else [1, 4, 8])
+    try:
+        import ray  # noqa: F401
+        has_ray = True
+    except ImportError:
+        has_ray = False
+    with_pool = not args.no_pool and has_ray
+    load = " ".join(f"{v:.1f}" for v in os.getloadavg())
+    results = run(args.volumes, args.grid, batches, args.pool, args.threads, args.cpus, args.seed,
+                  args.repeats, args.extractor, args.device, with_pool)
     unit = "²" if EXTRACTORS[args.extractor].spatial_dims == 2 else "³"
-    print(f"{args.extractor} embeddings, {args.volumes} inputs of {args.grid}{unit}, {args.threads} torch thread(s)/worker, "
-          f"pool up to {args.pool} CPU actor(s) on {args.cpus} Ray CPUs; volumes/s")
-    print(f"{'batch':>5} {'loop':>8} {'batched':>8} {'pool':>8} {'pool_steady':>12} {'pool wall s':>12}")
+    print(f"{args.extractor} embeddings, {args.volumes} inputs of {args.grid}{unit} on {args.device}, "
+          f"{args.threads} torch thread(s)/worker, pool of {args.pool} CPU actor(s) on {args.cpus} Ray CPUs"
+          f"{'' if with_pool else ' (skipped)'}; volumes/s; load average {load} -> "
+          + " ".join(f"{v:.1f}" for v in os.getloadavg()))
+    print(f"{'batch':>5} {'loop':>8} {'batched':>8} {'actor':>8} {'pool':>8} {'pool_steady':>12} {'pool wall s':>12}"
+          f" {'steady/batched':>15}")
     for r in results:
-        print(f"{r['batch']:>5} {r['loop']:>8.2f} {r['batched']:>8.2f} {r['pool']:>8.2f} "
-              f"{r['pool_steady']:>12.2f} {r['pool_wall_s']:>12.1f}")
+        r["pool_steady_over_batched"] = r["pool_steady"] / r["batched"]
+        print(f"{r['batch']:>5} {r['loop']:>8.2f} {r['batched']:>8.2f} {r['actor']:>8.2f} {r['pool']:>8.2f} "
+              f"{r['pool_steady']:>12.2f} {r['pool_wall_s']:>12.1f} {r['pool_steady_over_batched']:>15.2f}")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"args": vars(args), "results": results}, fh, indent=2)

@@ -6,7 +6,9 @@ Rows arrive from the preparing stage (:func:`alnm_ray.embed.cases.prepare_row`)
 with the input as raw float32 bytes plus its shape, and their ``sequence``
 selects the extractor (:meth:`EmbedConfig.extractor_for`), so 3-D, lifted
 2-D and 2-D cases can share a batch; rows of one extractor and shape are
-stacked into one forward pass each.  The embedding column is as wide as the
+stacked into one forward pass each (on a GPU, into as few passes as its free
+memory allows: a pass that runs out of memory is split in halves, and the
+actor remembers the size that fitted).  The embedding column is as wide as the
 widest extractor in use; a narrower one's rows are NaN beyond its width.
 
 Rows that failed earlier (non-empty ``_error_type``) pass through untouched
@@ -40,6 +42,11 @@ INTERNAL_COLUMNS: tuple[str, ...] = (COL_VOLUME, COL_SHAPE, COL_EMBEDDING, COL_E
                                      COL_ERROR_MESSAGE, COL_NODE, COL_DEVICE)
 
 
+def _out_of_memory(err: BaseException) -> bool:
+    """Whether ``err`` is torch running out of device memory (CUDA's or a generic allocator's)."""
+    return type(err).__name__ == "OutOfMemoryError" or "out of memory" in str(err).lower()
+
+
 def pick_device(gpu_ids: list[Any]) -> str:
     """``"cuda"`` when Ray assigned a GPU and torch can use CUDA, else ``"cpu"``.
 
@@ -71,9 +78,12 @@ class EmbedActor:
             extractor without a state keeps its random init from ``seed``.
         in_ray: Read the node id and GPU ids from Ray (``False`` for a plain,
             in-process use such as the benchmark's baseline).
+        device: Torch device to use (``"cpu"``, ``"cuda"``); ``None`` picks it
+            from the GPUs Ray assigned (:func:`pick_device`).
     """
 
-    def __init__(self, config: dict[str, Any], state: list[Any] | None = None, in_ray: bool = True) -> None:
+    def __init__(self, config: dict[str, Any], state: list[Any] | None = None, in_ray: bool = True,
+                 device: str | None = None) -> None:
         cfg = EmbedConfig.from_dict(config)
         set_torch_threads(cfg.threads)
         gpu_ids: list[Any] = []
@@ -83,7 +93,9 @@ class EmbedActor:
 
             gpu_ids = list(ray.get_gpu_ids())
             self.node = ray.get_runtime_context().get_node_id()
-        self.device = pick_device(gpu_ids)
+        self.device = device or pick_device(gpu_ids)
+        #: Largest forward pass known to fit on this device (``None``: not limited yet).
+        self.max_pass: int | None = None
         self.config = cfg
         self.states: dict[str, Any] = {}
         if state is not None:
@@ -105,6 +117,35 @@ class EmbedActor:
                 model.load_state_dict(self.states[name], strict=True)
             self.models[name] = model.to(self.device).eval()
         return self.models[name]
+
+    def embed_stack(self, name: str, stack: np.ndarray) -> np.ndarray:
+        """Embed ``stack`` (``(N, *spatial)``) with extractor ``name`` in as few forward passes as fit.
+
+        On CPU one pass.  On a GPU a pass that runs out of memory is retried
+        in halves (down to one input), and the size that fitted caps later passes.
+
+        Raises:
+            RuntimeError: When a single input does not fit, or any other torch error.
+        """
+        spec = EXTRACTORS[name]
+        model = self.get_model(name)
+        size = len(stack) if self.max_pass is None else min(len(stack), self.max_pass)
+        parts, start = [], 0
+        while start < len(stack):
+            chunk = stack[start:start + size]
+            try:
+                parts.append(embed_inputs(model, chunk, spatial_dims=spec.spatial_dims, device=self.device))
+            except RuntimeError as err:
+                if self.device == "cpu" or not _out_of_memory(err) or size == 1:
+                    raise
+                size = max(1, size // 2)
+                self.max_pass = size
+                logger.info("forward pass of %d input(s) ran out of %s memory; using %d", len(chunk),
+                            self.device, size)
+                _empty_cache()
+                continue
+            start += len(chunk)
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Embed one batch.
@@ -134,9 +175,7 @@ class EmbedActor:
             try:
                 stack = np.stack([np.frombuffer(batch[COL_VOLUME][i], dtype=np.float32).reshape(shape)
                                   for i in rows])
-                extractor = EXTRACTORS[name]
-                emb = embed_inputs(self.get_model(name), stack, spatial_dims=extractor.spatial_dims,
-                                   device=self.device)
+                emb = self.embed_stack(name, stack)
                 out[rows, : emb.shape[1]] = emb
             except (RuntimeError, ValueError, MemoryError) as err:  # e.g. CUDA OOM for this group
                 logger.warning("embedding a group of %d volume(s) %s failed: %s", len(rows), shape, err)
@@ -151,3 +190,10 @@ class EmbedActor:
         result[COL_NODE] = np.asarray([self.node] * n, dtype=object)
         result[COL_DEVICE] = np.asarray([self.device] * n, dtype=object)
         return result
+
+
+def _empty_cache() -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

@@ -52,6 +52,22 @@ META_COLUMNS: tuple[str, ...] = (*BASE_META_COLUMNS, COL_WEIGHTS)
 #: args), so reading and preprocessing overlap inference instead of running
 #: inside the actors.
 PREPARE_MEMORY_BYTES = 512 * 1024**2
+#: Smallest Ray Data batch of a GPU actor (volumes per call): a GPU's throughput keeps growing with
+#: the batch well past the CPU default, and the actor splits a batch that does not fit its memory
+#: (:meth:`~alnm_ray.embed.actor.EmbedActor.embed_stack`).
+GPU_BATCH_SIZE = 32
+
+
+def batch_size_for(config: EmbedConfig, actors: ActorPlan) -> int:
+    """Volumes per Ray Data batch: ``config.batch_size``, at least :data:`GPU_BATCH_SIZE` on GPU actors.
+
+    Example:
+        >>> cpu = ActorPlan(kind="cpu", num_cpus=1, num_gpus=0, min_size=1, max_size=1)
+        >>> batch_size_for(EmbedConfig(batch_size=4), cpu), batch_size_for(EmbedConfig(batch_size=4),
+        ...     ActorPlan(kind="gpu", num_cpus=1, num_gpus=1, min_size=1, max_size=1))
+        (4, 32)
+    """
+    return max(int(config.batch_size), GPU_BATCH_SIZE) if actors.kind == "gpu" else int(config.batch_size)
 
 
 @dataclass
@@ -149,7 +165,7 @@ def embed_cases(items: list[dict[str, Any]], config: EmbedConfig, plan: Preproce
     ds = ds.map(prepare_row, num_cpus=1, memory=PREPARE_MEMORY_BYTES, fn_kwargs={
         "config": config.to_dict(), "preprocess": {s: c.to_dict() for s, c in plan.sequences},
         "default_preprocess": plan.default.to_dict(), "debug": debug})
-    ds = ds.map_batches(EmbedActor, batch_size=config.batch_size, batch_format="numpy",
+    ds = ds.map_batches(EmbedActor, batch_size=batch_size_for(config, actors), batch_format="numpy",
                         compute=ActorPoolStrategy(min_size=actors.min_size, max_size=actors.max_size),
                         fn_constructor_kwargs=ctor, **remote)
     with progress(len(items), "embed", quiet=quiet) as bar:
@@ -243,7 +259,8 @@ def run_embedding(manifest: pd.DataFrame, store: Any, config: EmbedConfig | None
                 "weights_report": reports_to_json(config, reports),
                 "model": config.model_description(),
                 "preprocess": plan.to_dict(), "preprocess_sha256": plan.hash(), "library_versions": versions,
-                "actors": None if summary.actors is None else asdict(summary.actors)}
+                "actors": None if summary.actors is None else asdict(summary.actors),
+                "batch_size": None if summary.actors is None else batch_size_for(config, summary.actors)}
 
     job = TableJob(stage=STAGE_EMBED, table=table, plan=plan, config_name="embed",
                    config_hash=config.stable_hash(weights_sha), versions=versions, compute=compute,

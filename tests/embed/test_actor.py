@@ -52,3 +52,14 @@ def test_gpu_without_cuda_falls_back_to_cpu() -> None:
     else:
         assert pick_device([0]) == "cpu"
     assert pick_device([]) == "cpu"
+
+
+def test_a_capped_forward_pass_embeds_in_chunks_with_the_same_result(rng: np.random.Generator,
+                                                                     embed_config: EmbedConfig) -> None:
+    vols = [rng.normal(size=(16, 16, 16)) for _ in range(5)]
+    actor = EmbedActor(embed_config.to_dict(), in_ray=False, device="cpu")
+    whole = actor(_batch(vols))[COL_EMBEDDING]
+    actor.max_pass = 2  # what a GPU actor keeps after running out of memory: passes of 2, 2 and 1
+    chunked = actor(_batch(vols))[COL_EMBEDDING]
+    np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
+    assert chunked.shape == (5, 512) and not np.isnan(chunked).any()
