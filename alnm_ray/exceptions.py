@@ -9,7 +9,8 @@ here is also importable from :mod:`alnm_ray`.
 
 from __future__ import annotations
 
-from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+import functools
+from typing import TYPE_CHECKING, Any
 
 __all__ = [
     "AlnmRayError",
@@ -83,14 +84,6 @@ class StageError(ExtractionError):
         self.stage = stage
         self.cause = cause
         super().__init__(f"{stage}: {type(cause).__name__}: {cause}")
-
-
-class NotFittedError(AlnmRayError, _SklearnNotFittedError):
-    """An estimator was used before ``fit``.
-
-    Also a :class:`sklearn.exceptions.NotFittedError` (hence ``ValueError`` and
-    ``AttributeError``), so scikit-learn's ``check_is_fitted`` callers catch it.
-    """
 
 
 class SchemaMismatchError(AlnmRayError, ValueError):
@@ -171,3 +164,34 @@ class UnsignedBundleWarning(AlnmRayWarning):
 
 class SchemaAlignedWarning(AlnmRayWarning):
     """A cohort's feature columns were re-ordered or had extra columns dropped."""
+
+
+if TYPE_CHECKING:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(AlnmRayError, _SklearnNotFittedError):
+        """An estimator was used before ``fit`` (also scikit-learn's ``NotFittedError``)."""
+
+
+def __getattr__(name: str) -> Any:
+    # NotFittedError is also scikit-learn's, and importing scikit-learn takes seconds: the class is
+    # made on first use, so `import alnm_ray` and `alnm-ray --help` stay fast.
+    if name == "NotFittedError":
+        return _not_fitted_error()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+@functools.cache
+def _not_fitted_error() -> type:
+    from sklearn.exceptions import NotFittedError as _SklearnNotFittedError
+
+    class NotFittedError(AlnmRayError, _SklearnNotFittedError):
+        """An estimator was used before ``fit``.
+
+        Also a :class:`sklearn.exceptions.NotFittedError` (hence ``ValueError`` and
+        ``AttributeError``), so scikit-learn's ``check_is_fitted`` callers catch it.
+        """
+
+    NotFittedError.__module__, NotFittedError.__qualname__ = __name__, "NotFittedError"  # pickles by name
+    globals()["NotFittedError"] = NotFittedError
+    return NotFittedError

@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from alnm_ray.exceptions import AlnmRayWarning, ConfigError
+from alnm_ray.exceptions import WeightsError, WeightsMismatchWarning
 from alnm_ray.typing import PathLike
 
 if TYPE_CHECKING:
@@ -72,14 +72,6 @@ _OPTIONAL_BUFFER = re.compile(r"\.num_batches_tracked$")
 #: Container keys under which trainers nest the state dict.
 _NESTED_KEYS = ("state_dict", "model_state_dict", "model")
 _SHOW = 5
-
-
-class WeightsError(ConfigError):
-    """A weights file cannot be read or does not fit the embedding network."""
-
-
-class WeightsMismatchWarning(AlnmRayWarning):
-    """A weights file was loaded with missing or unexpected keys (``strict=False``)."""
 
 
 @dataclass(frozen=True)

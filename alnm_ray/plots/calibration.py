@@ -41,7 +41,7 @@ def plot_calibration(y: Any, models: Mapping[str, Any] | Any, *, n_bins: int = 1
     from alnm_ray.plots._common import new_axes
     from alnm_ray.stats import brier_score, calibration_curve, calibration_intercept_slope
 
-    from alnm_ray.stats._checks import check_models
+    from alnm_ray.stats.checks import check_models
 
     y, models = check_models(y, as_models(models))
     hist_ax = None

@@ -39,7 +39,7 @@ def plot_center_rocs(y: Any, p: Any, centers: Any, *, pooled: bool = True, level
             of another length.
     """
     from alnm_ray.stats import delong_ci, roc_curve
-    from alnm_ray.stats._checks import InvalidPredictionsError, check_inputs
+    from alnm_ray.stats.checks import InvalidPredictionsError, check_inputs
 
     yy, pp = check_inputs(y, p)
     cen = np.asarray(centers).astype(str)

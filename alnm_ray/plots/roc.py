@@ -52,7 +52,7 @@ def plot_roc(y: Any, p: Any, *, name: str = "model", ci_band: bool = True, n_boo
         InvalidPredictionsError: Bad labels or probabilities.
     """
     from alnm_ray.stats import delong_ci, roc_confidence_band, roc_curve, youden_threshold
-    from alnm_ray.stats._checks import check_models
+    from alnm_ray.stats.checks import check_models
 
     y, probs = check_models(y, {name: p}, probability=False)
     p = probs[name]
@@ -92,7 +92,7 @@ def plot_roc_curves(y: Any, models: Mapping[str, Any], *, level: float = 0.95,
         InvalidPredictionsError: Bad labels or probabilities.
     """
     from alnm_ray.stats import delong_ci, roc_curve
-    from alnm_ray.stats._checks import check_models
+    from alnm_ray.stats.checks import check_models
 
     y, models = check_models(y, as_models(models), probability=False)
     fig, ax = new_axes(ax)

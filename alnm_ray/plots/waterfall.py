@@ -38,7 +38,7 @@ def plot_waterfall(y: Any, p: Any, threshold: float, *,
         InvalidPredictionsError: Bad labels, probabilities or threshold.
     """
     from alnm_ray.stats import confusion_metrics
-    from alnm_ray.stats._checks import check_inputs
+    from alnm_ray.stats.checks import check_inputs
 
     yy, pp = check_inputs(y, p)
     m = confusion_metrics(yy, pp, threshold)  # also validates the threshold

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import SimpleITK as sitk
 
-from alnm_ray.exceptions import ExtractionError
+from alnm_ray.exceptions import ExtractionError, StageError
 from alnm_ray.preprocess.config import PreprocessConfig
 from alnm_ray.preprocess.crop import crop_to_region, roi_index_bbox, roi_region_on_grid
 from alnm_ray.preprocess.geometry import check_geometry
@@ -27,20 +27,6 @@ logger = logging.getLogger(__name__)
 
 #: Stage names, in pipeline order, as written to the ``errors`` table.
 STAGES: tuple[str, ...] = ("read", "geometry", "n4", "normalize", "resample", "crop", "extract")
-
-
-class StageError(ExtractionError):
-    """A case failed in one stage; ``cause`` is the original exception.
-
-    Args:
-        stage: One of :data:`STAGES`.
-        cause: The exception raised by the step.
-    """
-
-    def __init__(self, stage: str, cause: BaseException) -> None:
-        self.stage = stage
-        self.cause = cause
-        super().__init__(f"{stage}: {type(cause).__name__}: {cause}")
 
 
 @contextlib.contextmanager

@@ -17,16 +17,12 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from alnm_ray.exceptions import AlnmRayWarning, SchemaMismatchError
+from alnm_ray.exceptions import SchemaAlignedWarning, SchemaMismatchError
 
 logger = logging.getLogger(__name__)
 
 #: Names listed per category in a message before "… and N more".
 MAX_NAMES = 10
-
-
-class SchemaAlignedWarning(AlnmRayWarning):
-    """A cohort's feature columns were re-ordered or had extra columns dropped."""
 
 
 def _names(items: Sequence[str]) -> str:

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from alnm_ray.exceptions import AlnmRayWarning, BundleIntegrityError, ConfigError
+from alnm_ray.exceptions import BundleSignatureError, ConfigError, UnsignedBundleWarning
 from alnm_ray.score.checksums import CHECKSUM_FILE, SIGNATURE_FILE
 from alnm_ray.typing import PathLike
 
@@ -63,14 +63,6 @@ MAX_SIGNATURE_BYTES = 16 * 1024
 SHORT = 16
 _RAW_KEY_BYTES = 32
 _SIGNATURE_BYTES = 64
-
-
-class BundleSignatureError(BundleIntegrityError):
-    """A bundle is unsigned, signed by an untrusted key, or its signature does not match."""
-
-
-class UnsignedBundleWarning(AlnmRayWarning):
-    """A bundle without a trusted signature was loaded because the user said so (``--trust-unsigned``)."""
 
 
 def fingerprint(raw: bytes) -> str:

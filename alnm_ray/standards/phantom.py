@@ -33,7 +33,7 @@ from typing import Any
 
 import pandas as pd
 
-from alnm_ray.exceptions import AlnmRayError
+from alnm_ray.exceptions import AlnmRayError, PhantomError
 from alnm_ray.standards.mapping import ibsi_features, read_data_csv
 from alnm_ray.typing import PathLike
 
@@ -56,10 +56,6 @@ PASSES: dict[str, tuple[str, ...]] = {
     "2.5D": ("glcm", "glrlm", "glszm", "gldm", "ngtdm"),
 }
 OUTCOMES = ("match", "convention", "fail")
-
-
-class PhantomError(AlnmRayError, FileNotFoundError):
-    """The phantom folder lacks its files."""
 
 
 def default_phantom_dir() -> Path:

@@ -11,7 +11,7 @@ when ``p >= threshold``; undefined ratios are NaN (``null`` in JSON); bad
 input raises :class:`InvalidPredictionsError` with a four-part message.
 """
 
-from alnm_ray.stats._checks import InvalidPredictionsError, check_labels, check_probabilities
+from alnm_ray.stats.checks import InvalidPredictionsError, check_labels, check_probabilities
 from alnm_ray.stats.agreement import (
     KappaResult,
     McNemarResult,

@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterator
 import numpy as np
 
 from alnm_ray.progress import NullProgress
-from alnm_ray.stats._checks import InvalidPredictionsError, check_level
+from alnm_ray.stats.checks import InvalidPredictionsError, check_level
 
 #: Upper bound on ``b * n`` elements of one weight block (~32 MB as int64),
 #: so memory stays flat for large cohorts.

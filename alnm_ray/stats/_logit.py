@@ -35,7 +35,7 @@ from statsmodels.tools.sm_exceptions import (
     PerfectSeparationWarning,
 )
 
-from alnm_ray.exceptions import AlnmRayError
+from alnm_ray.exceptions import LogisticFitError
 
 __all__ = ["MAX_NEWTON_ITER", "LogisticFitError", "fit_logit", "wald_group_p"]
 
@@ -48,10 +48,6 @@ MAX_NEWTON_ITER = 100
 #: about +-23, which R's ``glm`` reports as "fitted probabilities numerically
 #: 0 or 1 occurred" -- the signature of (quasi-)separation.
 SEPARATION_EPS = 1e-10
-
-
-class LogisticFitError(AlnmRayError, ValueError):
-    """A logistic regression has no finite maximum-likelihood fit on the given rows."""
 
 
 def _cells(X: pd.DataFrame, y: np.ndarray) -> str:

@@ -36,7 +36,7 @@ import pandas as pd
 from scipy.stats import binom, chi2
 
 from alnm_ray._validation import capped, look_up_option
-from alnm_ray.stats._checks import InvalidPredictionsError, check_labels, check_level
+from alnm_ray.stats.checks import InvalidPredictionsError, check_labels, check_level
 from alnm_ray.stats._normal import wald_ci
 from alnm_ray.stats._proportion import wilson_interval
 from alnm_ray.stats.delong import delong_ci, delong_test

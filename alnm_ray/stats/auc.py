@@ -23,7 +23,7 @@ from alnm_ray.stats._bootstrap import (
     percentile_ci,
     stratified_weights,
 )
-from alnm_ray.stats._checks import InvalidPredictionsError, check_inputs, check_level
+from alnm_ray.stats.checks import InvalidPredictionsError, check_inputs, check_level
 
 __all__ = ["BootstrapCI", "bootstrap_auc_ci", "roc_auc", "roc_confidence_band", "roc_curve"]
 

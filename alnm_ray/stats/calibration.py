@@ -33,7 +33,7 @@ import numpy as np
 from scipy.special import expit, logit
 from scipy.stats import chi2, norm
 
-from alnm_ray.stats._checks import InvalidPredictionsError, check_inputs
+from alnm_ray.stats.checks import InvalidPredictionsError, check_inputs
 
 __all__ = ["CalibrationCurve", "HosmerLemeshow", "Recalibration", "brier_score",
            "calibration_curve", "calibration_intercept_slope", "hosmer_lemeshow"]

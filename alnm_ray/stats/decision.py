@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from alnm_ray.stats._checks import InvalidPredictionsError, check_inputs, check_models
+from alnm_ray.stats.checks import InvalidPredictionsError, check_inputs, check_models
 
 __all__ = ["ClinicalImpact", "DEFAULT_DCA_THRESHOLDS", "DecisionCurve", "clinical_impact",
            "decision_curve", "net_benefit", "treat_all_net_benefit"]
@@ -121,7 +121,7 @@ def treat_all_net_benefit(y: Any, thresholds: Any) -> np.ndarray:
         >>> treat_all_net_benefit([1, 1, 0, 0, 0], [0.25]).round(4).tolist()
         [0.2]
     """
-    from alnm_ray.stats._checks import check_labels
+    from alnm_ray.stats.checks import check_labels
 
     yy = check_labels(y)
     t = _check_thresholds(thresholds)

@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from alnm_ray.stats._checks import InvalidPredictionsError, check_labels, check_level, check_probabilities
+from alnm_ray.stats.checks import InvalidPredictionsError, check_labels, check_level, check_probabilities
 from alnm_ray.stats._normal import wald_ci, z_test
 
 __all__ = ["DeLongAUC", "DeLongTest", "delong_ci", "delong_covariance", "delong_test",

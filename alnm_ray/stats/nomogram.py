@@ -40,7 +40,7 @@ from sklearn.base import BaseEstimator
 
 from alnm_ray._validation import capped
 from alnm_ray.exceptions import ConfigError, NotFittedError, SchemaMismatchError
-from alnm_ray.stats._checks import check_labels, check_level, check_probabilities
+from alnm_ray.stats.checks import check_labels, check_level, check_probabilities
 from alnm_ray.stats._proportion import wilson_interval
 from alnm_ray.stats.threshold import YoudenResult, youden_threshold
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from alnm_ray.stats._checks import InvalidPredictionsError, check_labels, check_probabilities
+from alnm_ray.stats.checks import InvalidPredictionsError, check_labels, check_probabilities
 from alnm_ray.stats._normal import z_test
 
 __all__ = ["IDIResult", "NRIResult", "categorical_nri", "continuous_nri", "idi"]

@@ -35,7 +35,7 @@ from alnm_ray.stats._bootstrap import (
     check_n_boot,
     percentile_ci,
 )
-from alnm_ray.stats._checks import InvalidPredictionsError, Rows, check_level, check_models
+from alnm_ray.stats.checks import InvalidPredictionsError, Rows, check_level, check_models
 from alnm_ray.stats.calibration import brier_score, calibration_intercept_slope, hosmer_lemeshow
 from alnm_ray.stats.decision import net_benefit, treat_all_net_benefit
 from alnm_ray.stats.delong import delong_ci, delong_test

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from alnm_ray.stats._checks import InvalidPredictionsError, check_inputs
+from alnm_ray.stats.checks import InvalidPredictionsError, check_inputs
 
 __all__ = ["THRESHOLD_METRICS", "ThresholdMetrics", "YoudenResult", "confusion_metrics",
            "rates_from_counts", "youden_threshold"]

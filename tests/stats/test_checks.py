@@ -7,7 +7,7 @@ import pytest
 
 from alnm_ray.exceptions import AlnmRayError
 from alnm_ray.stats import InvalidPredictionsError, check_labels, check_probabilities
-from alnm_ray.stats._checks import check_level, check_models
+from alnm_ray.stats.checks import check_level, check_models
 
 
 def test_labels_accept_int_float_bool():

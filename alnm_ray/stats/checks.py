@@ -12,14 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from alnm_ray.exceptions import AlnmRayError
+from alnm_ray.exceptions import InvalidPredictionsError
+
+__all__ = ["MAX_SHOWN", "InvalidPredictionsError", "Rows", "check_inputs", "check_labels", "check_level",
+           "check_models", "check_probabilities"]
 
 #: How many offending positions or values an error message lists.
 MAX_SHOWN = 5
-
-
-class InvalidPredictionsError(AlnmRayError, ValueError):
-    """Labels or predicted probabilities cannot be evaluated as given."""
 
 
 #: Optional row naming for messages: (description, labels per position),
