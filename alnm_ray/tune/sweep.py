@@ -71,6 +71,8 @@ class SweepResult:
         wall_seconds: Wall time of this call.
         tune_seconds: Wall time of ``Tuner.fit`` (0 when nothing ran).
         unit_seconds: Sum of the computed units' own compute time (trial-side).
+        overhead: Tune's time around the units (see :func:`trial_overhead`; empty
+            when nothing ran).
         outputs: Paths and store versions written (when complete).
         summary: Mean ± SD per feature set x classifier (when complete).
         inputs: The assembled inputs.
@@ -85,6 +87,7 @@ class SweepResult:
     wall_seconds: float = 0.0
     tune_seconds: float = 0.0
     unit_seconds: float = 0.0
+    overhead: dict[str, float | None] = field(default_factory=dict)
     outputs: dict[str, Any] = field(default_factory=dict)
     summary: pd.DataFrame | None = None
     inputs: TuneInputs | None = None
@@ -162,9 +165,55 @@ def _environ(values: dict[str, str]) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def trial_overhead(records: list[dict[str, Any]], fit_start: float, fit_end: float,
+                   concurrent: int) -> dict[str, float | None]:
+    """Where ``Tuner.fit``'s time went besides the units' own work.
+
+    Args:
+        records: Markers of the units computed by this fit (``seconds``, ``pid``,
+            ``started``, ``ended`` epoch seconds; see :func:`~alnm_ray.tune.trial.execute_unit`).
+        fit_start, fit_end: Epoch seconds around ``Tuner.fit``.
+        concurrent: Concurrent trials.
+
+    Returns:
+        ``overhead_per_trial``: CPU-seconds of the fit not spent in units, per
+        trial (``(concurrent x fit wall - unit work) / trials``: start-up, Tune's
+        bookkeeping and idle slots all count); ``first_unit_after``: seconds from
+        the fit's start to the first unit's start (Tune and worker start-up);
+        ``gap_between_units``: mean seconds between one unit's end and the next
+        unit's start in the same worker (Tune's per-trial cost with a reused
+        actor; None when no worker ran two units); ``after_last_unit``: seconds
+        from the last unit's end to the fit's return; ``workers``: distinct
+        worker processes.  Empty when ``records`` is.
+
+    Example:
+        >>> recs = [{"seconds": 1.0, "pid": 1, "started": 10.0, "ended": 11.0},
+        ...         {"seconds": 1.0, "pid": 1, "started": 11.5, "ended": 12.5}]
+        >>> out = trial_overhead(recs, 8.0, 13.0, 1)
+        >>> out["overhead_per_trial"], out["first_unit_after"], out["gap_between_units"]
+        (1.5, 2.0, 0.5)
+    """
+    if not records:
+        return {}
+    busy = sum(float(r["seconds"]) for r in records)
+    gaps: list[float] = []
+    by_pid: dict[Any, list[dict[str, Any]]] = {}
+    for r in records:
+        by_pid.setdefault(r.get("pid"), []).append(r)
+    for runs in by_pid.values():
+        runs.sort(key=lambda r: float(r["started"]))
+        gaps += [float(b["started"]) - float(a["ended"]) for a, b in zip(runs, runs[1:])]
+    return {"overhead_per_trial": (concurrent * (fit_end - fit_start) - busy) / len(records),
+            "first_unit_after": min(float(r["started"]) for r in records) - fit_start,
+            "gap_between_units": sum(gaps) / len(gaps) if gaps else None,
+            "after_last_unit": fit_end - max(float(r["ended"]) for r in records),
+            "workers": float(len(by_pid))}
+
+
 def run_tuner(todo: list[Unit], payload: TrialPayload, run_dir: Path, *, concurrent: int,
               quiet: bool) -> tuple[list[str], float]:
     """Run ``todo`` units as one Tune grid; return (error texts, wall seconds)."""
+
     from ray import tune
 
     from ray.tune.logger import JsonLoggerCallback
@@ -262,13 +311,17 @@ def run_sweep(cfg: TuneRunConfig, out: str | os.PathLike[str], *, overwrite: boo
     candidates = sample_candidates(cfg.classifiers, cfg.samples, cfg.seed) if search else None
     if todo:
         payload = build_payload(inputs, cfg, units, run_id, trials_dir, candidates)
+        fit_start = time.time()
         errors, result.tune_seconds = run_tuner(todo, payload, run_dir, concurrent=concurrent,
                                                 quiet=cfg.quiet)
+        fit_end = time.time()
         finished = [u for u in todo if unit_done(trials_dir, u.uid, run_id)]
+        records = [json.loads((trials_dir / f"{u.uid}.json").read_text(encoding="utf-8"))
+                   for u in finished]
         result.computed = len(finished)
-        result.unit_seconds = sum(
-            json.loads((trials_dir / f"{u.uid}.json").read_text(encoding="utf-8"))["seconds"]
-            for u in finished)
+        result.unit_seconds = sum(r["seconds"] for r in records)
+        result.overhead = trial_overhead(records, fit_start, fit_end, concurrent)
+        logger.debug("Tune overhead: %s", result.overhead)
         if errors:
             shown = "\n".join(f"  - {e}" for e in errors[:5]) + (
                 f"\n  … and {len(errors) - 5} more" if len(errors) > 5 else "")
@@ -284,6 +337,7 @@ def run_sweep(cfg: TuneRunConfig, out: str | os.PathLike[str], *, overwrite: boo
             store, cfg, inputs, units, run_id, run_dir, candidates,
             started=start, sweep={"computed": result.computed, "reused": result.reused,
                                   "tune_seconds": result.tune_seconds,
-                                  "unit_seconds": result.unit_seconds, "concurrent": concurrent})
+                                  "unit_seconds": result.unit_seconds, "concurrent": concurrent,
+                                  **result.overhead})
     result.wall_seconds = time.perf_counter() - start
     return result

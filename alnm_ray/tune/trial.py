@@ -201,9 +201,11 @@ def execute_unit(unit: Unit, payload: TrialPayload) -> dict[str, Any]:
         payload: The sweep's shared data (see :func:`alnm_ray.tune.payload.build_payload`).
 
     Returns:
-        The marker record (run id, rows, seconds, mean AUC ...).
+        The marker record (run id, rows, seconds, mean AUC, process id, and
+        ``started`` / ``ended``: epoch seconds of the unit's work).
     """
     trials_dir = payload.trials_dir
+    started = time.time()  # wall clock: the sweep measures Tune's overhead between units
     start = time.perf_counter()
     if unit.kind == KIND_CV:
         results, predictions, extra = _run_cv_unit(unit, payload)
@@ -213,7 +215,8 @@ def execute_unit(unit: Unit, payload: TrialPayload) -> dict[str, Any]:
         raise ValueError(f"unit {unit.uid}: unknown kind {unit.kind!r}")
     seconds = time.perf_counter() - start
     auc = float(results["auc"].mean()) if len(results) else float("nan")
-    meta = {"kind": unit.kind, "seconds": seconds, "auc_mean": auc, "pid": os.getpid(), **extra}
+    meta = {"kind": unit.kind, "seconds": seconds, "auc_mean": auc, "pid": os.getpid(),
+            "started": started, "ended": started + seconds, **extra}
     return write_unit(trials_dir, unit.uid, payload.run_id, results, predictions, meta)
 
 
