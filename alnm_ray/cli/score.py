@@ -32,6 +32,8 @@ from alnm_ray.cli.sql import STORE_ENVVAR
               help="Bootstrap replicates of the validation intervals.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--no-store-write", is_flag=True, help="Do not write a version of the store's predictions table.")
+@click.option("--explain", "explain_k", type=click.IntRange(min=0), default=0, metavar="K",
+              help="Add each patient's K largest SHAP contributions to --out (see `alnm-ray explain`).")
 @click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
               help="Exit 0 even when up to N patients fail (failures are always written: errors report, "
                    "store errors table); more make the exit status 3.")
@@ -47,7 +49,8 @@ from alnm_ray.cli.sql import STORE_ENVVAR
 def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tuple[str, ...], store: str,
           out: str | None, cohorts: tuple[str, ...], weights: str | None, align: bool, batch_size: int,
           max_actors: int | None, n_boot: int, seed: int, no_store_write: bool, max_failures: int,
-          data_root: str | None = None, trust: tuple[str, ...] = (), trust_unsigned: bool = False) -> None:
+          data_root: str | None = None, trust: tuple[str, ...] = (), trust_unsigned: bool = False,
+          explain_k: int = 0) -> None:
     """Score new patients with a frozen BUNDLE (from `alnm-ray train`).
 
     The bundle's Ed25519 signature is checked against the trusted keys
@@ -96,7 +99,8 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
             read_manifest(path, check_files=False, data_root=data_root)  # schema, ids, paths: before any work
         FeatureStore(store).check_writable()  # features are extracted into it: fail now, not afterwards
     options = ScoreOptions(batch_size=batch_size, max_actors=max_actors, align=align, cohorts=cohorts,
-                           n_boot=n_boot, seed=seed, write_store=not no_store_write, quiet=ctx.quiet)
+                           n_boot=n_boot, seed=seed, write_store=not no_store_write, quiet=ctx.quiet,
+                           explain=explain_k)
     with ray_session(ctx.ray_config()):
         if manifests:
             result = score_manifests(bundle, store, manifests, out=out, weights=weights, options=options,

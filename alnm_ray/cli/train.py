@@ -54,12 +54,18 @@ def _tables(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...
                                        "also $ALNM_RAY_SIGNING_KEY). Required unless --unsigned.")
 @click.option("--unsigned", is_flag=True,
               help="Write an unsigned bundle (scoring then needs --trust-unsigned). Not for sharing.")
+@click.option("--explain-background", type=click.IntRange(min=0), default=100, show_default=True, metavar="N",
+              help="Training rows (sampled, seeded, transformed, no ids) stored in the bundle for SHAP "
+                   "(`alnm-ray explain`). They are training patients' data: 0 stores none.")
+@click.option("--mlflow-uri", default=None, envvar="MLFLOW_TRACKING_URI", metavar="URI",
+              help="Also log the bundle as an MLflow model (needs alnm-ray[mlflow]; also $MLFLOW_TRACKING_URI).")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
 @pass_cli
 def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: str, classifier: str,
           out: str, preset: str | None, selection_yaml: str | None, seed: int | None, tables: dict[str, str],
           params: tuple[str, ...], reader: str | None, split: str | None, cohorts: tuple[str, ...],
-          threshold: str | None, overwrite: bool, signing_key: str | None, unsigned: bool, as_json: bool) -> None:
+          threshold: str | None, overwrite: bool, signing_key: str | None, unsigned: bool, as_json: bool,
+          explain_background: int = 100, mlflow_uri: str | None = None) -> None:
     """Fit one pipeline on every training patient and write a frozen BUNDLE.
 
     The bundle folder holds the preprocessing plan, PyRadiomics params and
@@ -122,7 +128,12 @@ def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: 
     if threshold:
         settings["threshold"] = threshold
     config = TrainConfig(feature_set=feature_set, classifier=classifier, run=run_dir, **settings)
-    result = train_bundle(store, config, out, overwrite=overwrite, signing_key=signing_key, unsigned=unsigned)
+    result = train_bundle(store, config, out, overwrite=overwrite, signing_key=signing_key, unsigned=unsigned,
+                          explain_background=explain_background)
+    if mlflow_uri:
+        from alnm_ray.tracking import log_bundle
+
+        click.echo(f"MLflow model: {log_bundle(mlflow_uri, result.path)}", err=True)
     if as_json:
         click.echo(json.dumps(result.__dict__, default=str, indent=1))
         return

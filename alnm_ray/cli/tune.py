@@ -76,6 +76,8 @@ def _pins(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...])
 @click.option("--n-boot", type=click.IntRange(min=10), default=200, show_default=True,
               help="Bootstrap replicates of holdout_metrics.json.")
 @click.option("--overwrite", is_flag=True, help="Discard a run folder that holds another sweep.")
+@click.option("--mlflow-uri", default=None, envvar="MLFLOW_TRACKING_URI", metavar="URI",
+              help="Log the finished run to MLflow (needs alnm-ray[mlflow]; also $MLFLOW_TRACKING_URI).")
 @click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of a table.")
 @pass_cli
 def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str | None, repeats: int,
@@ -83,7 +85,7 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
          samples: int | None, inner_folds: int, seed: int, tables: dict[str, str], clinical: str | None,
          cohorts: tuple[str, ...], join: str, holdout: bool, test_size: float, external: bool | None,
          cv_on: str, chunk: int | None, max_concurrent: int | None, max_trials: int | None,
-         n_boot: int, overwrite: bool, as_json: bool) -> None:
+         n_boot: int, overwrite: bool, as_json: bool, mlflow_uri: str | None = None) -> None:
     """Sweep feature sets x classifiers with repeated stratified K-fold CV on Ray Tune.
 
     Each Tune trial runs a chunk of repeats of one feature-set group for every
@@ -145,6 +147,10 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
         from alnm_ray.standards.checklist import finish_run
 
         finish_run(store, result.run_dir)
+        if mlflow_uri:  # parameters, metrics per set x classifier, summary and checklists (alnm_ray.tracking)
+            from alnm_ray.tracking import log_tune_run
+
+            log_tune_run(mlflow_uri, result.run_dir)
     outcome = {"run": str(result.run_dir), "run_id": result.run_id, "units": len(result.units),
                "computed": result.computed, "reused": result.reused, "complete": result.complete,
                "wall_seconds": round(result.wall_seconds, 2), "tune_seconds": round(result.tune_seconds, 2),
