@@ -5,18 +5,7 @@ from __future__ import annotations
 import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
-from alnm_ray.cli.options import (
-    cohorts_option,
-    data_root_option,
-    default_of,
-    max_failures_option,
-    n_boot_option,
-    seed_option,
-    store_option,
-)
-
-#: The options every default of `score` comes from.
-_OPTIONS = "alnm_ray.score.job:ScoreOptions"
+from alnm_ray.cli.sql import STORE_ENVVAR
 
 
 @click.command()
@@ -26,26 +15,28 @@ _OPTIONS = "alnm_ray.score.job:ScoreOptions"
                                       "bundle's own preprocessing and extraction run first; cached cases are reused.")
 @click.option("--features", "features", multiple=True, metavar="TABLE[@VERSION]",
               help="Score stored features directly (repeatable, one per table the bundle uses; others: latest).")
-@store_option()
+@click.option("--store", required=True, envvar=STORE_ENVVAR, metavar="STORE",
+              help=f"Feature store (folder or URI; also ${STORE_ENVVAR}).")
 @click.option("--out", default=None, type=click.Path(dir_okay=False), metavar="predictions.parquet",
               help="Predictions file; reports are written next to it. Default: score-<bundle>-<time>.parquet.")
-@cohorts_option("Score only these cohorts of the tables (repeatable).")
+@click.option("--cohort", "cohorts", multiple=True, help="Score only these cohorts of the tables (repeatable).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None, metavar="PATH",
               help="Deep-model checkpoint the bundle was trained with (checked against its SHA-256).")
 @click.option("--align", is_flag=True,
               help="Accept extra or re-ordered feature columns (dropped / reordered, with a warning).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=default_of(_OPTIONS, "batch_size"),
-              show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True,
               help="Patients per Ray Data batch.")
 @click.option("--max-actors", type=click.IntRange(min=1), default=None,
               help="Largest scoring actor pool (default: CPUs - 1).")
-@n_boot_option(default_of(_OPTIONS, "n_boot"), minimum=100,
-               help="Bootstrap replicates of the validation intervals.")
-@seed_option(default_of(_OPTIONS, "seed"), help="Bootstrap seed.")
+@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
+              help="Bootstrap replicates of the validation intervals.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
 @click.option("--no-store-write", is_flag=True, help="Do not write a version of the store's predictions table.")
-@max_failures_option("Exit 0 even when up to N patients fail (failures are always written: errors report, "
-                     "store errors table); more make the exit status 3.")
-@data_root_option(note="With --manifest:")
+@click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Exit 0 even when up to N patients fail (failures are always written: errors report, "
+                   "store errors table); more make the exit status 3.")
+@click.option("--data-root", type=click.Path(file_okay=False), default=None,
+              help="With --manifest: refuse image/mask paths outside this folder (symbolic links are followed).")
 @click.option("--trust", "trust", multiple=True, type=click.Path(exists=True), metavar="KEY.pub|DIR",
               help="Public key (or folder of *.pub) whose bundles are accepted (repeatable; also "
                    "$ALNM_RAY_TRUSTED_KEYS, os.pathsep-separated).")

@@ -15,14 +15,14 @@ from alnm_ray.model.classifiers import (
     to_tune_space,
 )
 from alnm_ray.model.cv import RESULT_COLUMNS, CVOutput, run_cv
+from alnm_ray.model.cohort import Cohort, centers_from, labels_from, read_cohort
 from alnm_ray.model.feature_sets import (
     DEFAULT_FEATURE_SETS,
     assemble_feature_set,
     assemble_feature_sets,
-    centers_from,
     feature_columns,
-    labels_from,
 )
+from alnm_ray.model.feature_spec import FeatureSetSpec
 from alnm_ray.model.fitted import FittedClassifier, FittedFusion, FittedModel
 from alnm_ray.model.fitting import (
     OOF_COLUMNS,
@@ -49,6 +49,8 @@ __all__ = [
     "CVOutput",
     "ClassifierFit",
     "ClassifierSpec",
+    "Cohort",
+    "FeatureSetSpec",
     "FittedClassifier",
     "FittedFusion",
     "FittedModel",
@@ -72,6 +74,7 @@ __all__ = [
     "make_classifier",
     "normalise_classifiers",
     "prediction_frame",
+    "read_cohort",
     "repeated_kfold",
     "run_cv",
     "run_holdout",

@@ -36,7 +36,7 @@ from alnm_ray.score.predict import COL_ERROR_TYPE, COL_MESSAGE, DEFAULT_BATCH_SI
 from alnm_ray.score.report import DEFAULT_N_BOOT, external_validation, write_reports
 from alnm_ray.score.schema_check import check_feature_schema
 from alnm_ray.score.signing import TrustPolicy, write_trust_record
-from alnm_ray.score.tables import LongTables, read_tables, table_parts, widen
+from alnm_ray.score.sources import Source, feature_sources, manifest_sources
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +64,6 @@ class ScoreOptions:
         seed: Bootstrap seed.
         write_store: Also write a version of the store's ``predictions`` table.
         quiet: No Ray Data progress output.
-        explain: Add each patient's ``explain`` largest SHAP contributions to the output file (0: none).
     """
 
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -75,25 +74,6 @@ class ScoreOptions:
     seed: int = 0
     write_store: bool = True
     quiet: bool = True
-    explain: int = 0
-
-
-@dataclass
-class Source:
-    """One input of a scoring run: table versions plus the patients expected from them.
-
-    Attributes:
-        name: For messages (``"radiomics@ab12cd34"`` or a manifest path).
-        tables: The versions read.
-        expected: ``cohort, center, patient_id`` rows that must come out (None:
-            the patients found in the tables).
-        upstream_errors: Error rows of the extraction/embedding for these patients.
-    """
-
-    name: str
-    tables: LongTables
-    expected: pd.DataFrame | None = None
-    upstream_errors: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(C.ERROR_COLUMNS)))
 
 
 @dataclass(frozen=True)
@@ -121,25 +101,18 @@ def _error_row(stage: str, cohort: str, center: str, patient: str, reader: str, 
             C.COL_SEQUENCE: "", C.COL_READER: reader, "error_type": etype, "message": message}
 
 
-def _first_column(wides: dict[str, pd.DataFrame], column: str) -> pd.Series | None:
-    found = [w[column] for w in wides.values() if column in w.columns]
-    if not found:
-        return None
-    out = found[0]
-    for s in found[1:]:
-        out = out.combine_first(s)
-    return out
-
-
 def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
                      ) -> tuple[pd.DataFrame, list[dict[str, str]], pd.DataFrame]:
     """Rows to score, error rows and drift rows for one cohort of one source."""
+    from alnm_ray.model.cohort import cohort_from
     from alnm_ray.model.feature_sets import feature_columns
+    from alnm_ray.model.feature_spec import FeatureSetSpec
 
     reader = str(bundle.metadata.get("reader") or C.PRIMARY_READER)
-    wides = widen(source.tables, reader=reader, cohorts=[cohort])
-    centers = _first_column(wides, C.COL_CENTER)
-    labels = _first_column(wides, C.COL_LABEL)
+    data = cohort_from(source.tables, cohorts=[cohort], reader=reader)
+    wides = data.tables
+    centers = None if data.centers is None else data.centers.dropna()
+    labels = data.labels
     expected = source.expected
     if expected is not None:
         expected = expected[expected[C.COL_COHORT] == cohort]
@@ -183,8 +156,8 @@ def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
             + (f" ({detail})" if detail else "; the case was not extracted or its extraction failed "
                "(see `alnm-ray sql \"SELECT * FROM errors\"`)")))
     complete = [str(p) for p in ids if str(p) not in gaps]
-    parts = [wides[t].loc[complete, feature_columns(wides[t], kind)] for t, kind in table_parts(
-        bundle.metadata["feature_set"])]
+    parts = [wides[p.table].loc[complete, feature_columns(wides[p.table], p.kind)]
+             for p in FeatureSetSpec.parse(bundle.metadata["feature_set"]).parts]
     X = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=pd.Index(complete))
     excluded = [c for c in bundle.metadata.get("excluded_features") or () if c in X.columns]
     X = check_feature_schema(bundle.features, X.drop(columns=excluded), what=f"cohort {cohort!r} ({source.name})",
@@ -271,9 +244,7 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
     timings["validate_s"] = time.monotonic() - start - sum(timings.values())
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    from alnm_ray.score.explain import add_top_contributions  # score --explain K; the store table is unchanged
-
-    add_top_contributions(bundle, wide, preds, options.explain, seed=options.seed).to_parquet(out_path, index=False)
+    preds.to_parquet(out_path, index=False)
     reports = write_reports(out_path, bundle_id=bundle.bundle_id, validation=validation, drift=drift_all,
                             errors=error_frame)
     reports.append(write_trust_record(out_path, bundle_id=bundle.bundle_id, bundle_path=bundle.path,
@@ -313,34 +284,6 @@ def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: 
         parent=None if latest is None else latest.version, errors=errors, key=PREDICTION_KEY,
         counts={"rows_in": rows_in, "scored": len(preds), "failed": len(errors)})
     return info.version
-
-
-def feature_sources(store: Any, bundle: Bundle, refs: Sequence[str]) -> list[Source]:
-    """One source from ``TABLE[@VERSION]`` references (the bundle's other tables: latest versions).
-
-    Raises:
-        ConfigError: A reference names a table the bundle does not use.
-        StoreError: Unknown table or version.
-    """
-    from alnm_ray.store.versions import split_ref
-
-    needed = list(dict.fromkeys(t for t, _ in table_parts(bundle.metadata["feature_set"])))
-    versions: dict[str, str] = {}
-    for ref in refs:
-        table, version = split_ref(ref)
-        if table not in needed:
-            raise ConfigError(f"--features {ref}: expected one of the tables the bundle uses "
-                              f"({', '.join(needed)}); got {table!r}. Name one of those tables.")
-        versions[table] = version or ""
-    for table in needed:
-        if table not in versions:
-            logger.info("--features does not name %r: using its latest version", table)
-    tables = read_tables(store, needed, versions=versions)
-    name = ", ".join(i.short if hasattr(i, "short") else f"{t}@{i.version[:12]}" for t, i in tables.infos.items())
-    upstream = [store.read_errors(t, i.version).to_pandas() for t, i in tables.infos.items()]
-    upstream = [e[list(C.ERROR_COLUMNS)].astype(str) for e in upstream if len(e)]
-    return [Source(name=name, tables=tables, upstream_errors=pd.concat(upstream, ignore_index=True) if upstream
-                   else pd.DataFrame(columns=list(C.ERROR_COLUMNS)))]
 
 
 def default_out(bundle_id: str) -> str:
@@ -393,7 +336,6 @@ def score_manifests(bundle_path: str, store: Any, manifests: Sequence[str], *, o
     Returns:
         A :class:`ScoreResult`; its ``work`` counts are logged.
     """
-    from alnm_ray.score.from_images import manifest_sources
     from alnm_ray.store import FeatureStore
 
     if not manifests:

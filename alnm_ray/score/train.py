@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,11 @@ import pandas as pd
 from alnm_ray import constants as C
 from alnm_ray._validation import check_range, look_up_option
 from alnm_ray.exceptions import ConfigError, SchemaMismatchError
+from alnm_ray.model.cohort import Cohort, read_cohort
+from alnm_ray.model.feature_spec import FeatureSetSpec
 from alnm_ray.score.bundle import METADATA_FILE, write_bundle
 from alnm_ray.score.drift import TrainingDistribution
 from alnm_ray.score.frozen import FrozenModel
-from alnm_ray.score.tables import read_tables, required_tables, used_inputs, widen
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +84,7 @@ class TrainConfig:
         look_up_option("classifier", self.classifier, CLASSIFIERS)
         if not str(self.feature_set).strip():
             raise ConfigError("feature_set: expected a name like 'radiomics' or 'combined'; got ''.")
-        if str(self.feature_set).startswith("post:"):
+        if FeatureSetSpec.parse(self.feature_set).is_fusion:
             raise ConfigError(f"feature_set: {self.feature_set!r} is a post-fusion set; expected a "
                               "pre-fusion set (radiomics, deep, combined, clinical+…). Bundle each "
                               "modality's model separately.")
@@ -135,15 +136,12 @@ def _strip_training_rows(pipeline: Any) -> None:
         pipeline.set_params(**{k: None for k in keys})
 
 
-def _training_rows(wides: dict[str, pd.DataFrame], config: TrainConfig) -> tuple[pd.Index, pd.Series]:
-    from alnm_ray.model.feature_sets import labels_from
-
-    y = labels_from(wides)
+def _training_rows(cohort: Cohort, config: TrainConfig) -> tuple[pd.Index, pd.Series]:
+    y = cohort.require_labels()
     ids = y.index[y.notna()]
     if config.split is not None:
-        splits = next((w[C.COL_SPLIT] for w in wides.values() if C.COL_SPLIT in w.columns), None)
-        if splits is not None:
-            ids = ids.intersection(splits.index[splits.astype("string") == config.split])
+        if cohort.splits is not None:
+            ids = ids.intersection(cohort.splits.index[cohort.splits.astype("string") == config.split])
         else:
             logger.info("no split column in the tables: every labelled patient is a training patient")
     dropped = int(y.isna().sum())
@@ -154,6 +152,31 @@ def _training_rows(wides: dict[str, pd.DataFrame], config: TrainConfig) -> tuple
             f"training patients: expected labelled patients with split={config.split!r}; found none. "
             "Pass --split '' to use every labelled patient, or check the manifest's split/label columns.")
     return ids, y.loc[ids].astype(int)
+
+
+def used_inputs(pipeline: Any, inputs: Sequence[str], selected: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Input columns the fitted pipeline depends on, and those it imputes itself.
+
+    Args:
+        pipeline: The fitted selection pipeline.
+        inputs: Its input columns.
+        selected: Its output columns (what the classifier sees).
+
+    Returns:
+        ``(used, imputed)``: ``used`` are inputs kept as they are or one-hot
+        encoded (``"grade"`` for ``"grade=3"``), in input order; ``imputed`` are
+        inputs the pipeline's clinical encoder fills when missing (all inputs
+        when the pipeline starts with an encoder, else none).
+
+    Example:
+        >>> used_inputs(None, ["age", "grade", "T2WI__f"], ["age", "grade=3"])
+        (['age', 'grade'], [])
+    """
+    chosen = set(selected)
+    encoded = {s.split("=", 1)[0] for s in selected if "=" in s}
+    used = [f for f in inputs if f in chosen or f in encoded]
+    has_encoder = any(name == "encode" for name, _ in getattr(pipeline, "steps", []))
+    return used, (list(inputs) if has_encoder else [])
 
 
 def _threshold(config: TrainConfig, X: pd.DataFrame, y: np.ndarray, p_train: np.ndarray,
@@ -178,7 +201,7 @@ def _threshold(config: TrainConfig, X: pd.DataFrame, y: np.ndarray, p_train: np.
 
 
 def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool = False,
-                 signing_key: Any = None, unsigned: bool = False, explain_background: int = 100) -> TrainResult:
+                 signing_key: Any = None, unsigned: bool = False) -> TrainResult:
     """Fit ``config``'s pipeline on the training patients in ``store`` and write a signed bundle to ``out``.
 
     Args:
@@ -188,7 +211,6 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
         overwrite: Replace an existing bundle at ``out``.
         signing_key: Ed25519 private key or its PEM file (default ``$ALNM_RAY_SIGNING_KEY``).
         unsigned: Write no signature (exclusive with ``signing_key``).
-        explain_background: Training rows stored for SHAP (:mod:`alnm_ray.score.explain`; 0: none).
 
     Returns:
         A :class:`TrainResult`.
@@ -210,14 +232,15 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
     signer_key = resolve_signing_key(signing_key, unsigned=unsigned)  # fail before a long fit, not after
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     sel_config = config.selection_config()
-    loaded = read_tables(store, required_tables(config.feature_set), versions=config.tables)
-    wides = widen(loaded, reader=config.reader, cohorts=config.cohorts)
-    ids, y_series = _training_rows(wides, config)
-    X = assemble_feature_set(config.feature_set, {t: w.loc[w.index.intersection(ids)] for t, w in wides.items()})
+    cohort = read_cohort(store, config.feature_set, pins=config.tables, cohorts=config.cohorts,
+                         reader=config.reader)
+    ids, y_series = _training_rows(cohort, config)
     # Features that do not apply (NaN for every training patient: a 2-D shape class on a 3-D
-    # sequence, a filter the ROI was too small for) carry no information; they are not inputs.
-    excluded = list(X.attrs.get("dropped_empty", [])) + [str(c) for c in X.columns if X[c].isna().all()]
-    X = X.drop(columns=[c for c in excluded if c in X.columns])
+    # sequence, a filter the ROI was too small for) carry no information; assembling the
+    # training patients' rows drops them, and they are not inputs.
+    X = assemble_feature_set(config.feature_set, {t: w.loc[w.index.intersection(ids)]
+                                                  for t, w in cohort.tables.items()})
+    excluded = list(X.attrs.get("dropped_empty", []))
     if X.shape[1] == 0:
         raise SchemaMismatchError(f"feature set {config.feature_set!r}: every feature is missing for every "
                                   "training patient; expected at least one value. Check the extraction errors.")
@@ -233,9 +256,7 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
             f"{len(y)} patient(s). Add patients of that class, or set `smote: false` in the --selection YAML.")
     logger.info("training %s/%s on %d patients (%d positive), %d features", config.feature_set,
                 config.classifier, len(y), int(y.sum()), X.shape[1])
-    reader_table = loaded.reader_table
-    if reader_table is not None and config.cohorts and C.COL_COHORT in reader_table.columns:
-        reader_table = reader_table[reader_table[C.COL_COHORT].astype(str).isin(config.cohorts)]
+    reader_table = cohort.reader_table  # already restricted to the cohorts
     selection = fit_selection(X, y, sel_config, reader_table=reader_table, seed=config.seed)
     for text in selection.fallbacks:  # e.g. SMOTE's k reduced for a small minority class: the user should know
         logger.warning("%s", text)
@@ -248,11 +269,10 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
     used, imputed = used_inputs(selection.pipeline, list(X.columns), selection.selected)
     numeric_used = [f for f in used if pd.api.types.is_numeric_dtype(X[f])]
     summary = TrainingDistribution().fit(X, numeric_used)
-    cohorts = sorted({str(v) for w in wides.values() if C.COL_COHORT in w.columns
-                      for v in w.loc[w.index.intersection(X.index), C.COL_COHORT].dropna()})
-    centers = sorted({str(v) for w in wides.values() if C.COL_CENTER in w.columns
-                      for v in w.loc[w.index.intersection(X.index), C.COL_CENTER].dropna()})
-    deep_params = loaded.infos[C.TABLE_DEEP].params if C.TABLE_DEEP in loaded.infos else {}
+    cohorts, centers = ([] if s is None else sorted({str(v) for v in s.loc[X.index].dropna()})
+                        for s in (cohort.cohort_names, cohort.centers))
+    infos = cohort.versions
+    deep_params = infos[C.TABLE_DEEP].params if C.TABLE_DEEP in infos else {}
     train_auc = float(roc_auc_score(y, p_train))
     metadata = {
         "feature_set": config.feature_set, "classifier": config.classifier,
@@ -262,7 +282,7 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
         "features": list(X.columns), "selected_features": used, "imputed_features": imputed,
         "excluded_features": excluded,
         "classifier_inputs": list(selection.selected),
-        "feature_tables": {t: info.version for t, info in loaded.infos.items()},
+        "feature_tables": cohort.pins,
         "reader": config.reader, "sequences": sorted({c.split(C.WIDE_SEP)[0] for c in X.columns
                                                       if C.WIDE_SEP in c}),
         "seeds": {"selection": config.seed, "classifier": config.seed},
@@ -274,23 +294,19 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
         "deep_weights_sha256": deep_params.get("weights_sha256"),
     }
     configs = {t: {"table": t, "version": info.version, "params": info.params, "lineage": info.lineage}
-               for t, info in loaded.infos.items()}
+               for t, info in infos.items()}
     configs["selection"] = sel_config.to_dict()
     # The settings a user looks for, as stand-alone files: a PyRadiomics params file PyRadiomics
     # itself reads, the preprocessing plan, the embedding config (weights by checksum).
     for table, key, name in ((C.TABLE_RADIOMICS, "pyradiomics_params", "pyradiomics_params"),
                              (C.TABLE_RADIOMICS, "preprocess", "preprocess"),
                              (C.TABLE_DEEP, "preprocess", "preprocess"), (C.TABLE_DEEP, "embed", "embed")):
-        value = loaded.infos[table].params.get(key) if table in loaded.infos else None
+        value = infos[table].params.get(key) if table in infos else None
         if isinstance(value, dict) and name not in configs:
             configs[name] = value
     from alnm_ray.standards.dictionary import dictionary_for_columns
 
-    from alnm_ray.score.card import bundle_extras  # SHAP background and model card, signed with the rest
-
-    extras = bundle_extras(model=model, X=X, y=y, p_train=p_train, threshold=threshold, metadata=metadata,
-                           cohort=None, seed=config.seed, background_rows=explain_background)
-    bundle_id = write_bundle(out, model=model, metadata=metadata, summary=summary, configs=configs, **extras,
+    bundle_id = write_bundle(out, model=model, metadata=metadata, summary=summary, configs=configs,
                              probe=X.head(PROBE_ROWS), overwrite=overwrite, signing_key=signer_key,
                              unsigned=signer_key is None,
                              feature_dictionary=dictionary_for_columns(store, list(X.columns)))

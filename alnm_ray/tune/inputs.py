@@ -1,18 +1,20 @@
 """Reading a sweep's inputs from the store and assembling its feature sets.
 
-Feature-set names (``--feature-sets``):
+Feature-set names (``--feature-sets``) follow :mod:`alnm_ray.model.feature_spec`:
 
 * ``radiomics``, ``deep``, ``combined`` (radiomics + deep, pre-fusion),
-  ``clinical``, ``clinical+radiomics`` ... -- see
-  :mod:`alnm_ray.model.feature_sets`;
-* the name of any other patient-keyed table in the store (an imported one);
+  ``clinical``, ``clinical+radiomics`` ... and the name of any other feature
+  table in the store (an imported one);
 * ``post:clinical+radiomics+deep`` -- post-fusion: an SVM stacked on the
   named sets' per-modality probabilities;
 * ``all`` -- every default set whose tables exist, plus post-fusion of the
   available modalities (clinical, radiomics, deep) when there are two or more.
 
-Labels come from the tables' ``label`` column (per patient); unlabelled
-patients are excluded and counted.  The clinical table comes from a
+The store's feature tables are those whose role is ``feature``
+(:meth:`alnm_ray.store.FeatureStore.feature_tables`).  Tables, labels, centres
+and splits are read with :func:`alnm_ray.model.cohort.read_cohort` (its label
+rule: first non-missing value across tables, disagreement is an error);
+unlabelled patients are excluded and counted.  The clinical table comes from a
 ``--clinical`` file (stored as a new ``clinical`` version so ``alnm-ray train
 --run`` finds the same data) or the store's ``clinical`` table.
 """
@@ -24,28 +26,21 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from alnm_ray import constants as C
 from alnm_ray._validation import capped, did_you_mean
 from alnm_ray.exceptions import ConfigError, FallbackWarning, SchemaMismatchError, StoreError
-from alnm_ray.model.feature_sets import DEFAULT_FEATURE_SETS, assemble_feature_set
+from alnm_ray.model.cohort import read_cohort
+from alnm_ray.model.feature_sets import DEFAULT_FEATURE_SETS, drop_empty_columns, feature_columns
+from alnm_ray.model.feature_spec import POST_PREFIX, SET_TOKENS, TOKEN_SEP, FeatureSetSpec, tables_needed
 from alnm_ray.select.columns import KIND_RADIOMICS, kinds_of
 from alnm_ray.tune.config import TuneRunConfig
 
 logger = logging.getLogger(__name__)
 
-#: Prefix of post-fusion set names.
-POST_PREFIX = "post:"
-#: Tables this package writes as results; never feature tables.
-OUTPUT_TABLES: frozenset[str] = frozenset({C.TABLE_CV_RESULTS, C.TABLE_OOF, C.TABLE_PREDICTIONS,
-                                           C.TABLE_ERRORS, "feature_dictionary"})
 #: Modalities that post-fusion in ``all`` stacks, in this order.
 FUSION_MODALITIES: tuple[str, ...] = (C.TABLE_CLINICAL, C.TABLE_RADIOMICS, C.TABLE_DEEP)
-_TOKEN_TABLES: dict[str, tuple[str, ...]] = {
-    "radiomics": (C.TABLE_RADIOMICS,), "deep": (C.TABLE_DEEP,),
-    "combined": (C.TABLE_RADIOMICS, C.TABLE_DEEP), "clinical": (C.TABLE_CLINICAL,)}
 
 
 @dataclass
@@ -90,13 +85,9 @@ class TuneInputs:
         return list(self.plain) + list(self.fusion)
 
 
-def _tokens(name: str) -> list[str]:
-    return [t.strip() for t in str(name).split("+") if t.strip()]
-
-
 def tables_of(name: str) -> list[str]:
-    """Store tables a plain set name reads (``clinical+combined`` -> clinical, radiomics, deep)."""
-    return list(dict.fromkeys(t for tok in _tokens(name) for t in _TOKEN_TABLES.get(tok, (tok,))))
+    """Store tables a set name reads (``clinical+combined`` -> clinical, radiomics, deep)."""
+    return list(FeatureSetSpec.parse(name).tables)
 
 
 def resolve_feature_sets(requested: tuple[str, ...] | list[str], available: list[str], *,
@@ -118,7 +109,7 @@ def resolve_feature_sets(requested: tuple[str, ...] | list[str], available: list
     """
     avail = set(available)
     options = [s for s in DEFAULT_FEATURE_SETS if set(tables_of(s)) <= avail]
-    options += sorted(t for t in avail if t not in _TOKEN_TABLES and t not in options)
+    options += sorted(t for t in avail if t not in SET_TOKENS and t not in options)
     plain: list[str] = []
     fusion: dict[str, list[str]] = {}
 
@@ -137,17 +128,17 @@ def resolve_feature_sets(requested: tuple[str, ...] | list[str], available: list
             plain += [s for s in options if s in DEFAULT_FEATURE_SETS]
             mods = [m for m in FUSION_MODALITIES if m in avail]
             if len(mods) >= 2 and not search:
-                fusion[POST_PREFIX + "+".join(mods)] = mods
+                fusion[POST_PREFIX + TOKEN_SEP.join(mods)] = mods
         elif name.startswith(POST_PREFIX):
             if search:
                 raise ConfigError(
                     f"--feature-sets: post-fusion set {name!r} cannot be combined with --search "
                     "random (its stacked SVM and base models are not tuned); expected plain sets "
                     "only. Drop the post-fusion set or run it in a separate sweep without --search.")
-            parts = _tokens(name[len(POST_PREFIX):])
-            if len(parts) < 2 or len(set(parts)) != len(parts):
-                raise ConfigError(f"--feature-sets: post-fusion set {name!r}: expected at least two "
-                                  "distinct components, e.g. 'post:clinical+radiomics+deep'.")
+            try:
+                parts = list(FeatureSetSpec.parse(name).members)
+            except ConfigError as err:
+                raise ConfigError(f"--feature-sets: {err}") from err
             for p in parts:
                 check_plain(p, f"post-fusion set {name!r}")
             fusion[name] = parts
@@ -161,8 +152,8 @@ def resolve_feature_sets(requested: tuple[str, ...] | list[str], available: list
     return plain, fusion
 
 
-def _read_clinical(store: Any, path: str) -> tuple[pd.DataFrame, str]:
-    """Read a clinical file and store it as a ``clinical`` version (idempotent)."""
+def _store_clinical(store: Any, path: str) -> str:
+    """Read a clinical file and store it as a ``clinical`` version (idempotent); its version id."""
     from alnm_ray.manifest.table import read_table
 
     df = read_table(path, kind="clinical table")
@@ -180,65 +171,7 @@ def _read_clinical(store: Any, path: str) -> tuple[pd.DataFrame, str]:
     info = store.write_version(C.TABLE_CLINICAL, df.reset_index(drop=True),
                                lineage={"source": str(path)}, params={"imported_by": "alnm-ray tune"})
     logger.info("clinical table %s stored as %s", path, info.ref if hasattr(info, "ref") else info.version)
-    return store.read(C.TABLE_CLINICAL, info.version).to_pandas(), info.version
-
-
-def _wide(table: str, df: pd.DataFrame, reader: str) -> pd.DataFrame:
-    from alnm_ray.store import to_wide
-
-    if C.COL_SEQUENCE in df.columns:
-        wide = to_wide(df, reader=reader)
-    else:
-        if C.COL_PATIENT not in df.columns:
-            raise SchemaMismatchError(
-                f"table {table!r}: expected a {C.COL_PATIENT!r} column (one row per patient) or case "
-                f"rows with a 'sequence' column; found {capped(list(map(str, df.columns)))}. Import it "
-                "with `alnm-ray features import --key patient_id`.")
-        wide = df.set_index(C.COL_PATIENT)
-    wide.index = wide.index.astype(str)
-    wide.index.name = C.COL_PATIENT
-    if wide.index.has_duplicates:
-        dup = sorted({str(i) for i in wide.index[wide.index.duplicated()]})
-        raise SchemaMismatchError(
-            f"table {table!r}: expected one row per patient; patient id(s) {capped(dup)} repeat (two "
-            "cohorts sharing ids?). Restrict the sweep with --cohort.")
-    return wide
-
-
-def _labels(wides: dict[str, pd.DataFrame]) -> pd.Series:
-    found = [(t, w[C.COL_LABEL]) for t, w in wides.items() if C.COL_LABEL in w.columns]
-    if not found:
-        raise SchemaMismatchError(
-            f"labels: no table has a {C.COL_LABEL!r} column; expected the manifest's labels in the "
-            f"feature tables (or a label column in the clinical table). Tables read: "
-            f"{sorted(wides)}. Add labels to the manifest and re-run extraction, or pass a "
-            "clinical table with a label column.")
-    label = pd.Series(np.nan, index=sorted(set().union(*[set(w.index) for w in wides.values()])),
-                      dtype=float)
-    for table, s in found:
-        s = pd.to_numeric(s, errors="coerce")
-        both = label.index.intersection(s.index[s.notna()])
-        known = label.loc[both].notna()
-        clash = [i for i in both[known.to_numpy()] if label[i] != s[i]]
-        if clash:
-            raise SchemaMismatchError(f"labels: table {table!r} disagrees with another table for "
-                                      f"{len(clash)} patient(s) ({capped(sorted(clash))}); expected one "
-                                      "label per patient. Fix the manifest or clinical table.")
-        label.loc[s.index] = label.loc[s.index].fillna(s)
-    bad = sorted({str(v) for v in label.dropna().unique()} - {"0.0", "1.0"})
-    if bad:
-        raise SchemaMismatchError(f"labels: expected 0/1 values; found {capped(bad)}. Recode the "
-                                  "outcome as 1 = ALNM, 0 = no ALNM.")
-    return label
-
-
-def _first_column(wides: dict[str, pd.DataFrame], column: str, index: pd.Index) -> pd.Series | None:
-    out = None
-    for w in wides.values():
-        if column in w.columns:
-            s = w[column].reindex(index)
-            out = s if out is None else out.fillna(s)
-    return None if out is None else out.astype(object).where(out.notna(), None)
+    return info.version
 
 
 def _check_readers(long: pd.DataFrame, cfg_sel: Any, version: str) -> None:
@@ -271,7 +204,7 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
     from alnm_ray.store import FeatureStore
 
     store = store if isinstance(store, FeatureStore) else FeatureStore(str(store))
-    present = [t for t in (store.tables() if store.exists() else []) if t not in OUTPUT_TABLES]
+    present = store.feature_tables() if store.exists() else []
     if not present and cfg.clinical is None:
         raise StoreError(
             f"store {store.uri}: expected feature tables (radiomics, deep, clinical or an imported "
@@ -280,32 +213,21 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
     available = sorted(set(present) | ({C.TABLE_CLINICAL} if cfg.clinical else set()))
     plain, fusion = resolve_feature_sets(cfg.feature_sets, available, search=cfg.search == "random")
     needed = list(dict.fromkeys(plain + [p for parts in fusion.values() for p in parts]))
-    tables = list(dict.fromkeys(t for s in needed for t in tables_of(s)))
+    tables = tables_needed(needed)
     pins = dict(cfg.tables)
-    longs: dict[str, pd.DataFrame] = {}
-    versions: dict[str, str] = {}
-    for table in tables:
-        if table == C.TABLE_CLINICAL and cfg.clinical:
-            df, version = _read_clinical(store, cfg.clinical)
-        else:
-            info = store.resolve(f"{table}@{pins[table]}" if table in pins else table)
-            df, version = store.read(table, info.version).to_pandas(), info.version
-        if cfg.cohorts and C.COL_COHORT in df.columns:
-            df = df[df[C.COL_COHORT].astype(str).isin(cfg.cohorts)]
-            if df.empty:
-                raise ConfigError(f"--cohort: table {table}@{version[:12]} has no rows of cohort(s) "
-                                  f"{list(cfg.cohorts)}; check the names with `alnm-ray sql`.")
-        longs[table], versions[table] = df, version
+    if C.TABLE_CLINICAL in tables and cfg.clinical:
+        pins[C.TABLE_CLINICAL] = _store_clinical(store, cfg.clinical)
     unused = sorted(set(pins) - set(tables))
     if unused:
         logger.warning("pinned table(s) %s are not read by the requested feature sets", unused)
-    wides = {t: _wide(t, df, cfg.reader) for t, df in longs.items()}
-    label = _labels(wides)
+    data = read_cohort(store, needed, pins=pins, cohorts=cfg.cohorts, reader=cfg.reader)
+    wides, versions = data.tables, data.pins
+    label = data.require_labels()
     built = {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FallbackWarning)  # announced below with the count
         for name in needed:
-            built[name] = assemble_feature_set(name, wides, join=cfg.join)
+            built[name] = data.feature_set(name, join=cfg.join)
     union = sorted(set().union(*[set(X.index) for X in built.values()]))
     common = sorted(set.intersection(*[set(X.index) for X in built.values()]))
     if len(common) < len(union):
@@ -328,9 +250,9 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
         raise ConfigError(
             f"labels: expected both classes (0 and 1) among the {len(y)} labelled patient(s); found "
             f"only {sorted(counts.index.tolist())}. A classifier needs ALNM+ and ALNM- patients.")
-    centers = _first_column(wides, C.COL_CENTER, patients)
+    centers = None if data.centers is None else data.centers.reindex(patients)
     centers = None if centers is None or centers.isna().all() else centers.fillna("unknown").astype(str)
-    split = _first_column(wides, C.COL_SPLIT, patients)
+    split = None if data.splits is None else data.splits.reindex(patients)
     train_ids: list[str] | None = None
     test_ids: list[str] | None = None
     source: str | None = None
@@ -356,7 +278,7 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
                           f"among the {len(cv_ids)} CV patients); got {cfg.folds}. Lower --folds.")
     cohort = pd.DataFrame(index=patients)
     cohort[C.COL_CENTER] = centers if centers is not None else None
-    cohort[C.COL_COHORT] = _first_column(wides, C.COL_COHORT, patients)
+    cohort[C.COL_COHORT] = None if data.cohort_names is None else data.cohort_names.reindex(patients)
     cohort[C.COL_LABEL] = y
     if train_ids is not None and test_ids is not None:
         in_train, in_test = set(train_ids), set(test_ids)
@@ -365,8 +287,6 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
     else:
         cohort[C.COL_SPLIT] = split
     if C.TABLE_CLINICAL in wides:
-        from alnm_ray.model.feature_sets import feature_columns
-
         clin = wides[C.TABLE_CLINICAL]
         for col in feature_columns(clin):
             cohort[col] = clin[col].reindex(patients)
@@ -374,26 +294,18 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
     cfg_sel = cfg.selection_config()
     if cfg_sel.icc_threshold is not None and any(
             KIND_RADIOMICS in kinds_of(built[n].columns) for n in needed):
-        if C.TABLE_RADIOMICS not in longs:
+        if data.reader_table is None:
             raise ConfigError("ICC filter: radiomics-named columns come from a table other than "
                               "'radiomics', so no readers' rows exist; pass a --selection YAML with "
                               "'icc_threshold: null', or model the radiomics table.")
         from alnm_ray.select.icc import ReaderRatings
 
-        _check_readers(longs[C.TABLE_RADIOMICS], cfg_sel, versions[C.TABLE_RADIOMICS])
-        ratings = ReaderRatings(longs[C.TABLE_RADIOMICS])
+        _check_readers(data.reader_table, cfg_sel, versions[C.TABLE_RADIOMICS])
+        ratings = ReaderRatings(data.reader_table)
     sets, empty = {}, {}
     for name, X in built.items():
         dropped = [str(c) for c in X.attrs.get("dropped_empty", [])]  # by assemble_feature_set
-        X = X.loc[patients]
-        # A column empty for every modelled patient (e.g. once unlabelled patients
-        # are excluded) carries nothing and cannot be imputed inside a fold;
-        # dropping it looks at no label (announced, not silent).
-        cols = [str(c) for c in X.columns[X.isna().all().to_numpy()]]
-        if cols:
-            logger.warning("feature set %r: %d column(s) empty for every modelled patient dropped "
-                           "(%s)", name, len(cols), capped(cols, 3))
-            X = X.drop(columns=cols)
+        X, cols = drop_empty_columns(X.loc[patients], name)  # e.g. once unlabelled patients are out
         if dropped or cols:
             empty[name] = dropped + cols
         if X.shape[1] == 0:

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from alnm_ray.exceptions import FallbackWarning, SchemaMismatchError
-from alnm_ray.model import assemble_feature_set, assemble_feature_sets, labels_from
-from alnm_ray.model.feature_sets import centers_from
+from alnm_ray.exceptions import ConfigError, FallbackWarning, SchemaMismatchError
+from alnm_ray.model import FeatureSetSpec, assemble_feature_set, assemble_feature_sets
+from alnm_ray.model.feature_sets import drop_empty_columns
 
 
 @pytest.fixture
@@ -41,12 +41,20 @@ def test_patient_mismatch_strict_and_inner(tables):
         assert len(assemble_feature_set("combined", tables, join="inner")) == 18
 
 
-def test_missing_table_and_labels(tables):
+def test_missing_table_and_post_fusion_names_are_refused(tables):
     with pytest.raises(SchemaMismatchError, match=r"needs table 'mri_extra'"):
         assemble_feature_set("clinical+mri_extra", tables)
-    y = labels_from(tables)
-    assert y.sum() == tables["radiomics"]["label"].sum()
-    bad = dict(tables, clinical=tables["clinical"].assign(label=1 - y.to_numpy()))
-    with pytest.raises(SchemaMismatchError, match="disagree"):
-        labels_from(bad)
-    assert set(centers_from(tables)) == {"C1", "C2"}
+    with pytest.raises(ConfigError, match="post-fusion set is not one table"):
+        assemble_feature_set("post:clinical+radiomics", tables)
+    spec = FeatureSetSpec.parse("clinical+radiomics")
+    assert assemble_feature_set(spec, tables).equals(assemble_feature_set("clinical+radiomics", tables))
+
+
+def test_empty_columns_are_dropped_once_and_listed(tables):
+    rad = tables["radiomics"].copy()
+    first = [c for c in rad.columns if "__original_" in c][0]
+    rad[first] = np.nan
+    X = assemble_feature_set("radiomics", dict(tables, radiomics=rad))
+    assert first not in X.columns and X.attrs["dropped_empty"] == [first]
+    kept, dropped = drop_empty_columns(X.iloc[:0], "radiomics")  # no rows: nothing has a value
+    assert dropped == list(X.columns) and kept.shape == (0, 0)

@@ -11,7 +11,7 @@ import pytest
 from alnm_ray.exceptions import ConfigError, SchemaMismatchError
 from alnm_ray.score.bundle import load_bundle
 from alnm_ray.score.runs import load_run, train_settings
-from alnm_ray.score.train import TrainConfig, train_bundle
+from alnm_ray.score.train import TrainConfig, train_bundle, used_inputs
 from alnm_ray.store import FeatureStore, to_wide
 
 
@@ -117,3 +117,34 @@ def test_training_is_signed_and_refuses_to_start_without_a_key(tmp_path, store, 
         assert load_bundle(tmp_path / "unsigned", trust=TrustPolicy(allow_unsigned=True)).threshold == result.threshold
     train_bundle(store, config, str(tmp_path / "explicit"), signing_key=bundle_keys[0])
     assert load_bundle(tmp_path / "explicit").signature.verified
+
+
+def test_labels_may_come_from_the_clinical_table_and_cohorts_restrict_it(tmp_path, rng, long_factory,
+                                                                         fast_selection):
+    store = FeatureStore(tmp_path / "store")
+    long = pd.concat([long_factory(rng, 60, labels=False), long_factory(rng, 20, cohort="other", labels=False)],
+                     ignore_index=True)
+    store.write_version("radiomics", long)
+    y = (long_factory(np.random.default_rng(1), 60)  # labels of the train_c patients, in the clinical table
+         .drop_duplicates("patient_id").set_index("patient_id")["label"])
+    store.write_version("clinical", pd.DataFrame({"patient_id": y.index, "label": y.to_numpy(),
+                                                  "age": np.linspace(30.0, 80.0, len(y))}))
+    config = TrainConfig("clinical+radiomics", "nb", selection=fast_selection, cohorts=("train_c",))
+    result = train_bundle(store, config, str(tmp_path / "b"), unsigned=True)
+    meta = json.loads((tmp_path / "b" / "metadata.json").read_text(encoding="utf-8"))
+    # the training split of train_c, labelled by the clinical table; the other cohort's rows are left out
+    assert result.n_patients == 42 and result.n_positive == int(y.iloc[:42].sum())
+    assert meta["training"]["cohorts"] == ["train_c"] and set(meta["feature_tables"]) == {"clinical", "radiomics"}
+    assert "age" in meta["features"]
+    with pytest.raises(ConfigError, match=r"--cohort: table radiomics@\w+ has no rows of cohort\(s\) \['nope'\]"):
+        train_bundle(store, TrainConfig("radiomics", "nb", cohorts=("nope",)), str(tmp_path / "d"), unsigned=True)
+
+
+def test_used_inputs_map_encoded_columns_back():
+    class Pipe:
+        steps = [("encode", None), ("zscore", None)]
+
+    used, imputed = used_inputs(Pipe(), ["age", "grade", "T2WI__f"], ["age", "grade=3"])
+    assert used == ["age", "grade"] and imputed == ["age", "grade", "T2WI__f"]
+    Pipe.steps = [("zscore", None)]
+    assert used_inputs(Pipe(), ["a", "b"], ["b"]) == (["b"], [])

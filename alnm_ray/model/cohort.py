@@ -1,0 +1,324 @@
+"""One cohort's per-patient data read from the store: :func:`read_cohort`.
+
+Tune, train and score all model from the same thing: the store tables a
+feature set needs (one version each, pinned or latest), restricted to some
+cohorts, widened to one row per patient for one reader, with the label,
+centre, split and cohort name of every patient.  This module reads and shapes
+that once; :func:`alnm_ray.model.feature_sets.assemble_feature_set` then picks
+each set's columns.
+
+The per-patient columns (``label``, ``center``, ``split``, ``cohort``) may be
+in several tables (the manifest's columns are copied into every extracted
+table; a clinical or imported table may carry its own).  One rule for all of
+them: **a patient's value is the first non-missing one, in the order the
+tables are read**.  For labels two tables giving a patient different values
+is an error, and every label must be 0 or 1.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from alnm_ray import constants as C
+from alnm_ray._validation import capped
+from alnm_ray.exceptions import ConfigError, SchemaMismatchError
+from alnm_ray.model.feature_sets import indexed_by_patient
+from alnm_ray.model.feature_spec import FeatureSetSpec, tables_needed
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LongTables:
+    """Store versions read, as stored (one row per case, or per patient).
+
+    Attributes:
+        infos: ``{table: VersionInfo}`` of the versions read.
+        longs: ``{table: DataFrame}``.
+    """
+
+    infos: dict[str, Any]
+    longs: dict[str, pd.DataFrame]
+
+    def cohorts(self) -> list[str]:
+        """Cohorts present in any table (sorted)."""
+        found: set[str] = set()
+        for df in self.longs.values():
+            if C.COL_COHORT in df.columns:
+                found |= {str(v) for v in df[C.COL_COHORT].dropna().unique()}
+        return sorted(found)
+
+
+def read_tables(store: Any, tables: Iterable[str], *, pins: Mapping[str, str] | None = None) -> LongTables:
+    """Read one version of each table: ``pins[table]`` (an id or unique prefix) or the latest.
+
+    Raises:
+        StoreError: Unknown table or version (the message lists what exists).
+    """
+    pins = dict(pins or {})
+    infos, longs = {}, {}
+    for table in tables:
+        info = store.resolve(f"{table}@{pins[table]}" if pins.get(table) else table)
+        infos[table] = info
+        longs[table] = store.read(table, info.version).to_pandas()
+    return LongTables(infos, longs)
+
+
+def wide_table(table: str, df: pd.DataFrame, reader: str) -> pd.DataFrame:
+    """One stored table as one row per patient (index ``patient_id``, str).
+
+    Case tables (with a ``sequence`` column) are pivoted by
+    :func:`alnm_ray.store.to_wide` for ``reader``; per-patient tables
+    (clinical, imported) are indexed by patient as they are.
+
+    Raises:
+        SchemaMismatchError: Neither a ``sequence`` nor a ``patient_id`` column,
+            or a patient on several rows.
+    """
+    from alnm_ray.store import to_wide
+
+    if C.COL_SEQUENCE in df.columns:
+        wide = to_wide(df, reader=reader)
+    else:
+        if C.COL_PATIENT not in df.columns:
+            raise SchemaMismatchError(
+                f"table {table!r}: expected a {C.COL_PATIENT!r} column (one row per patient) or case "
+                f"rows with a 'sequence' column; found {capped(list(map(str, df.columns)))}. Import it "
+                "with `alnm-ray features import --key patient_id`.")
+        wide = df.set_index(C.COL_PATIENT)
+    wide.index = wide.index.astype(str)
+    wide.index.name = C.COL_PATIENT
+    if wide.index.has_duplicates:
+        dup = sorted({str(i) for i in wide.index[wide.index.duplicated()]})
+        raise SchemaMismatchError(
+            f"table {table!r}: expected one row per patient; patient id(s) {capped(dup)} repeat (two "
+            "cohorts sharing ids?). Restrict to one cohort (--cohort) or de-duplicate the table.")
+    return wide
+
+
+def first_values(tables: Mapping[str, pd.DataFrame], column: str) -> pd.Series | None:
+    """``column`` per patient: the first non-missing value in table order (None: no table has it).
+
+    Example:
+        >>> a = pd.DataFrame({"center": ["A", None]}, index=["p1", "p2"])
+        >>> b = pd.DataFrame({"center": ["B", "B"]}, index=["p2", "p3"])
+        >>> first_values({"a": a, "b": b}, "center").tolist()
+        ['A', 'B', 'B']
+    """
+    found = [indexed_by_patient(t, w)[column] for t, w in tables.items()
+             if column in w.columns or column in getattr(w, "column_names", [])]
+    if not found:
+        return None
+    index = sorted(set().union(*[set(s.index) for s in found]))
+    out = pd.Series(None, index=pd.Index(index, name=C.COL_PATIENT), dtype=object)
+    for s in found:
+        s = s.astype(object).where(s.notna(), None)
+        out = out.where(out.notna(), s.reindex(out.index))
+    return out.rename(column)
+
+
+def labels_from(tables: Mapping[str, Any], column: str = C.COL_LABEL) -> pd.Series:
+    """The 0/1 label per patient from every table that has one (float; NaN: unlabelled).
+
+    A patient's label is the first non-missing value in table order; two tables
+    giving a patient different labels is an error.
+
+    Raises:
+        SchemaMismatchError: No table has labels, two tables disagree, or a label is not 0/1.
+
+    Example:
+        >>> a = pd.DataFrame({"patient_id": ["p1", "p2"], "label": [1, None]})
+        >>> b = pd.DataFrame({"patient_id": ["p2", "p3"], "label": [0, None]})
+        >>> labels_from({"radiomics": a, "clinical": b}).tolist()
+        [1.0, 0.0, nan]
+    """
+    wides = {t: indexed_by_patient(t, w) for t, w in tables.items()}
+    found = [(t, w[column]) for t, w in wides.items() if column in w.columns]
+    if not found:
+        raise SchemaMismatchError(
+            f"labels: no table has a {column!r} column; expected the manifest's labels in the "
+            f"feature tables (or a label column in the clinical table). Tables read: "
+            f"{sorted(wides)}. Add labels to the manifest and re-run extraction, or pass a "
+            "clinical table with a label column.")
+    index = sorted(set().union(*[set(w.index) for w in wides.values()]))
+    label = pd.Series(np.nan, index=pd.Index(index, name=C.COL_PATIENT), dtype=float)
+    for table, s in found:
+        s = pd.to_numeric(s, errors="coerce")
+        both = label.index.intersection(s.index[s.notna()])
+        known = label.loc[both].notna()
+        clash = [i for i in both[known.to_numpy()] if label[i] != s[i]]
+        if clash:
+            raise SchemaMismatchError(f"labels: table {table!r} disagrees with another table for "
+                                      f"{len(clash)} patient(s) ({capped(sorted(clash))}); expected one "
+                                      "label per patient. Fix the manifest or clinical table.")
+        label.loc[s.index] = label.loc[s.index].fillna(s)
+    bad = sorted({str(v) for v in label.dropna().unique()} - {"0.0", "1.0"})
+    if bad:
+        raise SchemaMismatchError(f"labels: expected 0/1 values; found {capped(bad)}. Recode the "
+                                  "outcome as 1 = ALNM, 0 = no ALNM.")
+    return label.rename(column)
+
+
+def centers_from(tables: Mapping[str, Any]) -> pd.Series:
+    """The centre per patient (first non-missing value in table order), as str.
+
+    Raises:
+        SchemaMismatchError: No table has a ``center`` column.
+    """
+    centers = first_values({t: indexed_by_patient(t, w) for t, w in tables.items()}, C.COL_CENTER)
+    if centers is None:
+        raise SchemaMismatchError(f"centers: no table has a {C.COL_CENTER!r} column; got "
+                                  f"{sorted(tables)}.")
+    return centers.dropna().astype(str)
+
+
+@dataclass(frozen=True)
+class Cohort:
+    """The per-patient data of some cohorts, for one reader (see :func:`read_cohort`).
+
+    Attributes:
+        tables: ``{table: wide frame}`` indexed by ``patient_id`` (str).
+        longs: ``{table: rows as stored}``, restricted to the cohorts (the
+            radiomics rows of every reader feed the ICC filter).
+        versions: ``{table: VersionInfo}`` of the versions read.
+        patients: Every patient of any table, sorted.
+        labels: 0/1 per patient as float, NaN when unlabelled (None: no table has labels).
+        centers, splits, cohort_names: Per patient, None where unknown (None: no
+            table has the column).
+    """
+
+    tables: dict[str, pd.DataFrame]
+    longs: dict[str, pd.DataFrame]
+    versions: dict[str, Any] = field(default_factory=dict)
+    patients: pd.Index = field(default_factory=lambda: pd.Index([], name=C.COL_PATIENT))
+    labels: pd.Series | None = None
+    centers: pd.Series | None = None
+    splits: pd.Series | None = None
+    cohort_names: pd.Series | None = None
+
+    @property
+    def pins(self) -> dict[str, str]:
+        """``{table: version id}`` read: pass them back to :func:`read_cohort` to read the same data."""
+        return {t: info.version for t, info in self.versions.items()}
+
+    @property
+    def reader_table(self) -> pd.DataFrame | None:
+        """The radiomics rows of every reader (for the ICC filter), when read."""
+        return self.longs.get(C.TABLE_RADIOMICS)
+
+    def require_labels(self) -> pd.Series:
+        """:attr:`labels`, or the error naming the fix when no table has labels.
+
+        Raises:
+            SchemaMismatchError: No table has a ``label`` column.
+        """
+        if self.labels is None:
+            labels_from(self.tables)  # raises the message that names the fix
+        assert self.labels is not None
+        return self.labels
+
+    def feature_set(self, spec: str | FeatureSetSpec, *, join: str = "strict") -> pd.DataFrame:
+        """One plain set's feature table (see :func:`~alnm_ray.model.feature_sets.assemble_feature_set`)."""
+        from alnm_ray.model.feature_sets import assemble_feature_set
+
+        return assemble_feature_set(spec, self.tables, join=join)
+
+
+def cohort_from(long_tables: LongTables, *, cohorts: Sequence[str] = (),
+                reader: str = C.PRIMARY_READER) -> Cohort:
+    """Widen tables already read to a :class:`Cohort` (rows of ``cohorts`` only, when given).
+
+    Tables without a ``cohort`` column (clinical, imported) are kept whole.
+
+    Raises:
+        SchemaMismatchError: A table is not per patient or per case, or labels disagree / are not 0/1.
+    """
+    wanted = [str(c) for c in cohorts]
+    longs = {}
+    for table, df in long_tables.longs.items():
+        if wanted and C.COL_COHORT in df.columns:
+            df = df[df[C.COL_COHORT].astype(str).isin(wanted)]
+        longs[table] = df
+    wides = {t: wide_table(t, df, reader) for t, df in longs.items()}
+    patients = pd.Index(sorted(set().union(*[set(w.index) for w in wides.values()])) if wides else [],
+                        name=C.COL_PATIENT)
+    has_labels = any(C.COL_LABEL in w.columns for w in wides.values())
+    return Cohort(tables=wides, longs=longs, versions=dict(long_tables.infos), patients=patients,
+                  labels=labels_from(wides).reindex(patients) if has_labels else None,
+                  centers=_over(first_values(wides, C.COL_CENTER), patients),
+                  splits=_over(first_values(wides, C.COL_SPLIT), patients),
+                  cohort_names=_over(first_values(wides, C.COL_COHORT), patients))
+
+
+def _over(values: pd.Series | None, patients: pd.Index) -> pd.Series | None:
+    return None if values is None else values.reindex(patients)
+
+
+def read_cohort(store: Any, spec: str | FeatureSetSpec | Sequence[str | FeatureSetSpec],
+                pins: Mapping[str, str] | None = None, cohorts: Sequence[str] = (),
+                reader: str = C.PRIMARY_READER) -> Cohort:
+    """Read what one or more feature sets need, for some cohorts and one reader.
+
+    Args:
+        store: A :class:`~alnm_ray.store.FeatureStore` or its path/URI.
+        spec: A feature set (name or :class:`FeatureSetSpec`) or several; every
+            table any of them needs is read once (post-fusion: its members' tables).
+        pins: ``{table: version id or unique prefix}``; other tables are read at
+            their latest version.  The versions read are ``Cohort.pins``.
+        cohorts: Keep these cohorts' rows (empty: every cohort).  A table without
+            a ``cohort`` column (clinical, imported) keeps the rows of the patients
+            the other tables hold for those cohorts.
+        reader: Whose delineations feed the wide rows (``A`` by default).
+
+    Returns:
+        A :class:`Cohort`: wide tables, labels, centres, splits, cohort names and the versions read.
+
+    Raises:
+        StoreError: Unknown table or pinned version.
+        ConfigError: A table has no rows of the requested cohorts.
+        SchemaMismatchError: A table not per patient/case, disagreeing or non-0/1 labels.
+
+    Example:
+        >>> import tempfile
+        >>> from alnm_ray.store import FeatureStore
+        >>> store = FeatureStore(tempfile.mkdtemp())
+        >>> _ = store.write_version("radiomics", pd.DataFrame({
+        ...     "cohort": ["c1", "c1", "c2"], "center": ["A", "A", "B"], "patient_id": ["p1", "p2", "p3"],
+        ...     "sequence": ["T2WI"] * 3, "reader": ["A"] * 3, "label": [1, 0, 1],
+        ...     "original_firstorder_Mean": [1.0, 2.0, 3.0]}))
+        >>> _ = store.write_version("clinical", pd.DataFrame({"patient_id": ["p1", "p2", "p3"],
+        ...                                                   "age": [50.0, 61.0, 47.0]}))
+        >>> cohort = read_cohort(store, "clinical+radiomics", cohorts=["c1"])
+        >>> list(cohort.patients), cohort.labels.tolist(), cohort.centers.tolist()
+        (['p1', 'p2'], [1.0, 0.0], ['A', 'A'])
+        >>> sorted(cohort.pins) == ["clinical", "radiomics"]
+        True
+        >>> cohort.feature_set("clinical+radiomics").columns.tolist()
+        ['age', 'T2WI__original_firstorder_Mean']
+    """
+    from alnm_ray.store import FeatureStore
+
+    store = store if isinstance(store, FeatureStore) else FeatureStore(str(store))
+    specs = [spec] if isinstance(spec, (str, FeatureSetSpec)) else list(spec)
+    read = read_tables(store, tables_needed(specs), pins=pins)
+    wanted = [str(c) for c in cohorts]
+    if wanted:
+        longs = {t: df[df[C.COL_COHORT].astype(str).isin(wanted)] if C.COL_COHORT in df.columns else df
+                 for t, df in read.longs.items()}
+        for table, df in longs.items():
+            if C.COL_COHORT in df.columns and df.empty:
+                raise ConfigError(f"--cohort: table {table}@{read.infos[table].version[:12]} has no rows of "
+                                  f"cohort(s) {wanted}; check the names with `alnm-ray sql`.")
+        cased = [df for df in longs.values() if C.COL_COHORT in df.columns]
+        if cased:  # a table without a cohort column holds every cohort's patients: keep the cohorts' ones
+            ids = set().union(*[set(df[C.COL_PATIENT].astype(str)) for df in cased if C.COL_PATIENT in df])
+            longs = {t: df if C.COL_COHORT in df.columns or C.COL_PATIENT not in df.columns
+                     else df[df[C.COL_PATIENT].astype(str).isin(ids)] for t, df in longs.items()}
+        read = LongTables(dict(read.infos), longs)
+    return cohort_from(read, reader=reader)
