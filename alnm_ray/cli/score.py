@@ -5,7 +5,18 @@ from __future__ import annotations
 import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
-from alnm_ray.cli.sql import STORE_ENVVAR
+from alnm_ray.cli.options import (
+    cohorts_option,
+    data_root_option,
+    default_of,
+    max_failures_option,
+    n_boot_option,
+    seed_option,
+    store_option,
+)
+
+#: The options every default of `score` comes from.
+_OPTIONS = "alnm_ray.score.job:ScoreOptions"
 
 
 @click.command()
@@ -15,28 +26,28 @@ from alnm_ray.cli.sql import STORE_ENVVAR
                                       "bundle's own preprocessing and extraction run first; cached cases are reused.")
 @click.option("--features", "features", multiple=True, metavar="TABLE[@VERSION]",
               help="Score stored features directly (repeatable, one per table the bundle uses; others: latest).")
-@click.option("--store", required=True, envvar=STORE_ENVVAR, metavar="STORE",
-              help=f"Feature store (folder or URI; also ${STORE_ENVVAR}).")
+@store_option()
 @click.option("--out", default=None, type=click.Path(dir_okay=False), metavar="predictions.parquet",
               help="Predictions file; reports are written next to it. Default: score-<bundle>-<time>.parquet.")
-@click.option("--cohort", "cohorts", multiple=True, help="Score only these cohorts of the tables (repeatable).")
+@cohorts_option("Score only these cohorts of the tables (repeatable).")
 @click.option("--weights", type=click.Path(exists=True, dir_okay=False), default=None, metavar="PATH",
               help="Deep-model checkpoint the bundle was trained with (checked against its SHA-256).")
 @click.option("--align", is_flag=True,
               help="Accept extra or re-ordered feature columns (dropped / reordered, with a warning).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=4096, show_default=True,
+@click.option("--batch-size", type=click.IntRange(min=1), default=default_of(_OPTIONS, "batch_size"),
+              show_default=True,
               help="Patients per Ray Data batch.")
 @click.option("--max-actors", type=click.IntRange(min=1), default=None,
               help="Largest scoring actor pool (default: CPUs - 1).")
-@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
-              help="Bootstrap replicates of the validation intervals.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Bootstrap seed.")
+@n_boot_option(default_of(_OPTIONS, "n_boot"), minimum=100,
+               help="Bootstrap replicates of the validation intervals.")
+@seed_option(default_of(_OPTIONS, "seed"), help="Bootstrap seed.")
 @click.option("--no-store-write", is_flag=True, help="Do not write a version of the store's predictions table.")
-@click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Exit 0 even when up to N patients fail (failures are always written: errors report, "
-                   "store errors table); more make the exit status 3.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="With --manifest: refuse image/mask paths outside this folder (symbolic links are followed).")
+@click.option("--explain", "explain_k", type=click.IntRange(min=0), default=0, metavar="K",
+              help="Add each patient's K largest SHAP contributions to --out (see `alnm-ray explain`).")
+@max_failures_option("Exit 0 even when up to N patients fail (failures are always written: errors report, "
+                     "store errors table); more make the exit status 3.")
+@data_root_option(note="With --manifest:")
 @click.option("--trust", "trust", multiple=True, type=click.Path(exists=True), metavar="KEY.pub|DIR",
               help="Public key (or folder of *.pub) whose bundles are accepted (repeatable; also "
                    "$ALNM_RAY_TRUSTED_KEYS, os.pathsep-separated).")
@@ -47,7 +58,8 @@ from alnm_ray.cli.sql import STORE_ENVVAR
 def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tuple[str, ...], store: str,
           out: str | None, cohorts: tuple[str, ...], weights: str | None, align: bool, batch_size: int,
           max_actors: int | None, n_boot: int, seed: int, no_store_write: bool, max_failures: int,
-          data_root: str | None = None, trust: tuple[str, ...] = (), trust_unsigned: bool = False) -> None:
+          data_root: str | None = None, trust: tuple[str, ...] = (), trust_unsigned: bool = False,
+          explain_k: int = 0) -> None:
     """Score new patients with a frozen BUNDLE (from `alnm-ray train`).
 
     The bundle's Ed25519 signature is checked against the trusted keys
@@ -96,7 +108,8 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
             read_manifest(path, check_files=False, data_root=data_root)  # schema, ids, paths: before any work
         FeatureStore(store).check_writable()  # features are extracted into it: fail now, not afterwards
     options = ScoreOptions(batch_size=batch_size, max_actors=max_actors, align=align, cohorts=cohorts,
-                           n_boot=n_boot, seed=seed, write_store=not no_store_write, quiet=ctx.quiet)
+                           n_boot=n_boot, seed=seed, write_store=not no_store_write, quiet=ctx.quiet,
+                           explain=explain_k)
     with ray_session(ctx.ray_config()):
         if manifests:
             result = score_manifests(bundle, store, manifests, out=out, weights=weights, options=options,

@@ -7,59 +7,61 @@ import json
 import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
-from alnm_ray.cli.sql import STORE_ENVVAR
-
-
-def _tables(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        table, sep, version = value.partition("@")
-        if not sep or not table or not version:
-            raise click.BadParameter(f"expected TABLE@VERSION (e.g. radiomics@1a2b3c4d); got {value!r}.")
-        out[table] = version
-    return out
+from alnm_ray.cli.options import (
+    CLASSIFIERS,
+    STORE_ENVVAR,
+    RegistryChoice,
+    cohorts_option,
+    json_flag,
+    overwrite_option,
+    seed_option,
+    selection_options,
+    store_option,
+    table_pins_option,
+)
 
 
 @click.command()
-@click.option("--store", default=None, envvar=STORE_ENVVAR, metavar="STORE",
-              help=f"Feature store (folder or URI; also ${STORE_ENVVAR}). Default: the run's store.")
+@store_option(required=False, note="Default: the run's store.")
 @click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN",
               help="A `tune` run folder: its selection preset/config, seed and table versions are used "
                    "(run.json or config.yaml). Options below override it.")
 @click.option("--feature-set", required=True, metavar="SET",
               help="Feature set: radiomics, deep, combined, clinical, clinical+radiomics, …")
-@click.option("--classifier", required=True, metavar="CLF",
-              help="Classifier: lr, nb, svm, knn, xgboost, lightgbm, adaboost, mlp.")
+@click.option("--classifier", required=True, type=RegistryChoice(CLASSIFIERS, "classifier"),
+              help="Classifier name; a wrong name lists them.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), metavar="BUNDLE",
               help="Bundle folder to create.")
-@click.option("--preset", default=None, metavar="NAME",
-              help="Selection preset (guo2024, liu2025, gu2025, zhang2025) when not taken from --run.")
-@click.option("--selection", "selection_yaml", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Selection config YAML ({preset: …, changes…}); wins over --preset.")
-@click.option("--seed", type=int, default=None, help="Seed of selection and classifier (default: the run's, else 0).")
-@click.option("--table", "tables", multiple=True, callback=_tables, metavar="TABLE@VERSION",
-              help="Table version to train on (repeatable; default: the run's, else the latest).")
+@selection_options(preset_default=None, preset_note="when not taken from --run")
+@seed_option(None, help="Seed of selection and classifier (default: the run's, else TrainConfig.seed).")
+@table_pins_option("Table version to train on (repeatable; default: the run's, else the latest).")
 @click.option("--param", "params", multiple=True, metavar="KEY=JSON",
               help="Classifier parameter override, e.g. --param C=0.5 (repeatable).")
 @click.option("--reader", default=None, help="Reader of the modelling masks (default A).")
 @click.option("--split", default=None, metavar="NAME",
               help="Train on patients with this split value (default 'train'; '' = every labelled patient).")
-@click.option("--cohort", "cohorts", multiple=True, help="Train on these cohorts only (repeatable).")
+@cohorts_option("Train on these cohorts only (repeatable).")
 @click.option("--threshold", default=None, metavar="youden|cv-youden|P",
               help="Decision threshold: Youden on training predictions (default), on out-of-fold "
                    "predictions, or a fixed probability.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing bundle at --out.")
+@overwrite_option("Replace an existing bundle at --out.")
 @click.option("--signing-key", type=click.Path(dir_okay=False), default=None,
               metavar="NAME.key", help="Ed25519 private key that signs the bundle (from `alnm-ray keys create`; "
                                        "also $ALNM_RAY_SIGNING_KEY). Required unless --unsigned.")
 @click.option("--unsigned", is_flag=True,
               help="Write an unsigned bundle (scoring then needs --trust-unsigned). Not for sharing.")
-@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+@click.option("--explain-background", type=click.IntRange(min=0), default=100, show_default=True, metavar="N",
+              help="Training rows (sampled, seeded, transformed, no ids) stored in the bundle for SHAP "
+                   "(`alnm-ray explain`). They are training patients' data: 0 stores none.")
+@click.option("--mlflow-uri", default=None, envvar="MLFLOW_TRACKING_URI", metavar="URI",
+              help="Also log the bundle as an MLflow model (needs alnm-ray[mlflow]; also $MLFLOW_TRACKING_URI).")
+@json_flag()
 @pass_cli
 def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: str, classifier: str,
           out: str, preset: str | None, selection_yaml: str | None, seed: int | None, tables: dict[str, str],
           params: tuple[str, ...], reader: str | None, split: str | None, cohorts: tuple[str, ...],
-          threshold: str | None, overwrite: bool, signing_key: str | None, unsigned: bool, as_json: bool) -> None:
+          threshold: str | None, overwrite: bool, signing_key: str | None, unsigned: bool, as_json: bool,
+          explain_background: int = 100, mlflow_uri: str | None = None) -> None:
     """Fit one pipeline on every training patient and write a frozen BUNDLE.
 
     The bundle folder holds the preprocessing plan, PyRadiomics params and
@@ -122,7 +124,12 @@ def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: 
     if threshold:
         settings["threshold"] = threshold
     config = TrainConfig(feature_set=feature_set, classifier=classifier, run=run_dir, **settings)
-    result = train_bundle(store, config, out, overwrite=overwrite, signing_key=signing_key, unsigned=unsigned)
+    result = train_bundle(store, config, out, overwrite=overwrite, signing_key=signing_key, unsigned=unsigned,
+                          explain_background=explain_background)
+    if mlflow_uri:
+        from alnm_ray.tracking import log_bundle
+
+        click.echo(f"MLflow model: {log_bundle(mlflow_uri, result.path)}", err=True)
     if as_json:
         click.echo(json.dumps(result.__dict__, default=str, indent=1))
         return

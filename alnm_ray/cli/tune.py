@@ -7,65 +7,65 @@ import json
 import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
-from alnm_ray.cli.sql import STORE_ENVVAR
+from alnm_ray.cli.options import (
+    CLASSIFIERS,
+    RegistryChoice,
+    cohorts_option,
+    comma_list,
+    default_of,
+    json_flag,
+    n_boot_option,
+    overwrite_option,
+    registry_list,
+    seed_option,
+    selection_options,
+    store_option,
+    table_pins_option,
+)
 
-
-def _csv_list(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[str, ...]:
-    items = tuple(v.strip() for v in str(value).split(",") if v.strip())
-    if not items:
-        raise click.BadParameter(f"expected a comma-separated list (or 'all'); got {value!r}.")
-    return items
-
-
-def _pins(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...]) -> dict[str, str]:
-    out = {}
-    for value in values:
-        table, sep, version = value.partition("@")
-        if not sep or not table or not version:
-            raise click.BadParameter(f"expected TABLE@VERSION (e.g. radiomics@1a2b3c4d); got {value!r}.")
-        out[table] = version
-    return out
+#: The configuration every default of `tune` comes from.
+_CONFIG = "alnm_ray.tune.config:TuneRunConfig"
 
 
 @click.command("tune")
-@click.option("--store", required=True, envvar=STORE_ENVVAR, metavar="STORE",
-              help=f"Feature store (folder or URI; also ${STORE_ENVVAR}).")
+@store_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False), metavar="RUN",
               help="Run folder (created; an interrupted sweep in it is resumed).")
-@click.option("--preset", default="guo2024", show_default=True, metavar="NAME",
-              help="Selection preset: guo2024, liu2025, gu2025, zhang2025.")
-@click.option("--selection", "selection_yaml", type=click.Path(exists=True, dir_okay=False), default=None,
-              help="Selection config YAML ({preset: …, field: value…}); wins over --preset.")
-@click.option("--repeats", type=click.IntRange(min=1), default=20, show_default=True, help="CV repeats.")
-@click.option("--folds", type=click.IntRange(min=2), default=5, show_default=True, help="CV folds.")
-@click.option("--classifiers", default="all", show_default=True, callback=_csv_list, metavar="LIST",
-              help="Comma-separated: lr,nb,svm,knn,xgboost,lightgbm,adaboost,mlp, or 'all'.")
-@click.option("--feature-sets", default="all", show_default=True, callback=_csv_list, metavar="LIST",
+@selection_options(preset_default=default_of(_CONFIG, "preset"))
+@click.option("--repeats", type=click.IntRange(min=1), default=default_of(_CONFIG, "repeats"), show_default=True,
+              help="CV repeats.")
+@click.option("--folds", type=click.IntRange(min=2), default=default_of(_CONFIG, "folds"), show_default=True,
+              help="CV folds.")
+@click.option("--classifiers", default="all", show_default=True, callback=registry_list(CLASSIFIERS, "classifier"),
+              metavar="LIST", help="Comma-separated classifier names, or 'all'; a wrong name lists them.")
+@click.option("--feature-sets", default="all", show_default=True, callback=comma_list, metavar="LIST",
               help="Comma-separated: radiomics, deep, combined, clinical, clinical+radiomics, any store "
                    "table, post:clinical+radiomics+deep (post-fusion), or 'all'.")
-@click.option("--search", type=click.Choice(["grid", "random"]), default="grid", show_default=True,
+@click.option("--search", type=RegistryChoice("alnm_ray.tune.config:SEARCHES", "search"),
+              default=default_of(_CONFIG, "search"), show_default=True,
               help="grid: classifier defaults; random: nested random search of each classifier's space.")
-@click.option("--samples", type=click.IntRange(min=1), default=None,
-              help="Candidates of --search random (default 10).")
-@click.option("--inner-folds", type=click.IntRange(min=2), default=3, show_default=True,
-              help="Inner CV folds ranking the --search candidates (training rows only).")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of splits, selection, classifiers and the search.")
-@click.option("--table", "tables", multiple=True, callback=_pins, metavar="TABLE@VERSION",
-              help="Pin a table version (repeatable; default the latest).")
+@click.option("--samples", type=click.IntRange(min=1), default=default_of(_CONFIG, "samples"), show_default=True,
+              help="Candidates of --search random.")
+@click.option("--inner-folds", type=click.IntRange(min=2), default=default_of(_CONFIG, "inner_folds"),
+              show_default=True, help="Inner CV folds ranking the --search candidates (training rows only).")
+@seed_option(default_of(_CONFIG, "seed"), help="Seed of splits, selection, classifiers and the search.")
+@table_pins_option("Pin a table version (repeatable; default the latest).")
 @click.option("--clinical", type=click.Path(exists=True, dir_okay=False), default=None, metavar="CSV",
               help="Clinical table (one row per patient); stored as a new 'clinical' version. Default: "
                    "the store's clinical table, if any.")
-@click.option("--cohort", "cohorts", multiple=True, help="Model these cohorts only (repeatable).")
-@click.option("--join", type=click.Choice(["strict", "inner"]), default="strict", show_default=True,
+@cohorts_option("Model these cohorts only (repeatable).")
+@click.option("--join", type=RegistryChoice("alnm_ray.tune.config:JOINS", "join"),
+              default=default_of(_CONFIG, "join"), show_default=True,
               help="Patients missing from some feature set: an error (strict) or dropped (inner).")
 @click.option("--holdout/--no-holdout", default=True, show_default=True,
               help="The paper's hold-out: the tables' split column, else a seeded stratified 7:3 split.")
-@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True), default=0.3,
-              show_default=True, help="Test fraction of a random hold-out split.")
+@click.option("--test-size", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              default=default_of(_CONFIG, "test_size"), show_default=True,
+              help="Test fraction of a random hold-out split.")
 @click.option("--external/--no-external", default=None,
               help="Leave-one-centre-out validation (default: on when there are >= 2 centres).")
-@click.option("--cv-on", type=click.Choice(["train", "all"]), default="train", show_default=True,
+@click.option("--cv-on", type=RegistryChoice("alnm_ray.tune.config:CV_ON", "CV set"),
+              default=default_of(_CONFIG, "cv_on"), show_default=True,
               help="CV patients: the hold-out training patients (the test set stays untouched) or all.")
 @click.option("--chunk", type=click.IntRange(min=1), default=None,
               help="CV repeats per Tune trial (default: about 4 trials per CPU).")
@@ -73,17 +73,18 @@ def _pins(_ctx: click.Context, _param: click.Parameter, values: tuple[str, ...])
               help="Concurrent trials (default: the cluster's CPUs).")
 @click.option("--max-trials", type=click.IntRange(min=0), default=None,
               help="Run at most N trials now; re-run the same command to finish.")
-@click.option("--n-boot", type=click.IntRange(min=10), default=200, show_default=True,
-              help="Bootstrap replicates of holdout_metrics.json.")
-@click.option("--overwrite", is_flag=True, help="Discard a run folder that holds another sweep.")
-@click.option("--json", "as_json", is_flag=True, help="Print the outcome as JSON instead of a table.")
+@n_boot_option(default_of(_CONFIG, "n_boot"), minimum=10, help="Bootstrap replicates of holdout_metrics.json.")
+@overwrite_option("Discard a run folder that holds another sweep.")
+@click.option("--mlflow-uri", default=None, envvar="MLFLOW_TRACKING_URI", metavar="URI",
+              help="Log the finished run to MLflow (needs alnm-ray[mlflow]; also $MLFLOW_TRACKING_URI).")
+@json_flag("Print the outcome as JSON instead of a table.")
 @pass_cli
 def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str | None, repeats: int,
          folds: int, classifiers: tuple[str, ...], feature_sets: tuple[str, ...], search: str,
-         samples: int | None, inner_folds: int, seed: int, tables: dict[str, str], clinical: str | None,
+         samples: int, inner_folds: int, seed: int, tables: dict[str, str], clinical: str | None,
          cohorts: tuple[str, ...], join: str, holdout: bool, test_size: float, external: bool | None,
          cv_on: str, chunk: int | None, max_concurrent: int | None, max_trials: int | None,
-         n_boot: int, overwrite: bool, as_json: bool) -> None:
+         n_boot: int, overwrite: bool, as_json: bool, mlflow_uri: str | None = None) -> None:
     """Sweep feature sets x classifiers with repeated stratified K-fold CV on Ray Tune.
 
     Each Tune trial runs a chunk of repeats of one feature-set group for every
@@ -104,11 +105,11 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
     """
     from alnm_ray.cli._errors import UserError
 
-    if samples is not None and search != "random":
+    given = click.get_current_context().get_parameter_source("samples") != click.core.ParameterSource.DEFAULT
+    if given and search != "random":
         raise UserError("--samples: only used by --search random; got --search grid. Add --search random "
                         "or drop --samples.")
     from alnm_ray.cli._logging import add_run_log
-    from alnm_ray.model.classifiers import CLASSIFIER_NAMES
     from alnm_ray.runtime import ray_session
     from alnm_ray.select.config import SelectionConfig
     from alnm_ray.tune import TuneRunConfig, format_summary, load_inputs, run_sweep
@@ -120,10 +121,10 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
             selection = SelectionConfig.from_yaml(fh.read()).to_dict()
     cfg = TuneRunConfig(
         store=store, preset=preset if not selection else selection.get("name", preset),
-        selection=selection, classifiers=CLASSIFIER_NAMES if classifiers == ("all",) else classifiers,
+        selection=selection, classifiers=classifiers,
         feature_sets=feature_sets, repeats=repeats, folds=folds, seed=seed,
         tables=tuple(tables.items()), clinical=clinical, cohorts=cohorts, join=join, holdout=holdout,
-        test_size=test_size, external=external, cv_on=cv_on, search=search, samples=samples or 10,
+        test_size=test_size, external=external, cv_on=cv_on, search=search, samples=samples,
         inner_folds=inner_folds, n_boot=n_boot, chunk=chunk, max_concurrent=max_concurrent,
         max_trials=max_trials, quiet=ctx.quiet)
     inputs = load_inputs(store, cfg)  # fails fast on bad input, before Ray starts
@@ -145,6 +146,10 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
         from alnm_ray.standards.checklist import finish_run
 
         finish_run(store, result.run_dir)
+        if mlflow_uri:  # parameters, metrics per set x classifier, summary and checklists (alnm_ray.tracking)
+            from alnm_ray.tracking import log_tune_run
+
+            log_tune_run(mlflow_uri, result.run_dir)
     outcome = {"run": str(result.run_dir), "run_id": result.run_id, "units": len(result.units),
                "computed": result.computed, "reused": result.reused, "complete": result.complete,
                "wall_seconds": round(result.wall_seconds, 2), "tune_seconds": round(result.tune_seconds, 2),
