@@ -296,4 +296,7 @@ def build_report(run_dir: PathLike, out: PathLike | None = None, *, n_boot: int 
     subtitle = f"run {run_path.name} · preset {run.get('preset')} · store {run.get('store')}"
     target.write_text(H.page(title, subtitle, sections), encoding="utf-8")
     logger.info("report written (%d sections)", len(sections))
+    from alnm_ray.tracking import log_report  # into the run's MLflow run, when `tune --mlflow-uri` tracked it
+
+    log_report(run_path, target)
     return target

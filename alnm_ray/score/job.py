@@ -64,6 +64,7 @@ class ScoreOptions:
         seed: Bootstrap seed.
         write_store: Also write a version of the store's ``predictions`` table.
         quiet: No Ray Data progress output.
+        explain: Add each patient's ``explain`` largest SHAP contributions to the output file (0: none).
     """
 
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -74,6 +75,7 @@ class ScoreOptions:
     seed: int = 0
     write_store: bool = True
     quiet: bool = True
+    explain: int = 0
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,9 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
     timings["validate_s"] = time.monotonic() - start - sum(timings.values())
     out_path = Path(out)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    preds.to_parquet(out_path, index=False)
+    from alnm_ray.score.explain import add_top_contributions  # score --explain K; the store table is unchanged
+
+    add_top_contributions(bundle, wide, preds, options.explain, seed=options.seed).to_parquet(out_path, index=False)
     reports = write_reports(out_path, bundle_id=bundle.bundle_id, validation=validation, drift=drift_all,
                             errors=error_frame)
     reports.append(write_trust_record(out_path, bundle_id=bundle.bundle_id, bundle_path=bundle.path,

@@ -201,7 +201,7 @@ def _threshold(config: TrainConfig, X: pd.DataFrame, y: np.ndarray, p_train: np.
 
 
 def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool = False,
-                 signing_key: Any = None, unsigned: bool = False) -> TrainResult:
+                 signing_key: Any = None, unsigned: bool = False, explain_background: int = 100) -> TrainResult:
     """Fit ``config``'s pipeline on the training patients in ``store`` and write a signed bundle to ``out``.
 
     Args:
@@ -211,6 +211,7 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
         overwrite: Replace an existing bundle at ``out``.
         signing_key: Ed25519 private key or its PEM file (default ``$ALNM_RAY_SIGNING_KEY``).
         unsigned: Write no signature (exclusive with ``signing_key``).
+        explain_background: Training rows stored for SHAP (:mod:`alnm_ray.score.explain`; 0: none).
 
     Returns:
         A :class:`TrainResult`.
@@ -306,7 +307,11 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
             configs[name] = value
     from alnm_ray.standards.dictionary import dictionary_for_columns
 
-    bundle_id = write_bundle(out, model=model, metadata=metadata, summary=summary, configs=configs,
+    from alnm_ray.score.card import bundle_extras  # SHAP background and model card, signed with the rest
+
+    extras = bundle_extras(model=model, X=X, y=y, p_train=p_train, threshold=threshold, metadata=metadata,
+                           cohort=cohort, seed=config.seed, background_rows=explain_background)
+    bundle_id = write_bundle(out, model=model, metadata=metadata, summary=summary, configs=configs, **extras,
                              probe=X.head(PROBE_ROWS), overwrite=overwrite, signing_key=signer_key,
                              unsigned=signer_key is None,
                              feature_dictionary=dictionary_for_columns(store, list(X.columns)))

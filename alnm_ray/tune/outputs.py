@@ -34,7 +34,7 @@ SUMMARY_METRICS: tuple[str, ...] = ("auc", "accuracy", "sensitivity", "specifici
                                     "f1", "threshold")
 #: Libraries whose versions are recorded in run.json.
 LIBRARIES: tuple[str, ...] = ("scikit-learn", "xgboost", "lightgbm", "imbalanced-learn", "numpy",
-                              "pandas", "scipy", "ray", "mrmr-selection")
+                              "pandas", "scipy", "ray")
 
 
 def collect(trials_dir: Path, units: Sequence[Unit], kind: str
