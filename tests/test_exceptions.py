@@ -44,7 +44,8 @@ def test_every_error_is_an_alnm_ray_error_and_every_warning_an_alnm_ray_warning(
 @pytest.mark.parametrize(("cls", "builtin"), [
     (exceptions.ManifestError, ValueError), (exceptions.GeometryMismatchError, ValueError),
     (exceptions.ExtractionError, RuntimeError), (exceptions.StageError, exceptions.ExtractionError),
-    (exceptions.NotFittedError, AttributeError), (exceptions.NotFittedError, ValueError), (exceptions.SchemaMismatchError, ValueError),
+    (exceptions.NotFittedError, AttributeError), (exceptions.NotFittedError, ValueError),
+    (exceptions.SchemaMismatchError, ValueError),
     (exceptions.StoreDamageError, exceptions.StoreError), (exceptions.StoreError, RuntimeError),
     (exceptions.BundleSignatureError, exceptions.BundleIntegrityError), (exceptions.WeightsError,
                                                                          exceptions.ConfigError),

@@ -9,6 +9,10 @@ import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
 from alnm_ray.cli._errors import UserError
+from alnm_ray.cli.options import default_of, format_option, seed_option
+
+#: The function every statistical default of `compare` comes from.
+_EVALUATE = "alnm_ray.stats.summary:evaluate_models"
 
 #: Fewest bootstrap replicates ``compare`` accepts: below ~200 the 2.5 % and
 #: 97.5 % percentiles rest on a handful of replicates (with 1 replicate the
@@ -59,19 +63,19 @@ def _check_columns(path: str, columns: list[str], label: str, models: tuple[str,
 @click.option("--model", "models", required=True, multiple=True, metavar="COL",
               help="Column of one model's predicted probabilities (repeat for several models; "
                    "comparisons follow this order, positive differences favour the earlier model).")
-@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table",
-              show_default=True, help="Aligned text tables or the JSON document (schemas/compare.schema.json).")
+@format_option(help="Aligned text tables or the JSON document (schemas/compare.schema.json).")
 @click.option("--out", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to this file instead of standard output.")
 @click.option("--threshold", type=click.FloatRange(0.0, 1.0), default=None,
               help="Decision threshold for accuracy, sensitivity, … (p >= threshold is positive). "
                    "Default: each model's Youden-optimal observed probability on this file.")
-@click.option("--n-boot", type=int, default=2000, show_default=True,
+@click.option("--n-boot", type=int, default=default_of(_EVALUATE, "n_boot"), show_default=True,
               help=f"Stratified bootstrap replicates for the bootstrap intervals (at least {MIN_N_BOOT}).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-@click.option("--level", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True), default=0.95,
-              show_default=True, help="Confidence level of all intervals.")
-@click.option("--hl-groups", type=click.IntRange(min=3), default=10, show_default=True,
+@seed_option(default_of(_EVALUATE, "seed"), help="Seed of the bootstrap.")
+@click.option("--level", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
+              default=default_of(_EVALUATE, "level"), show_default=True, help="Confidence level of all intervals.")
+@click.option("--hl-groups", type=click.IntRange(min=3), default=default_of(_EVALUATE, "hl_groups"),
+              show_default=True,
               help="Hosmer-Lemeshow groups (quantile groups; tied probabilities stay together).")
 @click.option("--nri-cutoff", "nri_cutoffs", type=click.FloatRange(0.0, 1.0, min_open=True, max_open=True),
               multiple=True, default=(0.5,), show_default=True,
@@ -104,7 +108,7 @@ def compare(ctx: CliContext, predictions: str, label: str, models: tuple[str, ..
         raise UserError(
             f"--n-boot: expected at least {MIN_N_BOOT} bootstrap replicates (percentile intervals "
             f"need enough replicates to place their limits); got {n_boot}. Pass --n-boot "
-            f"{MIN_N_BOOT} or more (default 2000)."
+            f"{MIN_N_BOOT} or more (default {default_of(_EVALUATE, 'n_boot')()})."
         )
     df, row_kind = _read_table(predictions)
     _check_columns(predictions, [str(c) for c in df.columns], label, models)

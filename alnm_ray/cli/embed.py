@@ -10,7 +10,13 @@ import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
 from alnm_ray.cli._errors import EXIT_CASE_FAILURES
-from alnm_ray.cli.sql import STORE_ENVVAR
+from alnm_ray.cli.options import (
+    data_root_option,
+    max_failures_option,
+    report_json_option,
+    seed_option,
+    store_option,
+)
 
 
 def _grid(_ctx: click.Context, _param: click.Parameter, value: str | None) -> tuple[int, ...] | None:
@@ -38,14 +44,13 @@ _FIELDS = {
 
 @click.command()
 @click.argument("manifest", type=click.Path(dir_okay=False))
-@click.option("--store", required=True, envvar=STORE_ENVVAR, metavar="STORE",
-              help=f"Store folder or URI (s3://…, gs://…); also ${STORE_ENVVAR}. Created when absent.")
+@store_option(note="Created when absent.")
 @click.option("--weights", type=click.Path(dir_okay=False), default=None, metavar="PATH",
               help="MedicalNet-style ResNet-18 checkpoint (.pth). Default: random weights from --seed "
                    "(recorded, with a warning). Nothing is downloaded.")
 @click.option("--no-strict-weights", is_flag=True,
               help="Load a checkpoint with missing/unexpected keys (a warning lists them) instead of failing.")
-@click.option("--seed", type=int, default=None, help="Seed of the random initialisation (default 0).")
+@seed_option(None, help="Seed of the random initialisation (default: EmbedConfig.seed).")
 @click.option("--grid", callback=_grid, default=None, metavar="N|D,H,W",
               help="Input grid in voxels (default 64, i.e. 64x64x64).")
 @click.option("--margin-mm", type=click.FloatRange(min=0), default=None,
@@ -72,13 +77,10 @@ _FIELDS = {
 @click.option("--torch-threads", type=click.IntRange(min=1), default=None,
               help="Torch threads per actor (default: --num-cpus-per-actor).")
 @click.option("--table", default="deep", show_default=True, help="Store table to write.")
-@click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
-              help=f"Exit 0 even when up to N cases fail (else exit {EXIT_CASE_FAILURES}; failed cases are "
-                   "always in the errors table).")
-@click.option("--report-json", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Also write the run's counters, timings, weights and actor placement to this JSON file.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Refuse image/mask paths outside this folder (symbolic links are followed).")
+@max_failures_option(f"Exit 0 even when up to N cases fail (else exit {EXIT_CASE_FAILURES}; failed cases are "
+                     "always in the errors table).")
+@report_json_option("Also write the run's counters, timings, weights and actor placement to this JSON file.")
+@data_root_option()
 @pass_cli
 def embed(ctx: CliContext, manifest: str, store: str, preprocess: str, config_path: str | None,
           no_strict_weights: bool, table: str, max_failures: int, report_json: str | None,

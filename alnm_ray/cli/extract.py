@@ -9,6 +9,7 @@ import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
 from alnm_ray.cli._errors import EXIT_CASE_FAILURES
+from alnm_ray.cli.options import data_root_option, max_failures_option, report_json_option, store_option
 
 #: Presets ``--preset`` accepts (params + preprocessing).
 PRESET_NAMES = ("guo2024",)
@@ -16,8 +17,7 @@ PRESET_NAMES = ("guo2024",)
 
 @click.command("extract")
 @click.argument("manifest", type=click.Path(exists=True, dir_okay=False))
-@click.option("--store", "store_uri", required=True, metavar="STORE",
-              help="Feature store: a folder or a pyarrow URI (s3://…, gs://…); created when absent.")
+@store_option(note="Created when absent.")
 @click.option("--params", "params_spec", default=None, metavar="PARAMS.yaml",
               help="PyRadiomics params file (PyRadiomics's own schema). Default: the preset's.")
 @click.option("--preprocess", "preprocess_spec", default=None, metavar="CONFIG.yaml|none|guo2024",
@@ -26,14 +26,11 @@ PRESET_NAMES = ("guo2024",)
 @click.option("--preset", type=click.Choice(PRESET_NAMES), default="guo2024", show_default=True,
               help="Params and preprocessing of a published protocol; --params/--preprocess override parts.")
 @click.option("--table", default="radiomics", show_default=True, help="Store table to write.")
-@click.option("--max-failures", type=click.IntRange(min=0), default=0, show_default=True,
-              help="Exit 0 even when up to N cases fail (failed cases are always in the errors table).")
-@click.option("--report-json", type=click.Path(dir_okay=False, writable=True), default=None,
-              help="Also write the run's counters and timings (per-case seconds included) to this JSON file.")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Refuse image/mask paths outside this folder (symbolic links are followed).")
+@max_failures_option("Exit 0 even when up to N cases fail (failed cases are always in the errors table).")
+@report_json_option("Also write the run's counters and timings (per-case seconds included) to this JSON file.")
+@data_root_option()
 @pass_cli
-def extract(cli: CliContext, manifest: str, store_uri: str, params_spec: str | None,
+def extract(cli: CliContext, manifest: str, store: str, params_spec: str | None,
             preprocess_spec: str | None, preset: str, table: str, max_failures: int,
             report_json: str | None, data_root: str | None) -> None:
     """Extract PyRadiomics features for every case of MANIFEST into STORE.
@@ -68,16 +65,16 @@ def extract(cli: CliContext, manifest: str, store_uri: str, params_spec: str | N
     # Files are opened by the workers: an unreadable image becomes an error row, not a rejected manifest.
     df = read_manifest(manifest, check_files=False, data_root=data_root)
     register_identifiers(df["patient_id"].astype(str))  # kept out of logs above DEBUG
-    store = FeatureStore(store_uri)
-    store.check_writable()  # fail now, not after the extraction
+    opened = FeatureStore(store)
+    opened.check_writable()  # fail now, not after the extraction
     lineage = {"manifest": click.format_filename(manifest), "manifest_sha256": sha256_file(manifest),
                "preset": preset, "params_source": params.source, "preprocess_plan": plan.name}
-    report = run_extraction(df, store, params=params, plan=plan, table=table, lineage=lineage,
+    report = run_extraction(df, opened, params=params, plan=plan, table=table, lineage=lineage,
                             quiet=cli.quiet, debug=cli.debug, ray_config=cli.ray_config())
     click.echo(report.summary_line())
     from alnm_ray.standards.dictionary import write_feature_dictionary
 
-    write_feature_dictionary(store)  # IBSI identity of every feature column (`SELECT * FROM feature_dictionary`)
+    write_feature_dictionary(opened)  # IBSI identity of every feature column (`SELECT * FROM feature_dictionary`)
     if report_json:
         with open(report_json, "w", encoding="utf-8") as fh:
             json.dump(report.to_json(), fh, indent=1)

@@ -8,14 +8,10 @@ from typing import Any
 import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
-from alnm_ray.cli.sql import STORE_ENVVAR
+from alnm_ray.cli.options import format_option, store_option
 
-_store_option = click.option(
-    "--store", required=True, envvar=STORE_ENVVAR, metavar="STORE",
-    help=f"Store folder or URI (s3://…, gs://…); also ${STORE_ENVVAR}.")
-_format_option = click.option(
-    "--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True,
-    help="Human-readable text or JSON.")
+_store_option = store_option()
+_format_option = format_option()
 
 
 def _open(store: str, *, must_exist: bool = True):
@@ -176,9 +172,9 @@ def diff(a: str, b: str, store: str, top: int, tolerance: float, fmt: str) -> No
                      for f in result.features],
     }
     if fmt == "json":
-        from alnm_ray.store.output import _jsonable
+        from alnm_ray.store.output import jsonable
 
-        click.echo(json.dumps(_jsonable(body), indent=1))
+        click.echo(json.dumps(jsonable(body), indent=1))
         return
 
     def names(cols: list[str]) -> str:

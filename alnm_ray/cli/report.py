@@ -5,15 +5,18 @@ from __future__ import annotations
 import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
+from alnm_ray.cli.options import default_of, n_boot_option, seed_option
+
+#: The function every default of `report` comes from.
+_BUILD = "alnm_ray.report.build:build_report"
 
 
 @click.command()
 @click.argument("run", type=click.Path(file_okay=False))
 @click.option("--out", type=click.Path(dir_okay=False), default=None,
               help="HTML file to write (default: RUN/report.html).")
-@click.option("--n-boot", type=click.IntRange(min=100), default=1000, show_default=True,
-              help="Bootstrap replicates for confidence intervals.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
+@n_boot_option(default_of(_BUILD, "n_boot"), minimum=100, help="Bootstrap replicates for confidence intervals.")
+@seed_option(default_of(_BUILD, "seed"), help="Seed of the bootstrap.")
 @pass_cli
 def report(ctx: CliContext, run: str, out: str | None, n_boot: int, seed: int) -> None:
     """Write one self-contained HTML report of a tune RUN folder.

@@ -7,18 +7,11 @@ import sys
 import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
-from alnm_ray.cli._errors import UserError
+from alnm_ray.cli._errors import Interrupted, UserError
+from alnm_ray.cli.options import STORE_ENVVAR, format_option, store_option  # noqa: F401 - STORE_ENVVAR: old import path
 
 #: Output formats (kept here so --help does not import the store).
 FORMATS = ("table", "csv", "json", "parquet")
-#: Environment variable giving the default --store.
-STORE_ENVVAR = "ALNM_RAY_STORE"
-#: Exit code of a query stopped by Ctrl-C (128 + SIGINT, as shells report it).
-EXIT_INTERRUPTED = 130
-
-
-class _Interrupted(UserError):
-    exit_code = EXIT_INTERRUPTED
 
 
 class _Size(click.ParamType):
@@ -38,10 +31,8 @@ class _Size(click.ParamType):
 
 @click.command("sql")
 @click.argument("query")
-@click.option("--store", required=True, envvar=STORE_ENVVAR, metavar="STORE",
-              help=f"Store folder or URI (s3://…, gs://…); also ${STORE_ENVVAR}.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="Output format; parquet needs --out.")
+@store_option()
+@format_option(FORMATS, help="Output format; parquet needs --out.")
 @click.option("--out", type=click.Path(dir_okay=False), default=None, metavar="FILE",
               help="Write the result to FILE instead of stdout.")
 @click.option("--max-rows", type=click.IntRange(min=1), default=100, show_default=True,
@@ -81,7 +72,7 @@ def sql(cli: CliContext, query: str, store: str, fmt: str, out: str | None, max_
     try:
         result = run_query(store, text, limits=SQLLimits(timeout_s=timeout, memory_limit=memory_limit))
     except KeyboardInterrupt:
-        raise _Interrupted(
+        raise Interrupted(
             "interrupted: the query was stopped by Ctrl-C (SIGINT) before it finished; nothing was "
             "written. Re-run it when wanted, narrowed by a filter or LIMIT if it was slow, or "
             "bound it with --timeout SECONDS.") from None

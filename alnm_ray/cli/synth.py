@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
+from alnm_ray.cli.options import seed_option
 
 #: Above this many patients ``--parallel auto`` uses Ray.  Measured on 2 cores:
 #: an embedded Ray costs ~10-30 s to start, and 2 workers halve ~0.3 s/patient
@@ -26,8 +27,7 @@ RAY_MIN_PATIENTS = 80
 @click.option("--centers", type=int, default=None,
               help="Number of centres (scanner sites). [default: the study's: 2, or 1, 2, 6 for liu2025, "
                    "gu2025, zhang2025]")
-@click.option("--seed", type=int, default=0, show_default=True,
-              help="Random seed; the same seed writes byte-identical files.")
+@seed_option(help="Random seed; the same seed writes byte-identical files.")
 @click.option("--signal", type=float, default=1.0, show_default=True,
               help="Image-label signal: 1 gives an oracle AUC ~0.82; 0 makes labels independent of "
                    "images and clinical data (leakage checks).")

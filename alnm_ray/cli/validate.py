@@ -6,6 +6,7 @@ import click
 
 from alnm_ray.cli._context import CliContext, pass_cli
 from alnm_ray.cli._errors import UserError
+from alnm_ray.cli.options import data_root_option
 
 
 @click.command()
@@ -14,8 +15,7 @@ from alnm_ray.cli._errors import UserError
               help="Clinical table (CSV/Parquet) keyed by patient_id; every patient needs a row.")
 @click.option("--extra-sequence", "extra_sequences", multiple=True, metavar="NAME",
               help="Allow a sequence name besides the built-in ones (repeatable).")
-@click.option("--data-root", type=click.Path(file_okay=False), default=None,
-              help="Refuse image/mask paths outside this folder (symbolic links are followed).")
+@data_root_option()
 @click.option("--no-files", is_flag=True, help="Check the table only; do not open images and masks.")
 @click.option("--allow-partial-roi", is_flag=True,
               help="Accept ROIs covering less than half of their mask's non-zero pixels (masks that label "

@@ -71,7 +71,13 @@ def format_table(table: pa.Table, *, max_rows: int | None = None) -> str:
     return "\n".join(out)
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
+    """``value`` with every part JSON can hold: NaN/inf -> None, dates -> ISO text, bytes -> hex.
+
+    Example:
+        >>> jsonable({"auc": float("nan"), 1: (b"\\x01", 2.5)})
+        {'auc': None, '1': ['01', 2.5]}
+    """
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
@@ -83,15 +89,15 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, bytes):
         return value.hex()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
+        return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value
 
 
 def to_json(table: pa.Table) -> str:
     """The rows as a JSON array of objects (NaN/inf become null, times ISO-8601)."""
-    return json.dumps([_jsonable(r) for r in table.to_pylist()], indent=1, allow_nan=False)
+    return json.dumps([jsonable(r) for r in table.to_pylist()], indent=1, allow_nan=False)
 
 
 def write_result(table: pa.Table, fmt: str = "table", *, out: str | None = None,
