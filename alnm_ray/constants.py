@@ -27,11 +27,6 @@ READERS: tuple[str, ...] = (READER_A, READER_B, READER_A2)
 #: The reader whose masks feed modelling; other readers feed the ICC filter.
 PRIMARY_READER = READER_A
 
-# --- Splits ----------------------------------------------------------------
-#: ``validation`` is an internal hold-out of the development set; ``temporal`` and
-#: ``prospective`` are later (or earlier) cohorts of the same centres.
-SPLITS: tuple[str, ...] = ("train", "validation", "test", "external", "temporal", "prospective")
-
 # --- Manifest columns ------------------------------------------------------
 COL_COHORT = "cohort"
 COL_CENTER = "center"
@@ -51,7 +46,6 @@ MANIFEST_KEY: tuple[str, ...] = (COL_COHORT, COL_PATIENT, COL_SEQUENCE, COL_READ
 MANIFEST_REQUIRED: tuple[str, ...] = (
     COL_COHORT, COL_CENTER, COL_PATIENT, COL_SEQUENCE, COL_READER, COL_IMAGE, COL_MASK,
 )
-MANIFEST_OPTIONAL: tuple[str, ...] = (COL_MASK_LABEL, COL_LABEL, COL_SPLIT)
 DEFAULT_MASK_LABEL = 1
 
 # --- Wide (per-patient) feature columns ------------------------------------
