@@ -103,11 +103,12 @@ def _section_selection(selection: dict) -> str:
     order: list[str] = []  # pipeline order, merged across feature sets (clinical has no ICC step)
     figs = []
     for fs, rec in selection.items():
-        previous = None
+        previous: str | None = None
         for step in rec.get("steps", []):
             name = step["step"]
             if name not in order:
-                order.insert(order.index(previous) + 1 if previous in order else len(order), name)
+                order.insert(order.index(previous) + 1 if previous is not None and previous in order
+                             else len(order), name)
             previous = name
             steps.setdefault(name, {})[fs] = step["n"]
         lasso = rec.get("lasso") or {}
