@@ -67,18 +67,19 @@ def as_frame(X: Any, *, step: str, estimator: Any = None, reset: bool = True) ->
             (scikit-learn's "Input X contains NaN" message plus the columns), or
             the columns differ from fit's.
     """
-    if estimator is not None:
-        _standard_checks(X, step, estimator, reset)
     if isinstance(X, pd.DataFrame):
+        if estimator is not None:
+            _standard_checks(X, step, estimator, reset)
         df = X
     else:
         try:
-            arr = check_array(X, dtype=None, ensure_all_finite=False, input_name="X",
-                              ensure_min_samples=1)
-        except (TypeError, ValueError) as err:
+            arr = check_array(X, dtype="numeric", ensure_all_finite=False, input_name="X")
+        except ValueError as err:  # TypeErrors (sparse, objects) keep scikit-learn's type
             raise SchemaMismatchError(
                 f"{step}: X: {err} Expected a 2-D dense table (patients x features); pass a "
                 "DataFrame or a 2-D array.") from err
+        if estimator is not None:
+            _standard_checks(arr, step, estimator, reset)
         df = pd.DataFrame(arr, columns=[f"x{i}" for i in range(arr.shape[1])])
     bad = [c for c, dt in df.dtypes.items() if not pd.api.types.is_numeric_dtype(dt)
            or pd.api.types.is_bool_dtype(dt)]
@@ -168,7 +169,11 @@ class BaseSelector(TransformerMixin, BaseEstimator):
         look_up_option(f"{self._step_name}: empty_policy", self.empty_policy, EMPTY_POLICIES)
         check_range(f"{self._step_name}: empty_keep", self.empty_keep, 1)
         self._validate_params()
-        df = as_frame(X, step=self._step_name)
+        df = as_frame(X, step=self._step_name, estimator=self, reset=True)
+        if df.shape[0] < 2:
+            raise SchemaMismatchError(
+                f"{self._step_name}: X: n_samples = {df.shape[0]}; expected at least 2 training "
+                "rows to learn from. Check the training split.")
         if df.shape[1] == 0:
             raise EmptySelectionError(
                 f"{self._step_name}: X has no feature columns; expected at least one. An "
@@ -177,8 +182,9 @@ class BaseSelector(TransformerMixin, BaseEstimator):
         yy = check_binary_y(y, df.shape[0], step=self._step_name) if self._requires_y else (
             None if y is None else np.asarray(y))
         self._input_was_frame = isinstance(X, pd.DataFrame)
-        self.feature_names_in_ = np.asarray(df.columns, dtype=object)
-        self.n_features_in_ = df.shape[1]
+        # ``feature_names_in_`` is scikit-learn's (DataFrames with string names only);
+        # arrays get x0, x1 ... here, for messages and selected_features_.
+        self._feature_names = np.asarray([str(c) for c in df.columns], dtype=object)
         self.fallback_: str | None = None
         keep, scores = self._select(df, yy)
         self.scores_ = np.asarray(scores, dtype=float)
@@ -204,7 +210,7 @@ class BaseSelector(TransformerMixin, BaseEstimator):
             order = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[:k]
             keep = np.zeros(p, dtype=bool)
             keep[order] = True
-            names = [str(n) for n in self.feature_names_in_[keep]]
+            names = [str(n) for n in self._feature_names[keep]]
             self.fallback_ = (f"{self._step_name}: all {p} features filtered out; policy "
                               f"'best' kept the {k} best by {self._score_name}: {capped(names, 3)}")
         warnings.warn(self.fallback_, FallbackWarning, stacklevel=3)
@@ -225,7 +231,7 @@ class BaseSelector(TransformerMixin, BaseEstimator):
     def selected_features_(self) -> list[str]:
         """Names of the kept features, in input order."""
         self._check_fitted()
-        return [str(n) for n in self.feature_names_in_[self.support_]]
+        return [str(n) for n in self._feature_names[self.support_]]
 
     def get_support(self, indices: bool = False) -> np.ndarray:
         """Boolean mask (or integer indices) of the kept input features."""
@@ -235,38 +241,24 @@ class BaseSelector(TransformerMixin, BaseEstimator):
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         """Names of the output columns."""
         self._check_fitted()
-        return self.feature_names_in_[self.support_].copy()
+        return self._feature_names[self.support_].copy()
 
     def transform(self, X: Any) -> Any:
         """Keep the selected columns of ``X``.
 
         Args:
-            X: Rows to transform; a DataFrame must hold every column seen in fit
-                (extra columns are ignored), an array must have the same width.
+            X: Rows to transform: the columns seen in fit, in the same order
+                (scikit-learn's feature-name and width checks).
 
         Returns:
             The selected columns (DataFrame in, DataFrame out with the same index).
 
         Raises:
             NotFittedError: Before fit.
-            SchemaMismatchError: When columns seen in fit are missing.
+            SchemaMismatchError: When the columns differ from fit's, or hold NaN/inf.
         """
         self._check_fitted()
+        df = as_frame(X, step=self._step_name, estimator=self, reset=False)
         if isinstance(X, pd.DataFrame):
-            if X.shape[1] == self.n_features_in_ and np.array_equal(
-                    X.columns.to_numpy(dtype=object), self.feature_names_in_):
-                return X.iloc[:, np.flatnonzero(self.support_)]  # fast path: same layout
-            missing = [c for c in self.feature_names_in_[self.support_] if c not in X.columns]
-            if missing:
-                raise SchemaMismatchError(
-                    f"{self._step_name}: X lacks {len(missing)} column(s) selected in fit: "
-                    f"{capped(sorted(map(str, missing)))}; expected the same feature columns as "
-                    "the training data. Build X with the same feature set and extraction "
-                    "parameters.")
-            return X.loc[:, list(self.feature_names_in_[self.support_])]
-        arr = np.asarray(X)
-        if arr.ndim != 2 or arr.shape[1] != self.n_features_in_:
-            raise SchemaMismatchError(
-                f"{self._step_name}: X: expected {self.n_features_in_} columns as in fit; got "
-                f"shape {arr.shape}. Pass the same columns in the same order.")
-        return arr[:, self.support_]
+            return X.iloc[:, np.flatnonzero(self.support_)]
+        return df.to_numpy(dtype=float)[:, self.support_]
