@@ -107,7 +107,7 @@ def consistency_problems(p: Protocol) -> list[str]:
     problems: list[str] = []
     sets = list(p.feature_sets)
     fm = p.final_model
-    if fm["rule"] == "fixed":
+    if fm["rule"] == "fixed" and not p.data.get("model"):  # a model section names its own final model
         for key in ("feature_set", "classifier"):
             if not fm.get(key):
                 problems.append(f"final_model.{key}: expected a value with rule 'fixed'; found none. Name "
@@ -211,7 +211,12 @@ def check_protocol(p: Protocol, manifests: Sequence[pd.DataFrame] = (),
         []
     """
     manifest = pd.concat(list(manifests), ignore_index=True) if manifests else None
-    return component_problems(p) + consistency_problems(p) + data_problems(p, manifest, clinical)
+    problems = component_problems(p) + consistency_problems(p) + data_problems(p, manifest, clinical)
+    if p.data.get("model"):
+        from alnm_ray.protocol.scores import model_problems
+
+        problems += model_problems(p, clinical)
+    return problems
 
 
 def read_inputs(manifests: Sequence[str], clinical: str | None) -> tuple[list[pd.DataFrame], Any]:

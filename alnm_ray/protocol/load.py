@@ -20,7 +20,7 @@ from alnm_ray.exceptions import ConfigError
 from alnm_ray.protocol.model import Protocol
 
 #: Protocols shipped with the package (``alnm_ray/protocol/shipped/<name>.yaml``).
-SHIPPED: tuple[str, ...] = ("guo2024", "liu2025", "gu2025")
+SHIPPED: tuple[str, ...] = ("guo2024", "liu2025", "gu2025", "zhang2025")
 
 
 class ProtocolError(ConfigError):
