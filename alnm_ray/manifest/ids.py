@@ -55,7 +55,7 @@ def id_problem(value: object) -> str | None:
         >>> id_problem("PX-7301") is None
         True
         >>> id_problem("=HYPERLINK(1)")
-        "'=HYPERLINK(1)' (starts with '=')"
+        "'=HYPERLINK(1)' (contains '=')"
     """
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "an empty value"
