@@ -51,7 +51,8 @@ import pandas as pd
 
 sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
 
-from alnm_ray.model import CLASSIFIER_NAMES, make_classifier, repeated_kfold  # noqa: E402
+from alnm_ray.model import make_classifier, repeated_kfold  # noqa: E402
+from alnm_ray.model.classifiers import GUO2024_CLASSIFIERS as CLASSIFIER_NAMES  # noqa: E402
 from alnm_ray.store import FeatureStore  # noqa: E402
 
 CLI = str(Path(sys.executable).parent / "alnm-ray")
@@ -113,6 +114,7 @@ def tasks_worker(store: str, out_json: str, repeats: int, folds: int, seed: int,
 
     t0 = time.perf_counter()
     cfg = TuneRunConfig(store=store, selection=json.loads(sel), feature_sets=("selected",),
+                        classifiers=CLASSIFIER_NAMES,
                         repeats=repeats, folds=folds, seed=seed, holdout=False, external=False)
     inputs = load_inputs(store, cfg)
     init_ray(RayConfig(num_cpus=2, quiet=True))
@@ -144,7 +146,7 @@ def part_grid(args: argparse.Namespace, work: Path) -> dict[str, Any]:
     tune_s, _ = run_cli(["tune", "--store", store, "--out", str(work / "grid_run"), "--feature-sets",
                          "selected", "--repeats", str(args.repeats), "--folds", str(args.folds),
                          "--seed", str(args.seed), "--selection", str(sel), "--no-holdout",
-                         "--no-external"])
+                         "--no-external", "--classifiers", ",".join(CLASSIFIER_NAMES)])
     run = json.loads((work / "grid_run" / "run.json").read_text(encoding="utf-8"))
     sweep = run["sweep"]
     print(f"  alnm-ray tune (CLI):     {tune_s:.1f} s  (Tune {sweep['tune_seconds']:.1f} s for "
@@ -230,7 +232,7 @@ def part_protocol(args: argparse.Namespace, work: Path) -> list[dict[str, Any]]:
         out = work / f"proto_run_{n}_{repeats}"
         wall, _ = run_cli(["tune", "--store", store, "--out", str(out), "--feature-sets", "radiomics",
                            "--repeats", str(repeats), "--folds", str(args.folds), "--seed", str(args.seed),
-                           "--no-external"])
+                           "--no-external", "--classifiers", ",".join(CLASSIFIER_NAMES)])
         run = json.loads((out / "run.json").read_text(encoding="utf-8"))
         cv = pd.read_parquet(out / "cv_results.parquet")
         rows.append({"patients": n, "cv_patients": run["cv_patients"], "repeats": repeats,
