@@ -335,6 +335,8 @@ class ScoreNomogramModel(BaseEstimator):
         nomogram_: The :class:`~alnm_ray.stats.nomogram.Nomogram` of ``model_``.
         risk_: :class:`~alnm_ray.stats.nomogram.NomoRiskGroups` fitted on the training Nomo-scores.
         thresholds_: ``{model: training-set Youden threshold on its probability}``.
+        clinical_used_: Clinical candidates with at least two values on the training rows.
+        dropped_: ``{column: reason}`` for clinical columns left out.
     """
 
     def __init__(self, spec: ScoreModelSpec, selection: Any, clinical_variables: tuple[str, ...],
@@ -359,14 +361,23 @@ class ScoreNomogramModel(BaseEstimator):
         from alnm_ray.stats.nomogram import Nomogram, NomoRiskGroups
 
         yy = np.asarray(y, dtype=int)
-        clin = [c for c in self.clinical_variables if c in X.columns]
+        clin, self.dropped_ = [], {}
+        for c in (c for c in self.clinical_variables if c in X.columns):
+            if X[c].astype(str).nunique() < 2:  # e.g. a rare level absent from a small training set
+                self.dropped_[c] = "one value on the training rows; not a candidate"
+            else:
+                clin.append(c)
+        self.clinical_used_ = clin
+        params = self.spec.logistic_params(clin)
+        params["categorical"] = {c: r for c, r in params["categorical"].items()
+                                 if r in set(X[c].astype(str))}
         self.rois_ = {name: ROIScore(name, seq, self.selection, self.reader_table, self.seed).fit(X, yy)
                       for name, seq in self.spec.rois}
         D = self.design(X)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # fallbacks are recorded on the models (excluded_, fallback_)
-            self.clinical_model_ = ClinicalLogisticModel(**self.spec.logistic_params(clin)).fit(D[clin], yy)
-            self.model_ = ClinicalLogisticModel(**self.spec.logistic_params(clin)).fit(D, yy)
+            self.clinical_model_ = ClinicalLogisticModel(**params).fit(D[clin], yy)
+            self.model_ = ClinicalLogisticModel(**params).fit(D, yy)
             self.single_ = {s: ClinicalLogisticModel(univariate_p=None, selection="none").fit(D[[s]], yy)
                             for s in self.spec.score_names}
         self.nomogram_ = Nomogram.from_model(self.model_)
@@ -383,8 +394,7 @@ class ScoreNomogramModel(BaseEstimator):
 
     def design(self, X: pd.DataFrame) -> pd.DataFrame:
         """Clinical columns plus one column per score (the logistic models' candidates)."""
-        clin = [c for c in self.clinical_variables if c in X.columns]
-        out = X[clin].copy()
+        out = X[list(self.clinical_used_)].copy()
         for name, roi in self.rois_.items():
             out[name] = roi.transform(X)
         return out

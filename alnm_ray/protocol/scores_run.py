@@ -238,7 +238,7 @@ def evaluate_scores(p: Any, opts: Any, store: Any, pins: dict[str, str], clinica
             "models": int(metrics[["feature_set"]].drop_duplicates().shape[0]),
             "kept": list(model.model_.kept_), "clinical_kept": list(model.clinical_model_.kept_),
             "score_features": {n: list(r.score_.feature_names) for n, r in model.rois_.items()},
-            "fallbacks": fallbacks, "readers": record_readers,
+            "fallbacks": fallbacks, "clinical_dropped": model.dropped_, "readers": record_readers,
             "training_patients": len(train)}
 
 
