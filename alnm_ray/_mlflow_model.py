@@ -7,7 +7,7 @@ from typing import Any
 import mlflow.pyfunc
 
 
-class BundleModel(mlflow.pyfunc.PythonModel):
+class BundleModel(mlflow.pyfunc.PythonModel):  # type: ignore[name-defined]
     """MLflow pyfunc wrapper of a bundle: verified on load, ``predict`` returns P(ALNM) per row.
 
     The bundle folder travels as the model's ``bundle`` artifact; :meth:`load_context`

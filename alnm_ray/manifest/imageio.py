@@ -99,7 +99,8 @@ def _check_nifti(path: Path) -> None:
             total = len(head)
             dtype = np.dtype(header[3]) if header and header[3] else None
             # voxel bytes still to check, and the bytes before them (header extensions) still to skip
-            skip, left, pending = (header[1], header[2], b"") if dtype is not None else (0, 0, b"")
+            skip, left, pending = (header[1], header[2], b"") if header is not None and dtype is not None \
+                else (0, 0, b"")
             chunk = head
             while chunk:
                 if dtype is not None and left:
