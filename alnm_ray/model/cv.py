@@ -20,7 +20,12 @@ from alnm_ray.exceptions import ConfigError
 from alnm_ray.model.classifiers import CLASSIFIER_NAMES
 from alnm_ray.model.fitting import OOF_COLUMNS, evaluate_classifiers, fit_selection, prediction_frame
 from alnm_ray.model.fusion import evaluate_fusion_fold
-from alnm_ray.model.inputs import align_sets, normalise_classifiers, prepare_reader_table
+from alnm_ray.model.inputs import (
+    align_sets,
+    normalise_classifiers,
+    prepare_metadata,
+    prepare_reader_table,
+)
 from alnm_ray.model.splits import derive_seed, repeated_kfold
 from alnm_ray.progress import NullProgress, Progress
 from alnm_ray.select.pipeline import resolve_config
@@ -69,7 +74,8 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
            repeat_indices: Sequence[int] | None = None, *, reader_table: Any = None,
            fusion: Mapping[str, Sequence[str]] | None = None, fusion_inner_folds: int = 5,
            fusion_meta_params: Mapping[str, Any] | None = None,
-           feature_sets: Sequence[str] | None = None, quiet: bool = True) -> CVOutput:
+           feature_sets: Sequence[str] | None = None, quiet: bool = True,
+           centers: Any = None, covariates: Any = None) -> CVOutput:
     """Repeated stratified K-fold CV with in-fold selection shared across classifiers.
 
     Args:
@@ -91,6 +97,12 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
         feature_sets: Which plain sets of ``X_by_set`` to evaluate (default all);
             fusion components are fitted regardless.
         quiet: No progress line on stderr.
+        centers: Centre per patient (Series indexed by patient id, or an array
+            in ``y``'s order); required when the config harmonises
+            (``harmonize="combat"``: learned on each training fold, applied to
+            its test rows).
+        covariates: Frame indexed by patient id with the config's
+            ``combat_covariates``.
 
     Returns:
         :class:`CVOutput` ``(results, oof)`` -- see :data:`RESULT_COLUMNS`,
@@ -109,6 +121,7 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
     sets, ys = align_sets(X_by_set, y)
     fus = check_fusion(fusion, list(sets))
     reader_table = prepare_reader_table(cfg, sets, reader_table)
+    metadata = prepare_metadata(cfg, ys.index, centers, covariates)
     plain = list(sets) if feature_sets is None else list(feature_sets)
     unknown = [s for s in plain if s not in sets]
     if unknown:
@@ -128,7 +141,8 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
             for name in needed:
                 X = sets[name]
                 selections[name] = fit_selection(X.iloc[tr], yv[tr], cfg,
-                                                 reader_table=reader_table, seed=s_seed)
+                                                 reader_table=reader_table, seed=s_seed,
+                                                 metadata=metadata)
             for name in plain:
                 X, sel = sets[name], selections[name]
                 fold_rows, probs, _ = evaluate_classifiers(
@@ -151,7 +165,7 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
             for name, parts in fus.items():
                 rows_f, oof_f, _ = evaluate_fusion_fold(
                     name, parts, sets, selections, yv, tr, te, r, f, clfs, cfg, reader_table,
-                    fusion_inner_folds, fusion_meta_params, s_seed)
+                    fusion_inner_folds, fusion_meta_params, s_seed, metadata=metadata)
                 for row in rows_f:
                     rows.append({**row, "selection_seed": s_seed, "selection_config": cfg_json,
                                  "selection_hash": cfg_hash})

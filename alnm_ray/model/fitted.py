@@ -15,7 +15,7 @@ Callers score either kind the same way, without asking which one it is.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
@@ -69,6 +69,9 @@ class FittedModel:
         threshold: Youden cut-off from the training predictions.
         features_in: Columns the selection expects.
         selected: Columns the classifier sees.
+        metadata: Per-patient metadata the selection steps request
+            (``{"batch": centres, ...}`` indexed by patient id, for ComBat);
+            empty without harmonisation.
     """
 
     feature_set: str
@@ -78,6 +81,7 @@ class FittedModel:
     threshold: float
     features_in: list[str]
     selected: list[str]
+    metadata: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -96,7 +100,13 @@ class FittedModel:
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """P(ALNM) per row, shape (n,), from rows holding :attr:`features_in`."""
-        Xt = self.selection.transform(X.loc[:, self.features_in])
+        if self.metadata:
+            from alnm_ray.select.routing import transform_with_metadata
+
+            Xt = transform_with_metadata(self.selection, X.loc[:, self.features_in],
+                                         **self.metadata)
+        else:
+            Xt = self.selection.transform(X.loc[:, self.features_in])
         return self.model.predict_proba(Xt.to_numpy(dtype=float))[:, 1]
 
     def predict_sets(self, sets: Mapping[str, pd.DataFrame]) -> np.ndarray:

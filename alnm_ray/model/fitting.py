@@ -29,8 +29,8 @@ from alnm_ray.model.metrics import binary_metrics, youden_threshold
 from alnm_ray.select.columns import kinds_of
 from alnm_ray.select.config import SelectionConfig
 from alnm_ray.select.encode import needs_encoding
-from alnm_ray.select.pipeline import build_selection_pipeline
-from alnm_ray.select.routing import collect_fallbacks
+from alnm_ray.select.pipeline import build_selection_pipeline, resolve_config
+from alnm_ray.select.routing import collect_fallbacks, requested_params, transform_with_metadata
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ class FoldSelection:
         fallbacks: Fallback texts recorded by the steps.
         step_seconds: Wall seconds per step.
         seconds: Total wall seconds.
+        metadata: Per-patient metadata the steps request (``batch``: centre per
+            patient, ``covariates``: a frame), indexed by patient id and covering
+            every row this selection transforms; empty without harmonisation.
     """
 
     pipeline: Any
@@ -60,14 +63,28 @@ class FoldSelection:
     fallbacks: list[str] = field(default_factory=list)
     step_seconds: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
+    metadata: dict[str, Any] = field(default_factory=dict)
 
     def transform(self, X: pd.DataFrame) -> pd.DataFrame:
-        """Apply the fitted steps to new rows (SMOTE is skipped)."""
-        return self.pipeline.transform(X)
+        """Apply the fitted steps to new rows (SMOTE is skipped).
+
+        Rows from centres unseen in training are handled by the ComBat step's
+        policy; what it did is added to :attr:`fallbacks` (once per text).
+        """
+        if not self.metadata:
+            return self.pipeline.transform(X)
+        out = transform_with_metadata(self.pipeline, X, **self.metadata)
+        for _, step in self.pipeline.steps:
+            for centre, what in sorted(getattr(step, "unseen_", {}).items()):
+                text = f"combat: centre {centre!r} unseen in training: {what}"
+                if text not in self.fallbacks:
+                    self.fallbacks.append(text)
+        return out
 
 
 def fit_selection(X: pd.DataFrame, y: np.ndarray, config: SelectionConfig, *,
-                  reader_table: Any = None, seed: int = 0) -> FoldSelection:
+                  reader_table: Any = None, seed: int = 0,
+                  metadata: Mapping[str, Any] | None = None) -> FoldSelection:
     """Fit the configured selection pipeline on training rows, step by step (timed).
 
     Args:
@@ -76,10 +93,23 @@ def fit_selection(X: pd.DataFrame, y: np.ndarray, config: SelectionConfig, *,
         config: Selection configuration.
         reader_table: Long radiomics table with readers' rows (for ICC).
         seed: Seed of the stochastic steps.
+        metadata: ``{"batch": centres, "covariates": frame}`` indexed by patient
+            id (see :func:`alnm_ray.model.inputs.prepare_metadata`); each step
+            gets what it requests (ComBat: both).  Kept on the result so test
+            rows are transformed with their own centres.
 
     Returns:
         A :class:`FoldSelection`.
     """
+    config = resolve_config(config)
+    meta = {k: v for k, v in (metadata or {}).items() if v is not None}
+    if config.harmonize is not None and "batch" not in meta:
+        from alnm_ray.exceptions import ConfigError
+
+        raise ConfigError(
+            f"fit_selection: harmonize={config.harmonize!r} needs each patient's centre; got no "
+            "metadata['batch']. Pass metadata=prepare_metadata(config, ids, centers) "
+            "(alnm_ray.model.inputs), or set harmonize to None.")
     pipe = build_selection_pipeline(config, reader_table=reader_table, kinds=kinds_of(X.columns),
                                     encode=needs_encoding(X), seed=seed)
     Xt: Any = X
@@ -93,14 +123,14 @@ def fit_selection(X: pd.DataFrame, y: np.ndarray, config: SelectionConfig, *,
             if hasattr(step, "fit_resample"):
                 Xt, yt = step.fit_resample(Xt, yt)
             else:
-                Xt = step.fit_transform(Xt, yt)
+                Xt = step.fit_transform(Xt, yt, **requested_params(step, "fit", meta))
             times[name] = time.perf_counter() - t0
     for w in caught:  # fallbacks are recorded on the steps; re-emit anything else
         if not issubclass(w.category, FallbackWarning):
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     fallbacks = [text for _, step in pipe.steps for text in collect_fallbacks(step)]
     return FoldSelection(pipe, Xt, np.asarray(yt).astype(int), [str(c) for c in Xt.columns],
-                         fallbacks, times, time.perf_counter() - start)
+                         fallbacks, times, time.perf_counter() - start, meta)
 
 
 @dataclass(frozen=True)

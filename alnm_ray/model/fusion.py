@@ -138,7 +138,8 @@ def fit_post_fusion(parts: Mapping[str, pd.DataFrame], y: np.ndarray,
                     classifiers: Any, selection: Any = "guo2024", *, inner_folds: int = 5,
                     meta_params: Mapping[str, Any] | None = None, reader_table: Any = None,
                     seed: int = 0,
-                    outer_selections: Mapping[str, FoldSelection] | None = None
+                    outer_selections: Mapping[str, FoldSelection] | None = None,
+                    metadata: Mapping[str, Any] | None = None
                     ) -> dict[str, PostFusionClassifier]:
     """Fit one post-fusion model per base classifier, sharing every selection fit.
 
@@ -153,6 +154,9 @@ def fit_post_fusion(parts: Mapping[str, pd.DataFrame], y: np.ndarray,
         seed: Base seed.
         outer_selections: Already fitted selections on exactly these rows, by
             modality (reused instead of refitting).
+        metadata: Per-patient metadata of the selection steps (centres for
+            ComBat; see :func:`~alnm_ray.model.fitting.fit_selection`), indexed
+            by patient id and covering the training and any later-scored rows.
 
     Returns:
         Dict classifier name -> fitted :class:`PostFusionClassifier`.
@@ -170,7 +174,8 @@ def fit_post_fusion(parts: Mapping[str, pd.DataFrame], y: np.ndarray,
         for j, name in enumerate(names):
             X = parts[name]
             s_seed = derive_seed(seed, "inner", k, name)
-            sel = fit_selection(X.iloc[tr], y[tr], cfg, reader_table=reader_table, seed=s_seed)
+            sel = fit_selection(X.iloc[tr], y[tr], cfg, reader_table=reader_table, seed=s_seed,
+                                metadata=metadata)
             Xtr, Xva = sel.transform(X.iloc[tr]), sel.transform(X.iloc[va])
             for c, params in clfs.items():
                 (p_va,) = fit_predict(c, params, s_seed, sel.X_train, sel.y_train, Xtr,
@@ -180,7 +185,8 @@ def fit_post_fusion(parts: Mapping[str, pd.DataFrame], y: np.ndarray,
     for name in names:
         given = (outer_selections or {}).get(name)
         selections[name] = given if given is not None else fit_selection(
-            parts[name], y, cfg, reader_table=reader_table, seed=derive_seed(seed, "outer", name))
+            parts[name], y, cfg, reader_table=reader_table, seed=derive_seed(seed, "outer", name),
+            metadata=metadata)
     index = parts[names[0]].index
     out = {}
     for c, params in clfs.items():
@@ -208,7 +214,7 @@ def evaluate_fusion_fold(name: str, parts: Sequence[str], sets: Mapping[str, pd.
                          selections: Mapping[str, FoldSelection], yv: np.ndarray, tr: np.ndarray,
                          te: np.ndarray, r: int, f: int, clfs: Mapping[str, Mapping[str, Any]],
                          cfg: Any, reader_table: Any, inner_folds: int, meta_params: Any,
-                         s_seed: int
+                         s_seed: int, *, metadata: Mapping[str, Any] | None = None
                          ) -> tuple[list[dict[str, Any]], list[pd.DataFrame], dict[str, FittedFusion]]:
     """One outer fold of a post-fusion set, for every base classifier.
 
@@ -221,7 +227,8 @@ def evaluate_fusion_fold(name: str, parts: Sequence[str], sets: Mapping[str, pd.
         tr, te: Positions of the training and test rows.
         r, f: CV repeat and fold (-1 outside CV).
         clfs: Base classifiers ``{name: params}``.
-        cfg, reader_table, inner_folds, meta_params, s_seed: As in :func:`fit_post_fusion`.
+        cfg, reader_table, inner_folds, meta_params, s_seed, metadata: As in
+            :func:`fit_post_fusion`.
 
     Returns:
         ``(rows, predictions, models)``: one metrics row per base classifier,
@@ -233,7 +240,8 @@ def evaluate_fusion_fold(name: str, parts: Sequence[str], sets: Mapping[str, pd.
     test_parts = {p: sets[p].iloc[te] for p in parts}
     fitted = fit_post_fusion(train_parts, yv[tr], clfs, cfg, inner_folds=inner_folds,
                              meta_params=meta_params, reader_table=reader_table, seed=s_seed,
-                             outer_selections={p: selections[p] for p in parts})
+                             outer_selections={p: selections[p] for p in parts},
+                             metadata=metadata)
     secs = time.perf_counter() - t0
     rows, preds, models = [], [], {}
     index = sets[parts[0]].index[te]

@@ -112,3 +112,79 @@ def align_sets(X_by_set: Mapping[str, pd.DataFrame], y: Any) -> tuple[dict[str, 
                 "sets from the same cohort (feature_sets.assemble_feature_sets).")
         out[name] = X.loc[ys.index]
     return out, ys.astype(int)
+
+
+def prepare_metadata(cfg: SelectionConfig, index: pd.Index, centers: Any = None,
+                     covariates: Any = None) -> dict[str, Any]:
+    """Per-patient metadata of the selection steps, checked once: ``{"batch", "covariates"}``.
+
+    Only a config with ``harmonize`` set needs it; otherwise the result is empty
+    (centres given anyway are not used by any step).
+
+    Args:
+        cfg: The selection configuration.
+        index: Patient ids of every row the engine will fit or transform.
+        centers: Centre per patient: a Series indexed by patient id, or an
+            array in ``index``'s order.
+        covariates: Frame indexed by patient id holding ``cfg.combat_covariates``.
+
+    Returns:
+        ``{}``, or ``{"batch": Series, "covariates": DataFrame | None}`` indexed by ``index``.
+
+    Raises:
+        ConfigError: Harmonisation is on and no centres (or no covariates) are given.
+        SchemaMismatchError: A patient without a centre or a covariate value.
+
+    Example:
+        >>> cfg = SelectionConfig.preset("liu2025").replace(harmonize="combat")
+        >>> meta = prepare_metadata(cfg, pd.Index(["p1", "p2"]), ["A", "B"])
+        >>> meta["batch"].to_dict(), meta["covariates"]
+        ({'p1': 'A', 'p2': 'B'}, None)
+    """
+    if cfg.harmonize is None:
+        return {}
+    ids = pd.Index([str(i) for i in index])
+    if centers is None:
+        raise ConfigError(
+            f"centers: harmonize={cfg.harmonize!r} needs each patient's centre; got None. Pass "
+            "centers=<Series indexed by patient id> (a manifest 'center' column), or set "
+            "harmonize to None.")
+    if isinstance(centers, pd.Series):
+        c = centers.copy()
+        c.index = c.index.astype(str)
+        missing = ids.difference(c.index[c.notna()])
+        if len(missing):
+            raise SchemaMismatchError(
+                f"centers: {len(missing)} patient(s) have no centre ({capped(sorted(missing))}); "
+                f"expected one for every patient (harmonize={cfg.harmonize!r}). Fill the "
+                "manifest's 'center' column.")
+        c = c.loc[~c.index.duplicated()].reindex(ids)
+    else:
+        arr = np.asarray(centers).ravel()
+        if arr.shape[0] != len(ids):
+            raise SchemaMismatchError(
+                f"centers: expected {len(ids)} values (one per patient); got {arr.shape[0]}. "
+                "Pass a Series indexed by patient id.")
+        c = pd.Series(arr, index=ids)
+    cov = None
+    if cfg.combat_covariates:
+        names = list(cfg.combat_covariates)
+        if covariates is None:
+            raise ConfigError(
+                f"covariates: combat_covariates={names} needs their values per patient; got "
+                "None. Pass covariates=<frame indexed by patient id with those columns>, or set "
+                "combat_covariates to [].")
+        cov = pd.DataFrame(covariates).copy()
+        cov.index = cov.index.astype(str)
+        absent = [n for n in names if n not in cov.columns]
+        if absent:
+            raise SchemaMismatchError(
+                f"covariates: missing column(s) {capped(sorted(absent))}; expected {names} "
+                "(combat_covariates). Add them to the clinical table.")
+        missing = ids.difference(cov.index)
+        if len(missing):
+            raise SchemaMismatchError(
+                f"covariates: {len(missing)} patient(s) have no row ({capped(sorted(missing))}); "
+                "expected every patient's covariates. Add them to the clinical table.")
+        cov = cov.loc[~cov.index.duplicated(), names].reindex(ids)
+    return {"batch": c.astype(str), "covariates": cov}

@@ -2,10 +2,12 @@
 
 Order of the steps built from a config (:func:`alnm_ray.select.pipeline.build_selection_pipeline`):
 
-``[encode] -> [icc] -> [smote] -> [zscore] -> steps...``
+``[encode] -> [icc] -> [combat] -> [smote] -> [zscore] -> steps...``
 
 ``encode`` is added for tables with categorical or missing values (clinical);
-``icc`` only when the feature set holds radiomics columns; ``steps`` is the
+``icc`` only when the feature set holds radiomics columns; ``combat``
+(``harmonize="combat"``, off in every preset: none of the papers harmonised)
+before SMOTE, whose synthetic rows have no centre, and before the z-score; ``steps`` is the
 ordered tuple of post-scaling selectors, optionally overridden per feature kind
 by ``kind_steps`` (e.g. Gu 2025: LASSO for radiomics, boosting importance for
 deep features).
@@ -42,6 +44,7 @@ from alnm_ray import constants as C
 from alnm_ray._validation import check_range, did_you_mean, look_up_option
 from alnm_ray.exceptions import ConfigError
 from alnm_ray.select.base import EMPTY_POLICIES
+from alnm_ray.select.combat import UNSEEN_POLICIES
 from alnm_ray.select.columns import KINDS
 from alnm_ray.select.correlation import CORRELATION_METHODS, DROP_RULES
 from alnm_ray.select.differential import QUANTITATIVE_TESTS
@@ -53,6 +56,12 @@ from alnm_ray.select.univariate import LEVENE_CENTERS
 #: Post-scaling selection steps, by name.
 STEPS: tuple[str, ...] = ("univariate", "differential", "correlation", "mrmr", "mutual_info",
                           "importance", "cnn1d", "lasso")
+
+#: Harmonisation methods of the ``harmonize`` field (None: no harmonisation).
+HARMONIZERS: tuple[str, ...] = ("combat",)
+#: Feature kinds ComBat adjusts by default: image features carry the scanner/centre effect;
+#: clinical variables (age, size, grade) are patient properties, not acquisition artefacts.
+COMBAT_DEFAULT_KINDS: tuple[str, ...] = ("radiomics", "deep")
 
 #: Guo 2024 thresholds (named once; see the module docstring for sources).
 GUO_ICC_THRESHOLD = 0.9
@@ -89,6 +98,19 @@ class SelectionConfig:
         smote: Oversample the minority class inside the training fold.
         smote_k: SMOTE neighbours.
         smote_fallback: "reduce_k" or "skip" when the minority has <= k rows.
+        harmonize: None (default, every preset) or "combat": remove centre
+            effects with :class:`~alnm_ray.select.combat.ComBatHarmonizer`,
+            learned on the training fold (the engines need each patient's centre).
+        combat_parametric: Parametric (True) or non-parametric empirical Bayes.
+        combat_mean_only: Remove the additive centre effect only.
+        combat_eb: Shrink centre effects by empirical Bayes (False: raw estimates).
+        combat_covariates: Numeric clinical variables whose effect ComBat keeps
+            (never the label); the engines take their values as ``covariates``.
+        combat_kinds: Feature kinds harmonised (default radiomics and deep).
+        combat_unseen: "refuse", "reference" or "none" for centres absent from
+            the training rows (recorded with the results either way).
+        combat_reference: The centre whose parameters unseen centres get
+            (``combat_unseen="reference"``).
         zscore: Standardise with training mean/SD (constant features dropped).
         steps: Ordered post-scaling steps (names in :data:`STEPS`).
         kind_steps: Per feature kind overrides of ``steps``:
@@ -139,6 +161,14 @@ class SelectionConfig:
     smote: bool = True
     smote_k: int = GUO_SMOTE_K
     smote_fallback: str = "reduce_k"
+    harmonize: str | None = None
+    combat_parametric: bool = True
+    combat_mean_only: bool = False
+    combat_eb: bool = True
+    combat_covariates: tuple[str, ...] = ()
+    combat_kinds: tuple[str, ...] = COMBAT_DEFAULT_KINDS
+    combat_unseen: str = "refuse"
+    combat_reference: str | None = None
     zscore: bool = True
     steps: tuple[str, ...] = ("univariate", "correlation", "mrmr", "lasso")
     kind_steps: tuple[tuple[str, tuple[str, ...]], ...] = field(default_factory=tuple)
@@ -171,7 +201,8 @@ class SelectionConfig:
 
     def __post_init__(self) -> None:
         # Lists from YAML become tuples so the config stays hashable.
-        for name in ("icc_pairs", "steps", "correlation_methods", "differential_categorical"):
+        for name in ("icc_pairs", "steps", "correlation_methods", "differential_categorical",
+                     "combat_covariates", "combat_kinds"):
             object.__setattr__(self, name, tuple(str(v) for v in getattr(self, name)))
         pairs = self.kind_steps.items() if isinstance(self.kind_steps, dict) else self.kind_steps
         object.__setattr__(self, "kind_steps", tuple(sorted(
@@ -182,6 +213,7 @@ class SelectionConfig:
         check_range("icc_min_patients", self.icc_min_patients, 2)
         check_range("smote_k", self.smote_k, 1)
         look_up_option("smote_fallback", self.smote_fallback, SMOTE_FALLBACKS)
+        self._check_harmonize()
         for s in self.steps:
             look_up_option("steps", s, STEPS)
         for kind, steps in self.kind_steps:
@@ -210,6 +242,28 @@ class SelectionConfig:
         check_range("lasso_n_alphas", self.lasso_n_alphas, 2)
         check_range("mi_redundancy", self.mi_redundancy, 0.0, 1.0)
         look_up_option("empty_policy", self.empty_policy, EMPTY_POLICIES)
+
+    def _check_harmonize(self) -> None:
+        if self.harmonize is not None:
+            look_up_option("harmonize", self.harmonize, HARMONIZERS)
+        for k in self.combat_kinds:
+            look_up_option("combat_kinds", k, KINDS)
+        if not self.combat_kinds:
+            raise ConfigError("combat_kinds: expected at least one feature kind (radiomics, deep, "
+                              "clinical); got none. Leave the default or set harmonize: null.")
+        look_up_option("combat_unseen", self.combat_unseen, UNSEEN_POLICIES)
+        if self.combat_reference is not None:
+            object.__setattr__(self, "combat_reference", str(self.combat_reference))
+        if self.combat_unseen == "reference" and self.combat_reference is None:
+            raise ConfigError(
+                "combat_reference: expected the centre whose parameters unseen centres get "
+                "(combat_unseen='reference'); got None. Name a centre present in every training "
+                "set, or set combat_unseen to 'refuse' or 'none'.")
+        if C.COL_LABEL in self.combat_covariates:
+            raise ConfigError(
+                f"combat_covariates: {C.COL_LABEL!r} is the outcome; expected biological "
+                "covariates known for new patients (e.g. age). Remove it: preserving the label "
+                "would leak it into the harmonised features.")
 
     # -- construction -------------------------------------------------------
     @classmethod
@@ -260,9 +314,16 @@ class SelectionConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=True)
 
     def config_hash(self) -> str:
-        """Stable 16-hex-digit SHA-256 of the canonical JSON (the ``name`` is excluded)."""
+        """Stable 16-hex-digit SHA-256 of the canonical JSON (the ``name`` is excluded).
+
+        With ``harmonize`` off the ``combat_*`` fields have no effect and are left
+        out, so configs without harmonisation keep the hashes they had before it existed.
+        """
         payload = self.to_dict()
         payload.pop("name")
+        if self.harmonize is None:
+            for key in [k for k in payload if k == "harmonize" or k.startswith("combat_")]:
+                payload.pop(key)
         text = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 

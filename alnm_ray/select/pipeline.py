@@ -17,6 +17,7 @@ from sklearn.pipeline import Pipeline as SkPipeline
 
 from alnm_ray.exceptions import ConfigError
 from alnm_ray.select.cnn1d import CNN1DFeatures
+from alnm_ray.select.combat import ComBatHarmonizer
 from alnm_ray.select.columns import KIND_RADIOMICS, KINDS
 from alnm_ray.select.config import SelectionConfig
 from alnm_ray.select.correlation import CorrelationFilter
@@ -103,7 +104,7 @@ def build_selection_pipeline(config: SelectionConfig | str | dict | None = "guo2
 
     Returns:
         ``imblearn.pipeline.Pipeline`` whose steps are named "encode", "icc",
-        "smote", "zscore", then the post-scaling steps ("univariate",
+        "combat", "smote", "zscore", then the post-scaling steps ("univariate",
         "differential", "spearman"/"pearson", "mrmr", "mutual_info",
         "importance", "cnn1d", "lasso", or "router" for per-kind steps).
 
@@ -115,6 +116,9 @@ def build_selection_pipeline(config: SelectionConfig | str | dict | None = "guo2
     Example:
         >>> [n for n, _ in build_selection_pipeline("guo2024", kinds={"deep"}).steps]
         ['smote', 'zscore', 'univariate', 'spearman', 'mrmr', 'lasso']
+        >>> cfg = {"preset": "guo2024", "harmonize": "combat"}
+        >>> [n for n, _ in build_selection_pipeline(cfg, kinds={"deep"}).steps][:3]
+        ['combat', 'smote', 'zscore']
     """
     cfg = resolve_config(config)
     seed = cfg.seed if seed is None else int(seed)
@@ -132,6 +136,13 @@ def build_selection_pipeline(config: SelectionConfig | str | dict | None = "guo2
             reader_table, threshold=cfg.icc_threshold, kind=cfg.icc_kind, pairs=cfg.icc_pairs,
             inclusive=cfg.icc_inclusive, min_patients=cfg.icc_min_patients,
             empty_policy=cfg.empty_policy, empty_keep=cfg.empty_keep)))
+    if cfg.harmonize == "combat" and kinds & set(cfg.combat_kinds):
+        # Before SMOTE (its synthetic rows have no centre) and before the z-score (ComBat
+        # models each centre's mean and scale of the raw features).
+        steps.append(("combat", ComBatHarmonizer(
+            parametric=cfg.combat_parametric, mean_only=cfg.combat_mean_only, eb=cfg.combat_eb,
+            covariates=cfg.combat_covariates, kinds=cfg.combat_kinds, unseen=cfg.combat_unseen,
+            reference_batch=cfg.combat_reference)))
     if cfg.smote:
         steps.append(("smote", SafeSMOTE(k_neighbors=cfg.smote_k, fallback=cfg.smote_fallback,
                                          seed=seed)))
