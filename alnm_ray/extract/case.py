@@ -131,3 +131,23 @@ def process_case(case: dict[str, Any], plan: PreprocessPlan, params: ExtractionP
 def results_to_arrow(results: list[CaseResult]) -> pa.Table:
     """Records of several cases as one Arrow table with :data:`RECORD_SCHEMA`."""
     return pa.Table.from_pylist([r.to_record() for r in results], schema=RECORD_SCHEMA)
+
+
+def share_feature_names(records: list[dict[str, Any]], seen: dict[tuple[str, ...], list[str]]) -> list[dict[str, Any]]:
+    """Point every record's ``feature_names`` at one shared list per distinct list (in place).
+
+    A driver collecting thousands of records otherwise holds one copy of
+    ~1,000 names per case (about 70 KB each); ``seen`` carries the shared
+    lists from one call to the next.
+
+    Example:
+        >>> seen = {}
+        >>> a, b = [{"feature_names": ["f", "g"]}], [{"feature_names": ["f", "g"]}]
+        >>> share_feature_names(a, seen)[0]["feature_names"] is share_feature_names(b, seen)[0]["feature_names"]
+        True
+    """
+    for record in records:
+        names = record.get("feature_names")
+        if names:
+            record["feature_names"] = seen.setdefault(tuple(names), names)
+    return records

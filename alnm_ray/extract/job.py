@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from alnm_ray.constants import CASE_KEY, COL_CASE_HASH, COL_EXTRACTED_AT, TABLE_RADIOMICS
-from alnm_ray.extract.case import RECORD_SCHEMA, process_case, results_to_arrow
+from alnm_ray.extract.case import RECORD_SCHEMA, process_case, results_to_arrow, share_feature_names
 from alnm_ray.extract.checkpoint import CaseCheckpoint
 from alnm_ray.extract.hashing import library_versions
 from alnm_ray.extract.local import available_cpus, run_local
@@ -115,10 +115,11 @@ def _run_dataset(items: list[dict[str, Any]], plan: PreprocessPlan, params: Extr
             ds = ds.map_batches(_CaseExtractor, max_task_retries=MAX_TASK_RETRIES, **kwargs)
     except TypeError:  # a Ray that dropped **ray_remote_args: its default retries apply
         ds = ds.map_batches(_CaseExtractor, **kwargs)
-    tables: list[pa.Table] = list(ds.iter_batches(batch_format="pyarrow", batch_size=None))
-    if not tables:
-        return []
-    return pa.concat_tables([t.cast(RECORD_SCHEMA) for t in tables]).to_pylist()
+    records: list[dict[str, Any]] = []
+    seen: dict[tuple[str, ...], list[str]] = {}
+    for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+        records.extend(share_feature_names(table.cast(RECORD_SCHEMA).to_pylist(), seen))
+    return records
 
 
 def _feature_rows(records: list[dict[str, Any]], manifest: pd.DataFrame) -> pd.DataFrame:

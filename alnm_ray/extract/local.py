@@ -27,7 +27,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from alnm_ray.constants import THREAD_ENV_VARS
-from alnm_ray.extract.case import RECORD_SCHEMA, process_case
+from alnm_ray.extract.case import RECORD_SCHEMA, process_case, share_feature_names
 from alnm_ray.extract.params import ExtractionParams
 from alnm_ray.preprocess.config import PreprocessPlan
 
@@ -123,6 +123,7 @@ def run_local(items: list[dict[str, Any]], plan: PreprocessPlan, params: Extract
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     records: list[dict[str, Any]] = []
     unsaved: list[dict[str, Any]] = []
+    seen: dict[tuple[str, ...], list[str]] = {}
     last_save = time.perf_counter()
 
     def flush() -> None:
@@ -139,7 +140,7 @@ def run_local(items: list[dict[str, Any]], plan: PreprocessPlan, params: Extract
             while pending:
                 done, pending = wait(pending, return_when=FIRST_COMPLETED)
                 for future in done:
-                    got = future.result()
+                    got = share_feature_names(future.result(), seen)
                     records.extend(got)
                     unsaved.extend(r for r in got if r["status"] == "ok")
                     bar.update(len(got), failed=sum(1 for r in records if r["status"] != "ok"))
