@@ -164,8 +164,13 @@ class Bundle:
         return list(self.metadata["selected_features"])
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
-        """Probability of ALNM (class 1) per row of ``X`` (shape ``(n,)``)."""
-        proba = np.asarray(self.model.predict_proba(X.loc[:, self.features]))
+        """Probability of ALNM (class 1) per row of ``X`` (shape ``(n,)``).
+
+        A bundle that harmonises centres (``metadata["harmonization"]``) also
+        reads ``X``'s centre column (``batch_column``).
+        """
+        batch = (self.metadata.get("harmonization") or {}).get("batch_column")
+        proba = np.asarray(self.model.predict_proba(X.loc[:, self.features + ([batch] if batch else [])]))
         return proba[:, 1].astype(float)
 
 

@@ -25,16 +25,21 @@ class FrozenModel(ClassifierMixin, BaseEstimator):
             SMOTE inactive at prediction time).
         classifier: Fitted classifier trained on the selection output as floats.
         features_in: Input columns the selection expects, in training order.
+        batch_column: Column of ``X`` holding each row's centre, read (not a
+            feature) when the selection harmonises centres (ComBat): the learned
+            parameters of that centre are applied; centres unseen in training
+            follow the step's ``unseen`` policy.  None: no such column.
 
     Example:
         >>> # FrozenModel(fold.pipeline, clf, list(X.columns)).predict_proba(X_new)[:, 1]
     """
 
     def __init__(self, selection: Any = None, classifier: Any = None,
-                 features_in: list[str] | None = None) -> None:
+                 features_in: list[str] | None = None, batch_column: str | None = None) -> None:
         self.selection = selection
         self.classifier = classifier
         self.features_in = features_in
+        self.batch_column = batch_column
 
     def fit(self, X: Any = None, y: Any = None) -> FrozenModel:
         """Mark as fitted (the parts were fitted by the training code)."""
@@ -55,11 +60,23 @@ class FrozenModel(ClassifierMixin, BaseEstimator):
         if missing:
             raise SchemaMismatchError(f"FrozenModel: X lacks {len(missing)} feature column(s) "
                                       f"({', '.join(missing[:5])}); expected the training columns.")
-        return X.loc[:, features]
+        if self.batch_column and self.batch_column not in X.columns:
+            raise SchemaMismatchError(
+                f"FrozenModel: X lacks the {self.batch_column!r} column; expected each patient's "
+                "centre (the model harmonises centres with ComBat learned in training). Score "
+                "tables or manifests that carry a centre column.")
+        return X.loc[:, features + ([self.batch_column] if self.batch_column else [])]
 
     def transform_features(self, X: pd.DataFrame) -> pd.DataFrame:
         """The selection output the classifier sees."""
-        return self.selection.transform(self._check(X))
+        X = self._check(X)
+        if not self.batch_column:
+            return self.selection.transform(X)
+        from alnm_ray.select.routing import transform_with_metadata
+
+        centres = X[self.batch_column].astype(str).to_numpy()  # by position: ids may repeat
+        return transform_with_metadata(self.selection, X.drop(columns=[self.batch_column]),
+                                       batch=centres)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         """Class probabilities, shape ``(n, 2)``; column 1 is P(ALNM)."""

@@ -93,6 +93,10 @@ def score_batch(bundle: Bundle, batch: pd.DataFrame) -> pd.DataFrame:
     """
     n = len(batch)
     X, bad_rows, bad_messages = _check_rows(bundle, batch.loc[:, bundle.features])
+    harm = bundle.metadata.get("harmonization") or {}
+    batch_col = harm.get("batch_column")
+    if batch_col:  # ComBat applies the learned parameters of each row's centre
+        X = X.assign(**{batch_col: batch[batch_col].astype(str).to_numpy()})
     proba = np.full(n, math.nan)
     etype = np.array([""] * n, dtype=object)
     msg = np.array([""] * n, dtype=object)
@@ -112,6 +116,8 @@ def score_batch(bundle: Bundle, batch: pd.DataFrame) -> pd.DataFrame:
                     etype[i] = type(err).__name__
                     msg[i] = f"{patients[i]}: prediction failed: {err}"
     ok = etype == ""
+    if batch_col:
+        _note_unseen_centres(harm, batch[batch_col].astype(str).to_numpy(), patients, ok, msg)
     predicted = np.where(ok, (np.nan_to_num(proba, nan=-1.0) >= bundle.threshold).astype(np.int64), -1)
     out = pd.DataFrame({c: batch[c].astype(str).to_numpy() for c in KEY_COLUMNS})
     out[COL_PROBABILITY] = np.where(ok, proba, math.nan)
@@ -119,6 +125,20 @@ def score_batch(bundle: Bundle, batch: pd.DataFrame) -> pd.DataFrame:
     out[COL_ERROR_TYPE] = etype.astype(str)
     out[COL_MESSAGE] = msg.astype(str)
     return out
+
+
+def _note_unseen_centres(harm: dict[str, Any], centres: np.ndarray, patients: np.ndarray,
+                         ok: np.ndarray, msg: np.ndarray) -> None:
+    """Say in the message of each scored row from a centre unseen in training what ComBat did.
+
+    (Under the "refuse" policy such rows fail instead, with an ``UnseenBatchError`` row.)
+    """
+    known = {str(c) for c in harm.get("centers") or ()}
+    policy = harm.get("unseen")
+    what = (f"adjusted as reference centre {harm.get('reference')!r}" if policy == "reference"
+            else "left unharmonised")
+    for i in np.flatnonzero(ok & ~np.isin(centres, list(known))):
+        msg[i] = f"{patients[i]}: combat: centre {centres[i]!r} unseen in training: {what}"
 
 
 class BundleScorer:

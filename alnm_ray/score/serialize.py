@@ -48,6 +48,7 @@ OWN_TYPES: frozenset[str] = frozenset({
     "alnm_ray.score.frozen.FrozenModel",
     "alnm_ray.score.pandas_state.PandasState",
     "alnm_ray.select.cnn1d.CNN1DFeatures",
+    "alnm_ray.select.combat.ComBatHarmonizer",
     "alnm_ray.select.correlation.CorrelationFilter",
     "alnm_ray.select.differential.DifferentialFilter",
     "alnm_ray.select.encode.ClinicalEncoder",

@@ -179,8 +179,35 @@ def used_inputs(pipeline: Any, inputs: Sequence[str], selected: Sequence[str]) -
     return used, (list(inputs) if has_encoder else [])
 
 
+def _harmonization(cohort: Cohort, X: pd.DataFrame, sel_config: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(metadata of fit_selection, bundle metadata["harmonization"])``; both empty without ComBat.
+
+    Raises:
+        ConfigError: ComBat is configured with covariates (new patients would need them too:
+            not supported in bundles), or the tables have no centre column.
+        SchemaMismatchError: A training patient has no centre.
+    """
+    from alnm_ray.model.inputs import prepare_metadata
+
+    if sel_config.harmonize is None:
+        return {}, {}
+    if sel_config.combat_covariates:
+        raise ConfigError(
+            f"selection: combat_covariates={list(sel_config.combat_covariates)}: a bundle would need "
+            "them for every new patient, which scoring does not read; expected none for `alnm-ray "
+            "train`. Set combat_covariates: [] in the --selection YAML (CV and tune support them).")
+    if cohort.centers is None:
+        raise ConfigError("selection: harmonize='combat' needs each patient's centre; no table has a "
+                          f"{C.COL_CENTER!r} column. Add centres to the manifest, or set harmonize: null.")
+    meta = prepare_metadata(sel_config, X.index, cohort.centers.reindex(X.index))
+    record = {"method": sel_config.harmonize, "batch_column": C.COL_CENTER,
+              "centers": sorted(set(meta["batch"])), "unseen": sel_config.combat_unseen,
+              "reference": sel_config.combat_reference}
+    return meta, record
+
+
 def _threshold(config: TrainConfig, X: pd.DataFrame, y: np.ndarray, p_train: np.ndarray,
-               sel_config: Any, reader_table: Any) -> tuple[float, str]:
+               sel_config: Any, reader_table: Any, metadata: Any = None) -> tuple[float, str]:
     from alnm_ray.model.fitting import fit_predict, fit_selection
     from alnm_ray.model.metrics import youden_threshold
 
@@ -193,7 +220,8 @@ def _threshold(config: TrainConfig, X: pd.DataFrame, y: np.ndarray, p_train: np.
     oof = np.full(len(y), np.nan)
     folds = StratifiedKFold(n_splits=config.cv_folds, shuffle=True, random_state=config.seed)
     for tr, te in folds.split(X, y):
-        sel = fit_selection(X.iloc[tr], y[tr], sel_config, reader_table=reader_table, seed=config.seed)
+        sel = fit_selection(X.iloc[tr], y[tr], sel_config, reader_table=reader_table, seed=config.seed,
+                            metadata=metadata)
         (p_te,) = fit_predict(config.classifier, config.classifier_params, config.seed,
                               sel.X_train, sel.y_train, sel.X_train, [sel.transform(X.iloc[te])]).p_eval
         oof[te] = p_te
@@ -258,15 +286,20 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
     logger.info("training %s/%s on %d patients (%d positive), %d features", config.feature_set,
                 config.classifier, len(y), int(y.sum()), X.shape[1])
     reader_table = cohort.reader_table  # already restricted to the cohorts
-    selection = fit_selection(X, y, sel_config, reader_table=reader_table, seed=config.seed)
+    harm_meta, harmonization = _harmonization(cohort, X, sel_config)
+    selection = fit_selection(X, y, sel_config, reader_table=reader_table, seed=config.seed,
+                              metadata=harm_meta)
     for text in selection.fallbacks:  # e.g. SMOTE's k reduced for a small minority class: the user should know
         logger.warning("%s", text)
     fitted = fit_predict(config.classifier, config.classifier_params, config.seed,
                          selection.X_train, selection.y_train, selection.transform(X), [])
     clf, p_train, warn_texts = fitted.model, fitted.p_train, list(fitted.warning_texts)
-    threshold, rule = _threshold(config, X, y, p_train, sel_config, reader_table)
+    threshold, rule = _threshold(config, X, y, p_train, sel_config, reader_table, harm_meta)
     _strip_training_rows(selection.pipeline)
-    model = FrozenModel(selection.pipeline, clf, list(X.columns)).fit()
+    batch_column = harmonization.get("batch_column")
+    model = FrozenModel(selection.pipeline, clf, list(X.columns), batch_column=batch_column).fit()
+    # The model's input rows: the features, plus each patient's centre when it harmonises.
+    X_in = X.assign(**{batch_column: harm_meta["batch"].to_numpy()}) if batch_column else X
     used, imputed = used_inputs(selection.pipeline, list(X.columns), selection.selected)
     numeric_used = [f for f in used if pd.api.types.is_numeric_dtype(X[f])]
     summary = TrainingDistribution().fit(X, numeric_used)
@@ -292,6 +325,7 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
                      "apparent_auc": train_auc, "selection_fallbacks": selection.fallbacks,
                      "classifier_warnings": warn_texts},
         "run": config.run,
+        **({"harmonization": harmonization} if harmonization else {}),
         "deep_weights_sha256": deep_params.get("weights_sha256"),
     }
     configs = {t: {"table": t, "version": info.version, "params": info.params, "lineage": info.lineage}
@@ -309,10 +343,10 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
 
     from alnm_ray.score.card import bundle_extras  # SHAP background and model card, signed with the rest
 
-    extras = bundle_extras(model=model, X=X, y=y, p_train=p_train, threshold=threshold, metadata=metadata,
+    extras = bundle_extras(model=model, X=X_in, y=y, p_train=p_train, threshold=threshold, metadata=metadata,
                            cohort=cohort, seed=config.seed, background_rows=explain_background)
     bundle_id = write_bundle(out, model=model, metadata=metadata, summary=summary, configs=configs, **extras,
-                             probe=X.head(PROBE_ROWS), overwrite=overwrite, signing_key=signer_key,
+                             probe=X_in.head(PROBE_ROWS), overwrite=overwrite, signing_key=signer_key,
                              unsigned=signer_key is None,
                              feature_dictionary=dictionary_for_columns(store, list(X.columns)))
     fmt = json.loads((Path(out) / METADATA_FILE).read_text(encoding="utf-8"))["model"]["format"]

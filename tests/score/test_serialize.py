@@ -132,13 +132,20 @@ def test_trusted_types_are_exactly_what_the_classifiers_and_selection_steps_need
         for name in CLASSIFIER_NAMES if preset == "guo2024" else ["lr"]:
             clf = make_classifier(name, seed=0).fit(sel.X_train.to_numpy(dtype=float), sel.y_train)  # as train does
             record(f"{preset}/{name}", FrozenModel(sel.pipeline, clf, list(X.columns)).fit())
+    from alnm_ray.model.inputs import prepare_metadata
+
+    combat = resolve_config({"preset": "liu2025", "harmonize": "combat", "lasso_repeats": 1, "lasso_folds": 3})
+    centres = pd.Series(np.where(np.arange(len(X)) % 2, "c1", "c2"), index=X.index)
+    sel = fit_selection(X, y, combat, seed=0, metadata=prepare_metadata(combat, X.index, centres))
+    clf = make_classifier("lr", seed=0).fit(sel.X_train.to_numpy(dtype=float), sel.y_train)
+    record("liu2025+combat/lr", FrozenModel(sel.pipeline, clf, list(X.columns), batch_column="center").fit())
     Xn = X.iloc[:, :10].to_numpy(dtype=float)
     for name, params in VARIANTS:
         record(f"{name} {params}", make_classifier(name, seed=0, **params).fit(Xn, y))
     assert {"alnm_ray.select.routing.KindRouter", "alnm_ray.select.encode.ClinicalEncoder",
             "alnm_ray.select.mutual_info.MutualInfoSelector", "alnm_ray.select.importance.ImportanceSelector",
             "alnm_ray.select.icc.ICCFilter", "alnm_ray.select.differential.DifferentialFilter",
-            "alnm_ray.select.cnn1d.CNN1DFeatures"} <= set(needed)  # every kind of step was really exercised
+            "alnm_ray.select.cnn1d.CNN1DFeatures", "alnm_ray.select.combat.ComBatHarmonizer"} <= set(needed)  # every kind of step was really exercised
     assert set(needed) == TRUSTED_TYPES, f"reviewed but never needed: {sorted(TRUSTED_TYPES - set(needed))}"
 
 
