@@ -78,6 +78,22 @@ def _check_rows(bundle: Bundle, X: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarr
     return X, bad, messages
 
 
+def _numeric_where_possible(frame: pd.DataFrame) -> pd.DataFrame:
+    """Text columns holding numbers (e.g. read from CSV as text) become numeric; others stay.
+
+    A column with one value that is not a number stays text, so only the rows
+    holding it fail in the model (each recorded on its own).
+    """
+    out = frame
+    for column in frame.columns[frame.dtypes == object]:
+        try:
+            converted = pd.to_numeric(frame[column])
+        except (ValueError, TypeError):
+            continue
+        out = out.assign(**{column: converted})
+    return out
+
+
 def score_batch(bundle: Bundle, batch: pd.DataFrame) -> pd.DataFrame:
     """Score one batch of wide rows (keys + the bundle's features) in-process.
 
@@ -107,11 +123,11 @@ def score_batch(bundle: Bundle, batch: pd.DataFrame) -> pd.DataFrame:
     good = np.flatnonzero(~bad_rows)
     if good.size:
         try:
-            proba[good] = bundle.predict_proba(X.iloc[good])
+            proba[good] = bundle.predict_proba(_numeric_where_possible(X.iloc[good]))
         except Exception:  # noqa: BLE001 - isolate the failing rows, then record each failure
             for i in good:
                 try:
-                    proba[i] = bundle.predict_proba(X.iloc[[i]])[0]
+                    proba[i] = bundle.predict_proba(_numeric_where_possible(X.iloc[[i]]))[0]
                 except Exception as err:  # noqa: BLE001
                     etype[i] = type(err).__name__
                     msg[i] = f"{patients[i]}: prediction failed: {err}"
