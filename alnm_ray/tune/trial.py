@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from alnm_ray.select.routing import requested_params
 from alnm_ray.tune.payload import TrialPayload
 from alnm_ray.tune.units import KIND_CV, KIND_HOLDOUT, KIND_LOCO, Unit
 
@@ -65,12 +66,14 @@ def write_unit(trials_dir: Path, uid: str, run_id: str, results: pd.DataFrame,
     return record
 
 
-def selection_record(pipeline: Any, X_train: pd.DataFrame) -> dict[str, Any]:
+def selection_record(pipeline: Any, X_train: pd.DataFrame,
+                     metadata: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """Features left after each step of a fitted selection pipeline, and its LASSO details.
 
     Args:
         pipeline: Fitted imblearn Pipeline (from ``fit_selection``).
         X_train: The training rows it was fitted on.
+        metadata: Per-patient metadata its steps request (centres for ComBat).
 
     Returns:
         ``{"steps": [{"step", "n"}], "lasso": {...} | None}`` (the run-folder
@@ -81,7 +84,7 @@ def selection_record(pipeline: Any, X_train: pd.DataFrame) -> dict[str, Any]:
     lasso = None
     for name, step in pipeline.steps:
         if not hasattr(step, "fit_resample"):  # samplers add rows, never columns
-            Xt = step.transform(Xt)
+            Xt = step.transform(Xt, **requested_params(step, "transform", metadata or {}))
         steps.append({"step": name, "n": int(Xt.shape[1])})
         found = _find_lasso(step)
         if found is not None:
@@ -124,7 +127,8 @@ def _run_cv_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.Da
         out = run_cv(sets, y, list(cfg.classifiers), sel, repeats=cfg.repeats, folds=cfg.folds,
                      seed=cfg.seed, repeat_indices=list(unit.repeats),
                      reader_table=payload.reader_ratings, fusion=dict(unit.fusion),
-                     fusion_inner_folds=cfg.fusion_inner_folds, feature_sets=list(unit.plain))
+                     fusion_inner_folds=cfg.fusion_inner_folds, feature_sets=list(unit.plain),
+                     centers=payload.centers if sel.harmonize else None)
         return out.results, out.oof, {}
     if payload.candidates is None:  # pragma: no cover - plan_units sets candidates only with a search
         raise ValueError(f"unit {unit.uid}: candidate {unit.candidate} but the sweep has no search")
@@ -139,7 +143,7 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
     """Hold-out (train/test ids) or one held-out centre, selection shared per set."""
     from alnm_ray.model.fitted import FittedModel
     from alnm_ray.model.holdout import evaluate_split
-    from alnm_ray.model.inputs import normalise_classifiers
+    from alnm_ray.model.inputs import normalise_classifiers, prepare_metadata
     from alnm_ray.model.splits import derive_seed
     from alnm_ray.tune.search import split_search
 
@@ -165,7 +169,8 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
         rows, preds, models = evaluate_split(
             sets, yv, tr, te, normalise_classifiers(list(cfg.classifiers)), sel,
             fusion={k: list(v) for k, v in unit.fusion}, reader_table=payload.reader_ratings,
-            seed=seed, inner_folds=cfg.fusion_inner_folds, label=label)
+            seed=seed, inner_folds=cfg.fusion_inner_folds, label=label,
+            metadata=prepare_metadata(sel, y.index, payload.centers))
     else:
         rows, preds, models = split_search(
             sets, yv, tr, te, unit.plain, list(cfg.classifiers), payload.candidates, sel,
@@ -185,7 +190,7 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
             p = model.predict_sets({k: sets[k].iloc[tr] for k in model.inputs})
             thr = float(model.threshold)
             if isinstance(model, FittedModel) and fs not in selection:
-                selection[fs] = selection_record(model.selection, sets[fs].iloc[tr])
+                selection[fs] = selection_record(model.selection, sets[fs].iloc[tr], model.metadata)
             parts.append(pd.DataFrame({"feature_set": fs, "classifier": clf,
                                        "patient_id": [str(i) for i in train_idx],
                                        "y_true": yv[tr], "prob": p, "pred": (p >= thr).astype(int),
