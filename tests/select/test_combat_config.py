@@ -3,6 +3,8 @@ step sits in the built pipeline."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from alnm_ray.exceptions import ConfigError
@@ -58,3 +60,29 @@ def test_step_comes_before_smote_and_zscore_with_the_configured_parameters():
     # a clinical-only set has nothing ComBat adjusts by default: no step, no centres needed
     clinical = build_selection_pipeline(cfg, kinds={"clinical"}, encode=True)
     assert "combat" not in clinical.named_steps
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "protocols" / "multicentre_combat.yaml"
+
+
+def test_example_protocol_passes_check_and_turns_combat_on(tmp_path):
+    from click.testing import CliRunner
+
+    from alnm_ray.cli.main import cli
+    from alnm_ray.protocol import load_protocol
+
+    result = CliRunner().invoke(cli, ["protocol", "check", str(EXAMPLE)])
+    assert result.exit_code == 0, result.output
+    assert "protocol multicentre_combat v1" in result.output and ": ok" in result.output
+    cfg = load_protocol(EXAMPLE).selection_config()
+    assert (cfg.harmonize, cfg.combat_kinds, cfg.combat_unseen) == ("combat", ("radiomics",),
+                                                                    "refuse")
+    # the shipped paper protocol it copies keeps harmonisation off
+    assert load_protocol("guo2024").selection_config().harmonize is None
+    # a misspelt option fails the same check, naming the fix
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(EXAMPLE.read_text(encoding="utf-8").replace("harmonize: combat",
+                                                               "harmonize: combta"),
+                   encoding="utf-8")
+    result = CliRunner().invoke(cli, ["protocol", "check", str(bad)])
+    assert result.exit_code != 0 and "Did you mean 'combat'?" in result.output
