@@ -12,7 +12,7 @@ from matplotlib.figure import Figure
 from alnm_ray.exceptions import AlnmRayWarning
 from alnm_ray.plots._common import REFERENCE_COLOR, colors, fmt_ci, new_axes
 
-__all__ = ["plot_center_rocs"]
+__all__ = ["plot_center_harmonization", "plot_center_rocs"]
 
 
 def plot_center_rocs(y: Any, p: Any, centers: Any, *, pooled: bool = True, level: float = 0.95,
@@ -78,4 +78,66 @@ def plot_center_rocs(y: Any, p: Any, centers: Any, *, pooled: bool = True, level
               title_fontsize="x-small")
     if title:
         ax.set_title(title)
+    return fig
+
+
+def plot_center_harmonization(before: Any, after: Any, centers: Any, *,
+                              features: Any = None, max_features: int = 4,
+                              title: str | None = "Per-centre feature distributions") -> Figure:
+    """Box plots of a few features per centre, before (left) and after (right) harmonisation.
+
+    Use it on rows ComBat did not learn from (a fold's test rows, new patients)
+    to see that the learned centre parameters carry over.  The features shown
+    by default are those whose centre means differ most before harmonisation.
+
+    Args:
+        before: Rows as extracted (DataFrame, patients x features).
+        after: The same rows after harmonisation (same index and columns).
+        centers: Centre of each row, shape ``(n,)``.
+        features: Columns to show (default: the ``max_features`` with the
+            largest spread of centre means, in SD units, before).
+        max_features: How many features by default.
+        title: Figure title.
+
+    Returns:
+        The Figure: one row of two panels per feature.
+
+    Raises:
+        ValueError: ``after`` does not match ``before``, or ``centers`` has
+            another length.
+
+    Example:
+        >>> import pandas as pd
+        >>> X = pd.DataFrame({"f": [0.0, 1.0, 5.0, 6.0]})
+        >>> after = X.sub([0.0, 0.0, 5.0, 5.0], axis=0)  # centre b shifted back by 5
+        >>> fig = plot_center_harmonization(X, after, ["a", "a", "b", "b"])
+        >>> len(fig.axes)
+        2
+    """
+    import pandas as pd
+
+    b, a = pd.DataFrame(before), pd.DataFrame(after)
+    cen = np.asarray(centers).astype(str)
+    if b.shape != a.shape or list(b.columns) != list(a.columns) or cen.shape != (len(b),):
+        raise ValueError(
+            f"plot_center_harmonization: expected 'after' with the rows and columns of 'before' "
+            f"{b.shape} and one centre per row; got after {a.shape}, centers {cen.shape}. Pass the "
+            "same rows before and after transform.")
+    if features is None:
+        sd = b.std().replace(0.0, np.nan)
+        spread = (b.groupby(cen).mean().agg(np.ptp) / sd).fillna(0.0)
+        features = list(spread.sort_values(ascending=False).index[:max_features])
+    features = [str(f) for f in features]
+    names = sorted(set(cen.tolist()))
+    fig = Figure(figsize=(8.0, 2.4 * len(features) + 0.6), layout="constrained")
+    axes = fig.subplots(len(features), 2, squeeze=False)
+    for row, feat in enumerate(features):
+        for col, (frame, label) in enumerate(((b, "before"), (a, "after"))):
+            ax = axes[row][col]
+            ax.boxplot([frame.loc[cen == n, feat].to_numpy(dtype=float) for n in names],
+                       tick_labels=names, showfliers=False)
+            ax.set_title(f"{feat} ({label})", fontsize="small")
+            ax.grid(alpha=0.3, axis="y")
+    if title:
+        fig.suptitle(title)
     return fig
