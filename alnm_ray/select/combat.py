@@ -284,8 +284,8 @@ class ComBatHarmonizer(TransformerMixin, BaseEstimator):
         labels = (np.full(len(df), "all", dtype=object) if batch is None
                   else _lookup("batch", batch, df, frame=False))
         labels = np.asarray([str(v) for v in labels], dtype=object)
-        self.batches_, counts = np.unique(labels.astype(str), return_counts=True)
-        self.batches_ = [str(b) for b in self.batches_]
+        found, counts = np.unique(labels.astype(str), return_counts=True)
+        self.batches_: list[str] = [str(b) for b in found]
         self.n_per_batch_ = {b: int(c) for b, c in zip(self.batches_, counts)}
         if self.unseen == "reference" and self.reference_batch is not None and \
                 len(self.batches_) > 1 and str(self.reference_batch) not in self.batches_:
