@@ -247,7 +247,10 @@ def tune_config(p: Protocol, opts: RunOptions, pins: dict[str, str], clinical: s
     repeats, folds, seed = p.cv(quick=opts.quick)
     return TuneRunConfig(
         store=opts.store, preset=p.name, selection=p.selection_dict(quick=opts.quick),
-        classifiers=tuple(p.classifiers), feature_sets=p.feature_sets, repeats=repeats, folds=folds,
+        classifiers=tuple(p.classifiers), classifier_params=p.classifiers,
+        fusion_meta_params=p.post_fusion.get("meta_params") or {},
+        protocol={"name": p.name, "version": p.version, "hash": p.hash},
+        feature_sets=p.feature_sets, repeats=repeats, folds=folds,
         seed=seed, tables=tuple(sorted(pins.items())), clinical=clinical, reader=p.reader, holdout=False,
         external=False, fusion_inner_folds=p.inner_folds(quick=opts.quick), n_boot=opts.n_boot,
         quiet=opts.quiet)

@@ -79,6 +79,9 @@ def train_settings(run: dict[str, Any], feature_set: str, classifier: str) -> di
         look_up_option("--classifier (not in the run's classifiers)", classifier, [str(c) for c in names])
         if isinstance(clfs, dict) and isinstance(clfs.get(classifier), dict):
             params.update(clfs[classifier])
+    fixed = run.get("classifier_params") or {}  # the sweep's fixed parameters (e.g. from a protocol)
+    if isinstance(fixed.get(classifier), dict):
+        params.update(fixed[classifier])
     best = run.get("best_params") or {}
     for key in (classifier, f"{feature_set}/{classifier}"):
         if isinstance(best.get(key), dict):

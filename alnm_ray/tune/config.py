@@ -43,6 +43,10 @@ class TuneRunConfig:
         preset: Selection preset name (recorded; ``selection`` holds the full config).
         selection: The selection config as a dict (``SelectionConfig.to_dict()``).
         classifiers: Classifier names (registry order kept as given).
+        classifier_params: ``{classifier: {param: value}}`` overriding the registry defaults
+            in every fit of the sweep (CV, hold-out, centres, post-fusion components), as a
+            protocol's ``classifiers.models`` gives them; each name must be in ``classifiers``.
+            Not combinable with ``search="random"`` (the search samples those parameters).
         feature_sets: Requested set names (``"all"`` expanded by the inputs step).
         repeats, folds: Repeated stratified K-fold design (20 x 5 in Guo 2024).
         seed: Base seed of splits, selection, classifiers and the search.
@@ -59,7 +63,12 @@ class TuneRunConfig:
         samples: Random-search candidates.
         inner_folds: Inner folds scoring each candidate.
         fusion_inner_folds: Inner folds of post-fusion stacking.
+        fusion_meta_params: Overrides of the post-fusion meta SVM (a protocol's
+            ``classifiers.post_fusion.meta_params``); empty: its defaults.
         n_boot: Bootstrap replicates of ``holdout_metrics.json``.
+        protocol: ``{"name", "version", "hash"}`` of the study protocol the settings came
+            from (``tune --protocol``, ``alnm-ray run``); recorded in run.json, and part of
+            the run id when given.
         chunk: Repeats per Tune trial (None = automatic).
         max_concurrent: Concurrent trials (None = the cluster's CPUs).
         max_trials: Stop after this many trials (the rest on a later run).
@@ -78,6 +87,7 @@ class TuneRunConfig:
     preset: str = "guo2024"
     selection: dict[str, Any] = field(default_factory=dict)
     classifiers: tuple[str, ...] = CLASSIFIER_NAMES
+    classifier_params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     feature_sets: tuple[str, ...] = ("all",)
     repeats: int = 20
     folds: int = 5
@@ -95,7 +105,9 @@ class TuneRunConfig:
     samples: int = 10
     inner_folds: int = DEFAULT_INNER_FOLDS
     fusion_inner_folds: int = 5
+    fusion_meta_params: Mapping[str, Any] = field(default_factory=dict)
     n_boot: int = DEFAULT_N_BOOT
+    protocol: Mapping[str, Any] = field(default_factory=dict)
     chunk: int | None = None
     max_concurrent: int | None = None
     max_trials: int | None = None
@@ -117,6 +129,7 @@ class TuneRunConfig:
             look_up_option("classifiers", name, CLASSIFIER_NAMES)
         if len(set(self.classifiers)) != len(self.classifiers):
             raise ConfigError(f"classifiers: expected distinct names; got {list(self.classifiers)}.")
+        self._check_params()
         if not self.feature_sets:
             raise ConfigError("feature_sets: expected at least one set (e.g. 'radiomics' or 'all'); "
                               "got none.")
@@ -139,6 +152,32 @@ class TuneRunConfig:
         if self.cv_on == "train" and not self.holdout:
             # Without a hold-out there is no test set to protect: CV uses everyone.
             object.__setattr__(self, "cv_on", "all")
+
+    def _check_params(self) -> None:
+        from alnm_ray.model.classifiers import make_classifier
+
+        params = {str(k): dict(v or {}) for k, v in dict(self.classifier_params or {}).items()}
+        # ``{"svm": {}}`` means the defaults, the same run as no entry.
+        object.__setattr__(self, "classifier_params", {k: params[k] for k in sorted(params) if params[k]})
+        object.__setattr__(self, "fusion_meta_params", dict(self.fusion_meta_params or {}))
+        object.__setattr__(self, "protocol", dict(self.protocol or {}))
+        extra = sorted(set(params) - set(self.classifiers))
+        if extra:
+            raise ConfigError(f"classifier_params: parameters for {extra}; expected parameters only for the "
+                              f"sweep's classifiers ({', '.join(self.classifiers)}), so none is silently "
+                              "unused. Add the classifier to classifiers, or drop its parameters.")
+        if self.search == "random" and self.classifier_params:
+            raise ConfigError(f"classifier_params: fixed parameters {params} with search='random'; expected "
+                              "one of the two (the random search samples those parameters itself). Use "
+                              "search='grid' to run the given parameters, or drop them to search.")
+        for name, values in params.items():
+            make_classifier(name, self.seed, **values)  # unknown parameter names fail here, before any work
+        if self.fusion_meta_params:
+            make_classifier("svm", self.seed, **self.fusion_meta_params)
+
+    def classifier_map(self) -> dict[str, dict[str, Any]]:
+        """``{classifier: params}`` in ``classifiers`` order (empty params: registry defaults)."""
+        return {name: dict(self.classifier_params.get(name, {})) for name in self.classifiers}
 
     def replace(self, **changes: Any) -> "TuneRunConfig":
         """A copy with some fields changed (validated again)."""
@@ -189,6 +228,10 @@ class TuneRunConfig:
         out = self.to_dict()
         for name in SCHEDULE_FIELDS + ("store", "tables", "clinical"):
             out.pop(name, None)
+        # Absent when empty, so the run ids of sweeps with registry defaults stay what they were.
+        for name in ("classifier_params", "fusion_meta_params", "protocol"):
+            if not out.get(name):
+                out.pop(name, None)
         return out
 
     def run_hash(self, table_versions: Mapping[str, str | None]) -> str:

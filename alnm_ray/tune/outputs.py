@@ -222,7 +222,8 @@ def write_outputs(store: Any, cfg: TuneRunConfig, inputs: TuneInputs, units: Seq
     run = {
         "run_id": run_id, "store": store.uri, "tables": dict(sorted(inputs.table_versions.items())),
         "clinical": cfg.clinical, "preset": cfg.preset, "selection": cfg.selection,
-        "classifiers": clfs, "feature_sets": sets,
+        "classifiers": clfs, "classifier_params": cfg.classifier_params,
+        "fusion_meta_params": cfg.fusion_meta_params, "protocol": cfg.protocol or None, "feature_sets": sets,
         "fusion": {k: list(v) for k, v in inputs.fusion.items()},
         "repeats": cfg.repeats, "folds": cfg.folds, "seed": cfg.seed, "reader": cfg.reader,
         "cv_on": cfg.cv_on, "cv_patients": len(cv_patients(inputs, cfg)),

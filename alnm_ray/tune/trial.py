@@ -124,10 +124,11 @@ def _run_cv_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.Da
     cfg, sel = payload.config, payload.selection
     sets, y = payload.rows(unit, payload.cv_ids)
     if unit.candidate is None:
-        out = run_cv(sets, y, list(cfg.classifiers), sel, repeats=cfg.repeats, folds=cfg.folds,
+        out = run_cv(sets, y, cfg.classifier_map(), sel, repeats=cfg.repeats, folds=cfg.folds,
                      seed=cfg.seed, repeat_indices=list(unit.repeats),
                      reader_table=payload.reader_ratings, fusion=dict(unit.fusion),
-                     fusion_inner_folds=cfg.fusion_inner_folds, feature_sets=list(unit.plain),
+                     fusion_inner_folds=cfg.fusion_inner_folds,
+                     fusion_meta_params=cfg.fusion_meta_params or None, feature_sets=list(unit.plain),
                      centers=payload.centers if sel.harmonize else None)
         return out.results, out.oof, {}
     if payload.candidates is None:  # pragma: no cover - plan_units sets candidates only with a search
@@ -167,9 +168,10 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
     tr, te = np.arange(len(train_ids)), np.arange(len(train_ids), len(ids))
     if payload.candidates is None:
         rows, preds, models = evaluate_split(
-            sets, yv, tr, te, normalise_classifiers(list(cfg.classifiers)), sel,
+            sets, yv, tr, te, normalise_classifiers(cfg.classifier_map()), sel,
             fusion={k: list(v) for k, v in unit.fusion}, reader_table=payload.reader_ratings,
-            seed=seed, inner_folds=cfg.fusion_inner_folds, label=label,
+            seed=seed, inner_folds=cfg.fusion_inner_folds, meta_params=cfg.fusion_meta_params or None,
+            label=label,
             metadata=prepare_metadata(sel, y.index, payload.centers))
     else:
         rows, preds, models = split_search(
