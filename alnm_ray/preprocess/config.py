@@ -7,6 +7,12 @@ sequences it does not list.  Both are frozen, validated when built, YAML
 round-trippable and have a stable hash that goes into the case hash and the
 store version.
 
+``normalize: histogram`` (Nyul-Udupa, :mod:`alnm_ray.preprocess.histogram`) is
+learned from training images: the config holds the fitted landmarks in its
+``histogram`` entry, which enters the hash, and a config without them cannot
+run (:meth:`PreprocessConfig.check_fitted`; ``alnm-ray run`` fits them on the
+training split, see :mod:`alnm_ray.preprocess.histogram_fit`).
+
 Presets: ``none`` (every step off: PyRadiomics sees the files as they are) and
 ``guo2024`` (package data ``alnm_ray/presets/guo2024_preprocess.yaml``).
 """
@@ -19,18 +25,20 @@ import json
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import yaml
 
 from alnm_ray._validation import check_range, did_you_mean, look_up_option
-from alnm_ray.exceptions import ConfigError
+from alnm_ray.exceptions import ConfigError, NotFittedError, SchemaMismatchError
+from alnm_ray.preprocess.histogram import HistogramLandmarks
 from alnm_ray.typing import PathLike
 
 #: Image interpolators for resampling (masks always use nearest neighbour).
 INTERPOLATORS: tuple[str, ...] = ("bspline", "linear", "nearest")
 #: Intensity normalisation methods (see :mod:`alnm_ray.preprocess.intensity`).
-NORMALIZATIONS: tuple[str, ...] = ("none", "zscore", "percentile")
+NORMALIZATIONS: tuple[str, ...] = ("none", "zscore", "percentile", "histogram")
 #: Built-in plans, by name.
 PRESETS: tuple[str, ...] = ("none", "guo2024")
 #: ANTsPy's default N4 schedule: four fitting levels of 50 iterations.
@@ -59,7 +67,10 @@ class PreprocessConfig:
 
     Steps run in this order: N4 -> normalise -> resample -> crop.  N4 and the
     normalisation statistics use the whole image, so cropping afterwards does
-    not change them.
+    not change them.  With ``normalize: histogram`` the order is N4 -> resample
+    -> histogram map -> crop (Gu 2025's order): the image's landmarks are
+    measured on the whole resampled image, in its foreground (voxels above
+    the image mean), never in the ROI.
 
     Args:
         n4: Run ANTsPy N4 bias-field correction (MRI only).
@@ -67,8 +78,11 @@ class PreprocessConfig:
         n4_iterations: Iterations per fitting level.
         n4_tolerance: N4 convergence threshold.
         normalize: ``none``, ``zscore`` (whole-image mean/SD, times
-            ``normalize_scale``) or ``percentile`` (clip to
-            ``normalize_percentiles`` and map them to 0..``normalize_scale``).
+            ``normalize_scale``), ``percentile`` (clip to
+            ``normalize_percentiles`` and map them to 0..``normalize_scale``) or
+            ``histogram`` (Nyul-Udupa piecewise-linear map onto the landmarks
+            in ``histogram``, learned from training images; standard scale
+            0..100, ``normalize_scale`` unused).
         normalize_scale: Multiplier after normalisation (unitless).
         normalize_outliers: With ``zscore``, clip to +- this many SDs
             (``None``: no clipping).
@@ -82,9 +96,13 @@ class PreprocessConfig:
         crop_margin_mm: Margin in mm on every side; ``None`` derives it from
             the PyRadiomics filters enabled (see
             :func:`alnm_ray.extract.params.required_margin_mm`).
+        histogram: With ``normalize: histogram``, the fitted landmarks
+            (:class:`HistogramLandmarks`, or its JSON dict); ``None`` until
+            fitted.  Left out of :meth:`to_dict` (and the hash) while ``None``.
 
     Raises:
-        ConfigError: When a value is out of range or an option is unknown.
+        ConfigError: When a value is out of range, an option is unknown, or
+            ``histogram`` is given without ``normalize: histogram``.
 
     Example:
         >>> PreprocessConfig(spacing=(1, 1, 1), crop=True).spacing
@@ -103,6 +121,7 @@ class PreprocessConfig:
     interpolator: str = "bspline"
     crop: bool = False
     crop_margin_mm: float | None = None
+    histogram: HistogramLandmarks | None = None
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -137,6 +156,34 @@ class PreprocessConfig:
         look_up_option("interpolator", self.interpolator, INTERPOLATORS)
         if self.crop_margin_mm is not None:
             set_(self, "crop_margin_mm", float(check_range("crop_margin_mm", self.crop_margin_mm, 0.0)))
+        if self.histogram is not None:
+            if self.normalize != "histogram":
+                raise ConfigError(f"histogram: landmarks are given but normalize is {self.normalize!r}; "
+                                  "expected normalize: histogram with them. Set normalize: histogram, or "
+                                  "remove the histogram entry.")
+            if not isinstance(self.histogram, HistogramLandmarks):
+                try:
+                    set_(self, "histogram", HistogramLandmarks.from_dict(self.histogram))
+                except SchemaMismatchError as err:
+                    raise ConfigError(str(err)) from err
+
+    @property
+    def fitted(self) -> bool:
+        """False only for ``normalize: histogram`` without landmarks (nothing else is learned)."""
+        return self.normalize != "histogram" or self.histogram is not None
+
+    def check_fitted(self, what: str = "preprocess") -> None:
+        """Raise unless the config can run.
+
+        Raises:
+            NotFittedError: ``normalize: histogram`` without landmarks.
+        """
+        if not self.fitted:
+            raise NotFittedError(
+                f"{what}: normalize: histogram expected fitted landmarks in the config's 'histogram' "
+                "entry; found none. Fit them on the training images: `alnm-ray run` does so on the "
+                "training split (RUN/histogram/<sequence>.json), or fit "
+                "alnm_ray.preprocess.HistogramStandardizer and set histogram: to its to_dict().")
 
     @property
     def enabled(self) -> bool:
@@ -145,15 +192,20 @@ class PreprocessConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """A plain, YAML/JSON-able dict (tuples become lists)."""
-        out = dataclasses.asdict(self)
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        out = {k: list(v) if isinstance(v, tuple) else v for k, v in out.items()}
+        # Absent while unfitted, so configs without histogram landmarks keep their hash.
+        state = out.pop("histogram")
+        if state is not None:
+            out["histogram"] = state.to_dict()
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None, *, where: str = "preprocess") -> "PreprocessConfig":
         """Build from a dict, rejecting unknown keys with a suggestion.
 
         Raises:
-            ConfigError: For an unknown key or a bad value.
+            ConfigError: For an unknown key or a bad value (histogram state included).
         """
         data = dict(data or {})
         names = [f.name for f in dataclasses.fields(cls)]
@@ -210,6 +262,40 @@ class PreprocessPlan:
     def enabled(self) -> bool:
         """True when any sequence gets any preprocessing."""
         return self.default.enabled or any(c.enabled for _, c in self.sequences)
+
+    def unfitted(self, sequences: Iterable[str]) -> list[str]:
+        """Which of ``sequences`` run ``normalize: histogram`` without landmarks (sorted)."""
+        return sorted({str(s) for s in sequences if not self.for_sequence(str(s)).fitted})
+
+    def check_fitted(self, sequences: Iterable[str]) -> None:
+        """Raise unless every one of ``sequences`` can run.
+
+        Raises:
+            NotFittedError: Naming the sequences that lack histogram landmarks.
+        """
+        missing = self.unfitted(sequences)
+        if missing:
+            shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+            raise NotFittedError(
+                f"preprocess plan {self.name!r}: sequence(s) {shown}: normalize: histogram expected fitted "
+                "landmarks in the sequence's 'histogram' entry; found none. Fit them on the training "
+                "images: `alnm-ray run` does so on the training split (RUN/histogram/<sequence>.json), "
+                "or fit alnm_ray.preprocess.HistogramStandardizer and set histogram: to its to_dict().")
+
+    def with_histogram(self, sequence: str, state: HistogramLandmarks) -> "PreprocessPlan":
+        """A copy whose ``sequence`` config holds ``state`` (listed even if it used the default).
+
+        Raises:
+            ConfigError: When the sequence's config does not normalise with ``histogram``.
+        """
+        config = self.for_sequence(sequence)
+        if config.normalize != "histogram":
+            raise ConfigError(f"preprocess plan {self.name!r}: sequence {sequence}: histogram landmarks "
+                              f"need normalize: histogram; found {config.normalize!r}. Fit landmarks only "
+                              "for sequences that use them.")
+        seqs = dict(self.sequences)
+        seqs[sequence] = dataclasses.replace(config, histogram=state)
+        return dataclasses.replace(self, sequences=tuple(seqs.items()))
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict in the YAML layout (``name``, ``default``, ``sequences``)."""

@@ -26,7 +26,8 @@ map tied landmarks to the first of them.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -155,19 +156,49 @@ class HistogramStandardizer(BaseEstimator):
             SchemaMismatchError: On no image, a mask/image count mismatch, or a
                 constant foreground.
         """
-        _, s1, s2 = self._check_params()
+        self._check_params()
         images = list(images)
         mask_list = [None] * len(images) if masks is None else list(masks)
         if not images or len(mask_list) != len(images):
             raise SchemaMismatchError(
                 f"histogram: fit: expected at least one training image and one mask per image; "
                 f"got {len(images)} image(s) and {len(mask_list)} mask(s).")
+        return self.fit_landmarks([self.image_landmarks(img, msk, what=f"training image {i}")
+                                   for i, (img, msk) in enumerate(zip(images, mask_list))])
+
+    def fit_landmarks(self, image_landmarks: Iterable[Sequence[float]]) -> "HistogramStandardizer":
+        """Learn the standard landmarks from each training image's :meth:`image_landmarks`.
+
+        The same result as :meth:`fit` on those images; a cohort too large to hold
+        in memory measures each image's landmarks where it is read (11 numbers
+        per image) and fits here.
+
+        Args:
+            image_landmarks: One row per training image, its intensities at
+                ``percentiles`` (non-decreasing, first < last).
+
+        Returns:
+            self
+
+        Raises:
+            SchemaMismatchError: On no row, a row of the wrong length or a row
+                whose first and last landmarks are equal.
+        """
+        pc, s1, s2 = self._check_params()
+        rows = [np.asarray(m, dtype=float) for m in image_landmarks]
+        if not rows:
+            raise SchemaMismatchError("histogram: fit: expected at least one training image; got none. "
+                                      "Check that the training split holds images of this sequence.")
         scaled = []
-        for i, (img, msk) in enumerate(zip(images, mask_list)):
-            marks = self.image_landmarks(img, msk, what=f"training image {i}")
+        for i, marks in enumerate(rows):
+            if marks.shape != pc.shape or not marks[-1] > marks[0]:
+                raise SchemaMismatchError(
+                    f"histogram: fit: training image {i}: expected {pc.size} landmark intensities "
+                    f"with the last above the first; got {marks.tolist()!r}. Measure them with "
+                    "image_landmarks() using the same percentiles.")
             scaled.append(s1 + (marks - marks[0]) / (marks[-1] - marks[0]) * (s2 - s1))
         self.landmarks_ = np.mean(scaled, axis=0)
-        self.n_images_ = len(images)
+        self.n_images_ = len(rows)
         return self
 
     def _check_fitted(self) -> None:
@@ -248,3 +279,93 @@ class HistogramStandardizer(BaseEstimator):
         est.landmarks_ = marks
         est.n_images_ = int(data["n_images"])
         return est
+
+
+@dataclass(frozen=True)
+class HistogramLandmarks:
+    """A fitted :class:`HistogramStandardizer`'s state, frozen, as a preprocessing config holds it.
+
+    The ``histogram`` entry of a :class:`~alnm_ray.preprocess.config.PreprocessConfig`
+    with ``normalize: histogram``; its JSON layout is
+    :meth:`HistogramStandardizer.to_dict`'s, so a state saved by ``alnm-ray run``
+    (``RUN/histogram/<sequence>.json``) pastes into a plan as it is.
+
+    Args:
+        landmarks: Standard-scale intensity of each landmark (non-decreasing).
+        percentiles: The landmark percentiles the images were measured at.
+        standard_range: ``(s1, s2)`` of the standard scale.
+        foreground: Voxels measured when no mask is given (``mean``, ``all``).
+        n_images: Number of training images the landmarks were learned from.
+
+    Raises:
+        SchemaMismatchError: When the values are not a fitted standardiser's state.
+
+    Example:
+        >>> hs = HistogramStandardizer(foreground="all").fit([np.arange(100.0), np.arange(50.0) ** 2])
+        >>> state = HistogramLandmarks.from_estimator(hs)
+        >>> HistogramLandmarks.from_dict(state.to_dict()) == state
+        True
+    """
+
+    landmarks: tuple[float, ...]
+    percentiles: tuple[float, ...] = DEFAULT_PERCENTILES
+    standard_range: tuple[float, float] = STANDARD_RANGE
+    foreground: str = "mean"
+    n_images: int = 1
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "landmarks", tuple(float(v) for v in self.landmarks))
+        set_(self, "percentiles", tuple(float(v) for v in self.percentiles))
+        lo, hi = (float(v) for v in self.standard_range)
+        set_(self, "standard_range", (lo, hi))
+        set_(self, "n_images", int(self.n_images))
+        self.estimator()  # validates parameters and landmarks
+
+    def estimator(self) -> HistogramStandardizer:
+        """The fitted standardiser this state describes."""
+        return HistogramStandardizer.from_dict(self.to_dict())
+
+    def to_dict(self) -> dict[str, Any]:
+        """:meth:`HistogramStandardizer.to_dict`'s layout (plain JSON types)."""
+        return {"version": STATE_VERSION, "percentiles": list(self.percentiles),
+                "standard_range": list(self.standard_range), "foreground": self.foreground,
+                "landmarks": list(self.landmarks), "n_images": self.n_images}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "HistogramLandmarks":
+        """From :meth:`to_dict` / :meth:`HistogramStandardizer.to_dict` output.
+
+        Raises:
+            SchemaMismatchError: On a missing key, another layout version or bad landmarks.
+        """
+        if not isinstance(data, Mapping):
+            raise SchemaMismatchError(
+                f"histogram state: expected a mapping with keys {', '.join(_STATE_KEYS)}; got "
+                f"{type(data).__name__}. Paste the JSON that `alnm-ray run` saved in RUN/histogram/.")
+        missing = [k for k in _STATE_KEYS if k not in data]
+        unknown = sorted(set(data) - set(_STATE_KEYS))
+        if missing or unknown:
+            raise SchemaMismatchError(
+                f"histogram state: expected the keys {', '.join(_STATE_KEYS)}; got "
+                f"{', '.join(sorted(map(str, data))) or 'none'} (missing: {', '.join(missing) or 'none'}; "
+                f"unknown: {', '.join(unknown) or 'none'}). Paste the JSON that `alnm-ray run` saved in "
+                "RUN/histogram/, or refit.")
+        est = HistogramStandardizer.from_dict(dict(data))
+        return cls.from_estimator(est)
+
+    @classmethod
+    def from_estimator(cls, est: HistogramStandardizer) -> "HistogramLandmarks":
+        """The state of a fitted standardiser.
+
+        Raises:
+            NotFittedError: When ``est`` is not fitted.
+        """
+        d = est.to_dict()
+        return cls(landmarks=tuple(d["landmarks"]), percentiles=tuple(d["percentiles"]),
+                   standard_range=tuple(d["standard_range"]), foreground=d["foreground"],
+                   n_images=d["n_images"])
+
+
+_STATE_KEYS: tuple[str, ...] = ("version", "percentiles", "standard_range", "foreground", "landmarks",
+                                "n_images")

@@ -121,3 +121,16 @@ def test_errors_name_the_fix(rng):
         HistogramStandardizer(foreground="Mean ").fit([_volume(rng, 1.0)])
     with pytest.raises(SchemaMismatchError, match="non-constant foreground"):
         HistogramStandardizer(foreground="all").fit([np.full((4, 4, 4), 3.0)])
+
+
+def test_fit_landmarks_equals_fit_and_names_a_bad_row():
+    from alnm_ray.exceptions import SchemaMismatchError
+
+    rng = np.random.default_rng(1)
+    imgs = [rng.gamma(2.0, s, size=(6, 10, 10)) for s in (40.0, 70.0, 120.0)]
+    a = HistogramStandardizer().fit(imgs)
+    b = HistogramStandardizer().fit_landmarks([HistogramStandardizer().image_landmarks(i) for i in imgs])
+    np.testing.assert_allclose(a.landmarks_, b.landmarks_)
+    assert b.n_images_ == 3
+    with pytest.raises(SchemaMismatchError, match="training image 1"):
+        HistogramStandardizer().fit_landmarks([np.arange(11.0), np.zeros(11)])
