@@ -21,7 +21,7 @@ import pandas as pd
 
 from alnm_ray.exceptions import AlnmRayError
 from alnm_ray.report import _html as H
-from alnm_ray.report.baseline import baseline_table
+from alnm_ray.report.baseline import RULES_NOTE, baseline_table, display_table
 from alnm_ray.typing import PathLike
 
 logger = logging.getLogger(__name__)
@@ -86,11 +86,12 @@ def _section_overview(run: dict, cv: pd.DataFrame, cohort: pd.DataFrame | None) 
 
 
 def _section_cohort(cohort: pd.DataFrame) -> str:
-    parts = ["<h3>Baseline characteristics by ALNM status</h3>", H.table(baseline_table(cohort), floatfmt="{:.3g}")]
+    parts = ["<h3>Baseline characteristics by ALNM status</h3>", f"<p class='note'>{H.esc(RULES_NOTE)}</p>",
+             H.table(display_table(baseline_table(cohort)))]
     if "split" in cohort and cohort["split"].notna().any():
         parts += ["<h3>Baseline characteristics by split</h3>",
-                  H.table(baseline_table(cohort.drop(columns=["label"], errors="ignore")
-                                         .assign(label=cohort["split"]), by="label"), floatfmt="{:.3g}")]
+                  H.table(display_table(baseline_table(cohort.drop(columns=["label"], errors="ignore")
+                                                       .assign(label=cohort["split"]), by="label")))]
     return "".join(parts)
 
 

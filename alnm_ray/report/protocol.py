@@ -41,17 +41,18 @@ def _deviations_section(protocol: Any, quick: list[dict[str, Any]]) -> str:
 
 
 def _table1(cohort: pd.DataFrame, sets: dict[str, list[str]]) -> str:
-    from alnm_ray.report.baseline import baseline_table
+    """Table 1 per set (training first, then each validation set), by outcome."""
+    from alnm_ray.report.baseline import RULES_NOTE, baseline_table, display_table
 
-    parts = []
+    parts = [f"<p class='note'>{H.esc(RULES_NOTE)}</p>"]
     keep = [c for c in cohort.columns if c not in ("cohort", "center", "split")]
     for name, ids in sets.items():
         sub = cohort[cohort["patient_id"].astype(str).isin(ids)][keep]
         if sub.empty or sub["label"].nunique() < 2 or sub.shape[1] <= 2:
             continue
         parts.append(f"<h3>{H.esc(name)} (n = {len(sub)})</h3>"
-                     + H.table(baseline_table(sub.drop(columns=["patient_id"])), floatfmt="{:.3g}"))
-    return "".join(parts) or "<p class='note'>No clinical variables to tabulate.</p>"
+                     + H.table(display_table(baseline_table(sub.drop(columns=["patient_id"])))))
+    return "".join(parts) if len(parts) > 1 else "<p class='note'>No clinical variables to tabulate.</p>"
 
 
 def _selection(run: Path) -> str:
