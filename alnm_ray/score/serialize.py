@@ -55,6 +55,7 @@ OWN_TYPES: frozenset[str] = frozenset({
     "alnm_ray.select.icc.ICCFilter",
     "alnm_ray.select.importance.ImportanceSelector",
     "alnm_ray.select.lasso.LassoCVSelector",
+    "alnm_ray.select.lasso_logistic.LogisticLassoSelector",
     "alnm_ray.select.mrmr.MRMRSelector",
     "alnm_ray.select.mutual_info.MutualInfoSelector",
     "alnm_ray.select.routing.KindRouter",

@@ -29,7 +29,9 @@ Presets (values not stated in the papers are marked *assumed*):
   repeat, *assumed*); deep: gradient-boosting importance with k chosen from
   the inner-CV performance curve (max mean AUC); clinical: univariate p < 0.05.
 * ``zhang2025`` -- ICC(2,1) > 0.8 (*assumed* form), z-score, mutual-information
-  relevance/redundancy (top 20, NMI > 0.5 redundant, *assumed*), LASSO 10-fold.
+  relevance/redundancy (top 20, NMI > 0.5 redundant, *assumed*), L1-penalised logistic
+  LASSO 10-fold, lambda at minimum CV deviance (``lasso_logistic``: the scores are
+  log-odds Rad-scores, *assumed*; the supplement holds the details).
 """
 
 from __future__ import annotations
@@ -55,7 +57,7 @@ from alnm_ray.select.univariate import LEVENE_CENTERS
 
 #: Post-scaling selection steps, by name.
 STEPS: tuple[str, ...] = ("univariate", "differential", "correlation", "mrmr", "mutual_info",
-                          "importance", "cnn1d", "lasso")
+                          "importance", "cnn1d", "lasso", "lasso_logistic")
 
 #: Harmonisation methods of the ``harmonize`` field (None: no harmonisation).
 HARMONIZERS: tuple[str, ...] = ("combat",)
@@ -130,7 +132,8 @@ class SelectionConfig:
         correlation_threshold: |rho| above which a pair is redundant.
         correlation_drop: "random" (seeded, the paper) or "mean".
         mrmr_k: Features kept by mRMR.
-        lasso_repeats, lasso_folds, lasso_n_alphas: LASSO CV design.
+        lasso_repeats, lasso_folds, lasso_n_alphas: LASSO CV design (both ``lasso``,
+            squared error, and ``lasso_logistic``, L1-penalised logistic regression).
         importance_k: Features kept by gradient-boosting importance, or
             "curve" to choose k by inner CV on the training rows.
         importance_curve_max_k, importance_curve_folds, importance_curve_rule:
@@ -347,6 +350,6 @@ PRESETS: dict[str, SelectionConfig] = {
         kind_steps=(("deep", ("importance",)), ("clinical", ("univariate",))),
         importance_k=K_CURVE, lasso_repeats=1, lasso_folds=GU_LASSO_FOLDS),
     "zhang2025": SelectionConfig(
-        name="zhang2025", icc_threshold=0.8, smote=False, steps=("mutual_info", "lasso"),
+        name="zhang2025", icc_threshold=0.8, smote=False, steps=("mutual_info", "lasso_logistic"),
         lasso_repeats=1, lasso_folds=10),
 }

@@ -26,6 +26,7 @@ from alnm_ray.select.encode import ClinicalEncoder
 from alnm_ray.select.icc import ICCFilter
 from alnm_ray.select.importance import ImportanceSelector
 from alnm_ray.select.lasso import LassoCVSelector
+from alnm_ray.select.lasso_logistic import LogisticLassoSelector
 from alnm_ray.select.mrmr import MRMRSelector
 from alnm_ray.select.mutual_info import MutualInfoSelector
 from alnm_ray.select.routing import KindRouter
@@ -81,6 +82,10 @@ def _post_steps(cfg: SelectionConfig, names: tuple[str, ...], seed: int) -> list
                                             noise_std=cfg.cnn1d_noise_std, seed=seed)))
         elif name == "lasso":
             out.append((name, LassoCVSelector(
+                n_repeats=cfg.lasso_repeats, n_folds=cfg.lasso_folds,
+                n_alphas=cfg.lasso_n_alphas, seed=seed, **common)))
+        elif name == "lasso_logistic":
+            out.append((name, LogisticLassoSelector(
                 n_repeats=cfg.lasso_repeats, n_folds=cfg.lasso_folds,
                 n_alphas=cfg.lasso_n_alphas, seed=seed, **common)))
     return out

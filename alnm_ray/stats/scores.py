@@ -9,12 +9,15 @@ new patients, printed and stored as JSON.
 
 :meth:`LinearScore.from_estimator` reads the coefficients of
 
-* :class:`alnm_ray.select.lasso.LassoCVSelector` -- ``coef_`` (one per input
-  feature; zeros are the dropped features), ``intercept_`` and
-  ``feature_names_in_``.  That LASSO regresses the 0/1 label with squared
-  error, so its score is on the probability-like scale of a linear
-  probability model; the features are those the selector saw (usually
-  z-scored inside the pipeline), so score the same scaled table;
+* :class:`alnm_ray.select.lasso_logistic.LogisticLassoSelector` -- the
+  L1-penalised logistic regression: ``coef_`` (one per input feature; zeros
+  are the dropped features), ``intercept_`` and ``feature_names_in_``; its
+  score is the log-odds "Rad-score" (``scale="log-odds"``);
+* :class:`alnm_ray.select.lasso.LassoCVSelector` -- the same attributes, but
+  that LASSO regresses the 0/1 label with squared error, so its score is on
+  the probability-like scale of a linear probability model (``scale`` left
+  unset).  For both selectors the features are those the selector saw
+  (usually z-scored inside the pipeline), so score the same scaled table;
 * a scikit-learn ``LogisticRegression`` (``coef_`` of shape ``(1, p)``), whose
   score is the log-odds;
 * :class:`alnm_ray.stats.logistic.ClinicalLogisticModel` (``coef_`` Series).
@@ -49,6 +52,9 @@ class LinearScore:
         feature_names: Feature (column) names, in formula order.
         coefficients: One coefficient per feature.
         name: What the score is called (``"tumour_score"``, ``"LN_score"``).
+        scale: ``"log-odds"`` when the score is a logistic model's linear
+            predictor (its exp is an odds); None when not known (e.g. a
+            squared-error LASSO).
 
     Example:
         >>> s = LinearScore(0.5, ("f1", "f2"), (1.0, -2.0), name="LN_score")
@@ -64,6 +70,7 @@ class LinearScore:
     feature_names: tuple[str, ...]
     coefficients: tuple[float, ...]
     name: str = "score"
+    scale: str | None = None
 
     def __post_init__(self) -> None:
         names = tuple(str(n) for n in self.feature_names)
@@ -100,6 +107,10 @@ class LinearScore:
                 ``estimator.feature_names_in_`` (or the Series index).
             drop_zero: Leave out features whose coefficient is exactly 0 (the
                 features a LASSO did not select).
+
+        The scale is the estimator's ``score_scale_`` when it has one, and
+        ``"log-odds"`` for scikit-learn's ``LogisticRegression`` and
+        :class:`~alnm_ray.stats.logistic.ClinicalLogisticModel`.
 
         Returns:
             A :class:`LinearScore`.
@@ -138,7 +149,7 @@ class LinearScore:
         intercept = float(np.ravel(np.asarray(estimator.intercept_, dtype=float))[0])
         keep = values != 0.0 if drop_zero else np.ones(values.size, dtype=bool)
         return cls(intercept, tuple(n for n, k in zip(names, keep) if k),
-                   tuple(float(v) for v in values[keep]), name=name)
+                   tuple(float(v) for v in values[keep]), name=name, scale=_scale_of(estimator))
 
     def score(self, X: Any) -> np.ndarray:
         """The score of every row of ``X``, shape ``(n,)``.
@@ -179,7 +190,8 @@ class LinearScore:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (full double precision)."""
-        return {"format": SCORE_FORMAT, "name": self.name, "intercept": self.intercept,
+        return {"format": SCORE_FORMAT, "name": self.name, "scale": self.scale,
+                "intercept": self.intercept,
                 "features": [{"name": n, "coefficient": c}
                              for n, c in zip(self.feature_names, self.coefficients)]}
 
@@ -201,9 +213,22 @@ class LinearScore:
                 f"{found!r}. Load a file written by LinearScore.to_json().")
         feats = data.get("features", [])
         return cls(data["intercept"], tuple(f["name"] for f in feats),
-                   tuple(f["coefficient"] for f in feats), name=data.get("name", "score"))
+                   tuple(f["coefficient"] for f in feats), name=data.get("name", "score"),
+                   scale=data.get("scale"))
 
     @classmethod
     def from_json(cls, text: str) -> LinearScore:
         """Inverse of :meth:`to_json`."""
         return cls.from_dict(json.loads(text))
+
+
+def _scale_of(estimator: Any) -> str | None:
+    """``"log-odds"`` for logistic models (own ``score_scale_`` first); None otherwise."""
+    scale = getattr(estimator, "score_scale_", None)
+    if scale is not None:
+        return str(scale)
+    from sklearn.linear_model import LogisticRegression
+
+    from alnm_ray.stats.logistic import ClinicalLogisticModel
+
+    return "log-odds" if isinstance(estimator, (LogisticRegression, ClinicalLogisticModel)) else None

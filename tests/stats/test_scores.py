@@ -66,3 +66,16 @@ def test_errors_name_the_problem(features):
         LinearScore.from_estimator(LogisticRegression())
     with pytest.raises(ConfigError, match="feature names"):
         LinearScore.from_estimator(LogisticRegression().fit(X.to_numpy(), y))
+
+
+def test_logistic_lasso_score_is_log_odds_and_keeps_its_scale_in_json(features):
+    from alnm_ray.select.lasso_logistic import LogisticLassoSelector
+
+    X, y = features
+    sel = LogisticLassoSelector(n_folds=5, n_alphas=30).fit(X, y)
+    s = LinearScore.from_estimator(sel, name="tumour_score")
+    assert s.scale == "log-odds" and list(s.feature_names) == sel.selected_features_
+    np.testing.assert_allclose(s.score(X), sel.intercept_ + X.to_numpy() @ sel.coef_, atol=1e-12)
+    back = LinearScore.from_json(s.to_json())
+    assert back == s and back.scale == "log-odds"
+    assert LinearScore.from_estimator(LassoCVSelector(n_repeats=1, n_folds=5).fit(X, y)).scale is None
