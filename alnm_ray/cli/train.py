@@ -26,6 +26,9 @@ from alnm_ray.cli.options import (
 @click.option("--run", "run_dir", type=click.Path(exists=True, file_okay=False), default=None, metavar="RUN",
               help="A `tune` run folder: its selection preset/config, seed and table versions are used "
                    "(run.json or config.yaml). Options below override it.")
+@click.option("--protocol", "protocol_spec", default=None, metavar="NAME|FILE",
+              help="A study protocol (shipped name or YAML file): its selection, the classifier's parameters, "
+                   "seed, reader and training split. Flags that would change those are refused.")
 @click.option("--feature-set", required=True, metavar="SET",
               help="Feature set: radiomics, deep, combined, clinical, clinical+radiomics, …")
 @click.option("--classifier", required=True, type=RegistryChoice(CLASSIFIERS, "classifier"),
@@ -61,7 +64,7 @@ def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: 
           out: str, preset: str | None, selection_yaml: str | None, seed: int | None, tables: dict[str, str],
           params: tuple[str, ...], reader: str | None, split: str | None, cohorts: tuple[str, ...],
           threshold: str | None, overwrite: bool, signing_key: str | None, unsigned: bool, as_json: bool,
-          explain_background: int = 100, mlflow_uri: str | None = None) -> None:
+          explain_background: int = 100, mlflow_uri: str | None = None, protocol_spec: str | None = None) -> None:
     """Fit one pipeline on every training patient and write a frozen BUNDLE.
 
     The bundle folder holds the preprocessing plan, PyRadiomics params and
@@ -79,6 +82,7 @@ def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: 
       alnm-ray train --store store/ --run runs/guo --feature-set combined --classifier mlp --out bundles/mlp \\
         --signing-key ~/.config/alnm-ray/keys/site-a.key
       alnm-ray train --store store/ --preset guo2024 --feature-set radiomics --classifier lr --out b/ --unsigned
+      alnm-ray train --store store/ --protocol guo2024 --feature-set combined --classifier mlp --out b/ --unsigned
     """
     import yaml
 
@@ -91,6 +95,10 @@ def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: 
     if run_dir is not None:
         run = load_run(run_dir)
         settings = train_settings(run, feature_set, classifier)
+    if protocol_spec is not None:
+        settings = _protocol_settings(protocol_spec, feature_set, classifier, run_dir, settings,
+                                      {"seed": seed, "selection_yaml": selection_yaml, "preset": preset,
+                                       "params": params, "reader": reader, "split": split})
     store = store or run.get("store")
     if not store:
         raise UserError(f"--store: expected the feature store to train from; got none. Pass --store PATH "
@@ -139,3 +147,36 @@ def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: 
                f"threshold {result.threshold:.3f}; apparent training AUC {result.train_auc:.3f} "
                f"({result.seconds:.1f} s); " + (f"signed by {result.signer[:16]}" if result.signer
                                                else "UNSIGNED (--unsigned)"))
+
+
+#: Parameter name -> the flag as typed, for the flags a protocol decides.
+_FLAGS = {"preset": "--preset", "selection_yaml": "--selection", "seed": "--seed", "params": "--param",
+          "reader": "--reader", "split": "--split"}
+
+
+def _protocol_settings(spec: str, feature_set: str, classifier: str, run_dir: str | None, from_run: dict,
+                       values: dict) -> dict:
+    """TrainConfig settings of ``--protocol``; refuses flags (and a --run of another protocol) that conflict."""
+    from alnm_ray.cli._errors import UserError
+    from alnm_ray.protocol import load_protocol
+    from alnm_ray.protocol.stages import TRAIN_OWNED, flag_conflicts, protocol_train_settings
+
+    p = load_protocol(spec)
+    ctx = click.get_current_context()
+    given = {flag: (" ".join(values[name]) if isinstance(values[name], tuple) else values[name])
+             for name, flag in _FLAGS.items()
+             if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)}
+    conflicts = flag_conflicts(p, given, TRAIN_OWNED, "train")
+    recorded = from_run.get("protocol") or {}
+    if run_dir is not None and recorded.get("hash") != p.hash:
+        conflicts.append(f"--run {run_dir}: expected a `tune --protocol {p.name}` run (protocol hash "
+                         f"{p.hash[:12]}); got a run of {recorded.get('name', 'no protocol')}"
+                         f"{' (' + str(recorded.get('hash'))[:12] + ')' if recorded else ''}. Drop --run, or "
+                         "point it at a run of this protocol.")
+    if conflicts:
+        raise UserError(f"train --protocol {p.name}: {len(conflicts)} flag(s) the protocol decides:\n"
+                        + "\n".join(f"  - {c}" for c in conflicts))
+    settings = protocol_train_settings(p, feature_set, classifier)
+    if "tables" in from_run:  # the run's exact table versions, when training from a run of this protocol
+        settings["tables"] = from_run["tables"]
+    return settings

@@ -27,10 +27,32 @@ from alnm_ray.cli.options import (
 _CONFIG = "alnm_ray.tune.config:TuneRunConfig"
 
 
+#: Parameter name -> the flag as typed, for the flags a protocol decides.
+_FLAGS = {"preset": "--preset", "selection_yaml": "--selection", "repeats": "--repeats", "folds": "--folds",
+          "seed": "--seed", "classifiers": "--classifiers", "feature_sets": "--feature-sets", "search": "--search",
+          "samples": "--samples", "inner_folds": "--inner-folds", "holdout": "--holdout/--no-holdout",
+          "test_size": "--test-size", "external": "--external/--no-external", "cv_on": "--cv-on"}
+
+
+def _given(names: dict[str, str], values: dict) -> dict[str, object]:
+    """Flags the user typed (not defaults), with their values."""
+    ctx = click.get_current_context()
+    out = {}
+    for name, flag in names.items():
+        if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None):
+            value = values[name]
+            out[flag] = ",".join(value) if isinstance(value, tuple) else value
+    return out
+
+
 @click.command("tune")
 @store_option()
 @click.option("--out", required=True, type=click.Path(file_okay=False), metavar="RUN",
               help="Run folder (created; an interrupted sweep in it is resumed).")
+@click.option("--protocol", "protocol_spec", default=None, metavar="NAME|FILE",
+              help="A study protocol (shipped name or YAML file): its selection per kind, classifiers and "
+                   "their parameters, feature sets, CV design and seed, CV on its training split only (the "
+                   "sweep of `alnm-ray run`). Flags that would change those are refused.")
 @selection_options(preset_default=default_of(_CONFIG, "preset"))
 @click.option("--repeats", type=click.IntRange(min=1), default=default_of(_CONFIG, "repeats"), show_default=True,
               help="CV repeats.")
@@ -84,7 +106,8 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
          samples: int, inner_folds: int, seed: int, tables: dict[str, str], clinical: str | None,
          cohorts: tuple[str, ...], join: str, holdout: bool, test_size: float, external: bool | None,
          cv_on: str, chunk: int | None, max_concurrent: int | None, max_trials: int | None,
-         n_boot: int, overwrite: bool, as_json: bool, mlflow_uri: str | None = None) -> None:
+         n_boot: int, overwrite: bool, as_json: bool, mlflow_uri: str | None = None,
+         protocol_spec: str | None = None) -> None:
     """Sweep feature sets x classifiers with repeated stratified K-fold CV on Ray Tune.
 
     Each Tune trial runs a chunk of repeats of one feature-set group for every
@@ -102,19 +125,33 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
       alnm-ray tune --store store/ --out runs/guo
       alnm-ray tune --store store/ --feature-sets radiomics,combined --classifiers lr,mlp --repeats 5 --out runs/q
       alnm-ray tune --store store/ --search random --samples 20 --feature-sets combined --out runs/s
+      alnm-ray tune --store store/ --protocol guo2024 --out runs/guo-protocol
     """
     from alnm_ray.cli._errors import UserError
+
+    protocol = None
+    if protocol_spec is not None:
+        from alnm_ray.protocol import load_protocol
+        from alnm_ray.protocol.stages import TUNE_OWNED, flag_conflicts
+
+        protocol = load_protocol(protocol_spec)
+        conflicts = flag_conflicts(protocol, _given(_FLAGS, dict(locals())), TUNE_OWNED, "tune")
+        if conflicts:
+            raise UserError(f"tune --protocol {protocol.name}: {len(conflicts)} flag(s) the protocol decides:\n"
+                            + "\n".join(f"  - {c}" for c in conflicts))
 
     given = click.get_current_context().get_parameter_source("samples") != click.core.ParameterSource.DEFAULT
     if given and search != "random":
         raise UserError("--samples: only used by --search random; got --search grid. Add --search random "
                         "or drop --samples.")
-    from alnm_ray.cli._logging import add_run_log
-    from alnm_ray.runtime import ray_session
     from alnm_ray.select.config import SelectionConfig
-    from alnm_ray.tune import TuneRunConfig, format_summary, load_inputs, run_sweep
-    from alnm_ray.tune.sweep import check_run_dir
+    from alnm_ray.tune import TuneRunConfig, load_inputs
 
+    if protocol is not None:
+        return _tune_protocol(ctx, protocol, store=store, out=out, tables=tables, clinical=clinical,
+                              cohorts=cohorts, join=join, n_boot=n_boot, chunk=chunk,
+                              max_concurrent=max_concurrent, max_trials=max_trials, overwrite=overwrite,
+                              as_json=as_json, mlflow_uri=mlflow_uri)
     selection = {}
     if selection_yaml:
         with open(selection_yaml, encoding="utf-8") as fh:
@@ -128,6 +165,41 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
         inner_folds=inner_folds, n_boot=n_boot, chunk=chunk, max_concurrent=max_concurrent,
         max_trials=max_trials, quiet=ctx.quiet)
     inputs = load_inputs(store, cfg)  # fails fast on bad input, before Ray starts
+    _sweep(ctx, cfg, inputs, store=store, out=out, overwrite=overwrite, as_json=as_json, mlflow_uri=mlflow_uri)
+
+
+def _tune_protocol(ctx: CliContext, protocol, *, store: str, out: str, tables: dict[str, str],
+                   clinical: str | None, cohorts: tuple[str, ...], join: str, n_boot: int, chunk: int | None,
+                   max_concurrent: int | None, max_trials: int | None, overwrite: bool, as_json: bool,
+                   mlflow_uri: str | None) -> None:
+    from alnm_ray.protocol.check import component_problems, consistency_problems
+    from alnm_ray.protocol.load import ProtocolError
+    from alnm_ray.protocol.runner import training_inputs
+    from alnm_ray.protocol.stages import protocol_tune_config
+    from alnm_ray.tune import load_inputs
+
+    problems = component_problems(protocol) + consistency_problems(protocol)
+    if problems:
+        raise ProtocolError(f"protocol {protocol.name}: {len(problems)} problem(s) before any work:\n"
+                            + "\n".join(f"  - {q}" for q in problems), problems)
+    cfg = protocol_tune_config(protocol, store, tables=tuple(tables.items()), clinical=clinical, cohorts=cohorts,
+                               join=join, n_boot=n_boot, chunk=chunk, max_concurrent=max_concurrent,
+                               max_trials=max_trials, quiet=ctx.quiet)
+    inputs = training_inputs(protocol, load_inputs(store, cfg))  # the CV never sees another set
+    if not ctx.quiet:
+        click.echo(f"tune: protocol {protocol.name} v{protocol.version} ({protocol.hash[:12]}), CV on its "
+                   f"training split {protocol.training_split!r}", err=True)
+    _sweep(ctx, cfg, inputs, store=store, out=out, overwrite=overwrite, as_json=as_json, mlflow_uri=mlflow_uri)
+
+
+def _sweep(ctx: CliContext, cfg, inputs, *, store: str, out: str, overwrite: bool, as_json: bool,
+           mlflow_uri: str | None) -> None:
+    from alnm_ray.cli._logging import add_run_log
+    from alnm_ray.runtime import ray_session
+    from alnm_ray.tune import format_summary, run_sweep
+    from alnm_ray.tune.sweep import check_run_dir
+
+    repeats, folds = cfg.repeats, cfg.folds
     if not ctx.quiet:
         click.echo(f"tune: {len(inputs.y)} patients ({int(inputs.y.sum())} ALNM+), feature sets "
                    f"{', '.join(inputs.feature_sets)}; {len(cfg.classifiers)} classifier(s); "
@@ -153,7 +225,7 @@ def tune(ctx: CliContext, store: str, out: str, preset: str, selection_yaml: str
     outcome = {"run": str(result.run_dir), "run_id": result.run_id, "units": len(result.units),
                "computed": result.computed, "reused": result.reused, "complete": result.complete,
                "wall_seconds": round(result.wall_seconds, 2), "tune_seconds": round(result.tune_seconds, 2),
-               "store_versions": result.outputs.get("store", {})}
+               "store_versions": result.outputs.get("store", {}), "protocol": cfg.protocol or None}
     if as_json:
         if result.summary is not None:
             outcome["summary"] = json.loads(result.summary.to_json(orient="records"))

@@ -39,7 +39,8 @@ def _train_config(p: Protocol, fs: str, clf: str, pins: dict[str, str], run_dir:
     return TrainConfig(feature_set=fs, classifier=clf, classifier_params=p.classifiers.get(clf, {}),
                        selection=p.selection_dict(), seed=p.cv()[2],
                        tables={t: v for t, v in pins.items() if t in _tables(fs)}, reader=p.reader,
-                       split=p.training_split, run=run_dir)
+                       split=p.training_split, run=run_dir,
+                       protocol={"name": p.name, "version": p.version, "hash": p.hash})
 
 
 def _tables(fs: str) -> set[str]:

@@ -98,6 +98,8 @@ def train_settings(run: dict[str, Any], feature_set: str, classifier: str) -> di
         if isinstance(run.get(key), dict):
             out["tables"] = {str(k): str(v) for k, v in run[key].items()}
             break
+    if isinstance(run.get("protocol"), dict):
+        out["protocol"] = dict(run["protocol"])
     for key in ("reader", "split"):
         if key in run:
             out[key] = run[key]

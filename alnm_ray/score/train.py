@@ -63,6 +63,8 @@ class TrainConfig:
         threshold: ``"youden"``, ``"cv-youden"`` or a probability in [0, 1].
         cv_folds: Folds for ``cv-youden``.
         run: The tune run folder the configuration came from (recorded only).
+        protocol: ``{"name", "version", "hash"}`` of the study protocol the settings came from
+            (``train --protocol``, ``alnm-ray run``; recorded in the bundle's metadata).
     """
 
     feature_set: str
@@ -77,6 +79,7 @@ class TrainConfig:
     threshold: str | float = "youden"
     cv_folds: int = DEFAULT_CV_FOLDS
     run: str | None = None
+    protocol: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         from alnm_ray.model.classifiers import CLASSIFIERS
@@ -90,6 +93,7 @@ class TrainConfig:
                               "modality's model separately.")
         object.__setattr__(self, "cohorts", tuple(str(c) for c in self.cohorts))
         object.__setattr__(self, "classifier_params", dict(self.classifier_params))
+        object.__setattr__(self, "protocol", dict(self.protocol or {}))
         object.__setattr__(self, "tables", {str(k): str(v) for k, v in dict(self.tables).items()})
         if isinstance(self.threshold, str):
             try:
@@ -325,6 +329,7 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
                      "apparent_auc": train_auc, "selection_fallbacks": selection.fallbacks,
                      "classifier_warnings": warn_texts},
         "run": config.run,
+        **({"protocol": dict(config.protocol)} if config.protocol else {}),
         **({"harmonization": harmonization} if harmonization else {}),
         "deep_weights_sha256": deep_params.get("weights_sha256"),
     }

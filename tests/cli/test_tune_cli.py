@@ -91,3 +91,21 @@ def test_empty_store_no_labels_one_class_and_flag_misuse(tmp_path) -> None:
     assert misuse.exit_code == 2 and "--search random" in misuse.output
     bad_clf = _tune("--store", store.uri, "--out", str(tmp_path / "r5"), "--classifiers", "lr,xgbost")
     assert bad_clf.exit_code == 2 and "Did you mean 'xgboost'" in bad_clf.output
+
+
+def test_protocol_refuses_every_flag_it_decides_before_any_work(tmp_path) -> None:
+    out = tmp_path / "run"
+    result = _tune("--store", str(tmp_path / "none"), "--out", str(out), "--protocol", "guo2024",
+                   "--repeats", "5", "--classifiers", "lr,nb", "--no-holdout", "--preset", "guo2024")
+    assert result.exit_code == 2, result.output
+    assert "4 flag(s) the protocol decides" in result.output
+    assert ("--repeats: expected no --repeats with --protocol guo2024 (its cv.repeats decides it); got "
+            "--repeats 5. Drop --repeats, or change the value in a copy of the protocol") in result.output
+    assert "got --classifiers lr,nb" in result.output and "--holdout/--no-holdout" in result.output
+    assert "--preset: expected no --preset" in result.output
+    assert not out.exists() and not (tmp_path / "none").exists()
+
+
+def test_protocol_unknown_name_suggests_a_shipped_one(tmp_path) -> None:
+    result = _tune("--store", str(tmp_path / "s"), "--out", str(tmp_path / "run"), "--protocol", "guo2042")
+    assert result.exit_code == 2 and "Did you mean 'guo2024'" in result.output
