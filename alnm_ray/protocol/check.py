@@ -8,6 +8,10 @@ what was expected, what was found, how to fix it):
   a protocol is never run with a substitute method;
 * **consistency**: the final model and the named comparisons must be among
   the protocol's feature sets and classifiers;
+* **ignored values**: nothing the protocol states may be dropped silently --
+  a value this build would not use (post-fusion settings without a post-fusion
+  set, a selection block no set reads, a seed other than the one used, ...) is
+  a problem (:func:`ignored_problems`);
 * **data** (when manifests / a clinical table are given): every sequence
   (reader rows for the modelling reader), the readers the ICC needs, every
   ``split`` value of the validation design, labels, and the clinical
@@ -137,6 +141,78 @@ def consistency_problems(p: Protocol) -> list[str]:
     return problems
 
 
+def ignored_problems(p: Protocol) -> list[str]:
+    """Protocol values this build would not use -- each would otherwise be silently dropped.
+
+    A protocol with its own ``model`` section (e.g. zhang2025's score nomogram) is run by its own
+    stages and is checked by :func:`alnm_ray.protocol.scores.model_problems` instead.
+    """
+    if p.data.get("model"):
+        return []
+    from alnm_ray.exceptions import ConfigError
+    from alnm_ray.model.classifiers import CLASSIFIER_NAMES, make_classifier
+
+    problems: list[str] = []
+    built = [(f"classifiers.models.{n}", n, v) for n, v in p.classifiers.items() if n in CLASSIFIER_NAMES]
+    if p.post_sets and p.post_fusion.get("meta_params"):
+        built.append(("classifiers.post_fusion.meta_params", "svm", dict(p.post_fusion["meta_params"])))
+    for where, name, params in built:
+        try:
+            make_classifier(name, 0, **params)
+        except ConfigError as exc:
+            problems.append(f"{where}: {exc} Fix the parameter names in a copy of the protocol.")
+    fix = f"Remove it from a copy of the protocol (`alnm-ray protocol show {p.name} > mine.yaml`)"
+    pf = p.post_fusion
+    if not p.post_sets:
+        for key in sorted(pf):
+            problems.append(f"classifiers.post_fusion.{key}: expected post-fusion settings only with "
+                            f"feature_sets.post; found {key} = {pf[key]!r} and no post-fusion set, so it would be "
+                            f"ignored. {fix}, or add the post-fusion sets.")
+    elif pf.get("base") and list(pf["base"]) != list(p.classifiers):
+        problems.append(f"classifiers.post_fusion.base: expected the classifiers of classifiers.models "
+                        f"({', '.join(p.classifiers)}), because this build fits the post-fusion sets with every "
+                        f"classifier of the protocol; found {', '.join(pf['base'])}. Make them equal, or drop base.")
+    shared_seed = (p.data["selection"].get("shared") or {}).get("seed")
+    if shared_seed is not None and int(shared_seed) != p.cv()[2]:
+        problems.append(f"selection.shared.seed: expected the value of cv.seed ({p.cv()[2]}), because this build "
+                        f"seeds selection in every fit from cv.seed; found {shared_seed}. Use one seed, or drop "
+                        "selection.shared.seed.")
+    fm = p.final_model
+    if fm["rule"] != "fixed":
+        for key in ("feature_set", "classifier"):
+            if fm.get(key):
+                problems.append(f"final_model.{key}: expected no {key} with rule {fm['rule']!r} (the rule picks "
+                                f"the model); found {fm[key]!r}, which would be ignored. Drop it, or use rule "
+                                "fixed.")
+    if p.data.get("deep") and not p.uses_deep:
+        problems.append(f"deep: expected a deep section only when a feature set reads deep features; no set of "
+                        f"{', '.join(p.feature_sets)} does, so it would be ignored. {fix}, or add a deep set.")
+    used_kinds = {k for k in ("radiomics", "deep", "clinical")
+                  if any(k in s or (k != "clinical" and "combined" in s) for s in p.feature_sets)}
+    for kind in p.kinds:
+        if kind not in used_kinds:
+            problems.append(f"selection.{kind}: expected a selection block only for kinds a feature set reads; "
+                            f"no set of {', '.join(p.feature_sets)} reads {kind}, so its steps would be ignored. "
+                            f"{fix}, or add a {kind} set.")
+    if p.clinical_variables and not p.uses_clinical:
+        problems.append(f"clinical.variables: expected clinical variables only with a clinical feature set or "
+                        f"clinical.model; found {len(p.clinical_variables)} and neither, so they would be "
+                        f"ignored. {fix}, or add a clinical set.")
+    odds = (p.data.get("report") or {}).get("odds_ratio_table")
+    if odds is not None and bool(odds) != (p.clinical_model is not None):
+        problems.append(f"report.odds_ratio_table: expected {p.clinical_model is not None} (this build writes "
+                        f"the odds-ratio table exactly when the protocol has a clinical.model); found {odds}, "
+                        "which would be ignored. Set it to match, or drop it.")
+    sets = list(p.feature_sets)
+    for fs, clf in p.waterfall:
+        clfs = p.post_fusion_base if fs.startswith("post:") else tuple(p.classifiers)
+        if fs not in sets or clf not in clfs:
+            problems.append(f"report.waterfall: model {fs}/{clf}: expected a model the protocol fits "
+                            f"({', '.join(sets)} x {', '.join(clfs)}); found none by that name, so no waterfall "
+                            f"would be drawn.{did_you_mean(fs, sets)} Fix the name.")
+    return problems
+
+
 def data_problems(p: Protocol, manifest: pd.DataFrame | None, clinical: pd.DataFrame | None) -> list[str]:
     """What the manifest(s) and clinical table lack for this protocol."""
     problems: list[str] = []
@@ -211,7 +287,8 @@ def check_protocol(p: Protocol, manifests: Sequence[pd.DataFrame] = (),
         []
     """
     manifest = pd.concat(list(manifests), ignore_index=True) if manifests else None
-    problems = component_problems(p) + consistency_problems(p) + data_problems(p, manifest, clinical)
+    problems = (component_problems(p) + consistency_problems(p) + ignored_problems(p)
+                + data_problems(p, manifest, clinical))
     if p.data.get("model"):
         from alnm_ray.protocol.scores import model_problems
 
