@@ -370,6 +370,15 @@ def load_bundle_files(files: BundleFiles) -> Bundle:
     expected = parse_checksums(files.checksums.decode("utf-8", errors="replace"),
                                source=f"{source}/{CHECKSUM_FILE}")
     blobs = verify_blobs(files.blobs, expected, bundle=source)  # nothing below runs unless all match
+    if METADATA_FILE not in blobs and "fusion.json" in blobs:
+        from alnm_ray.exceptions import ConfigError
+
+        raise ConfigError(
+            f"bundle {source}: expected a single-model bundle (from `alnm-ray train`); got a post-fusion bundle "
+            "(fusion.json: component bundles plus a signed meta model), which `alnm-ray score` does not score "
+            f"in one call. Score each component bundle (`alnm-ray score {source}/components/<set> …`), then "
+            "combine their probabilities with alnm_ray.protocol.fusion_bundle.score_fusion_bundle(bundle, "
+            "{set: probabilities}).")
     if METADATA_FILE not in blobs:
         raise BundleIntegrityError(f"bundle {source}: expected {METADATA_FILE}; not found. "
                                    "Check the path points at a folder written by `alnm-ray train`.")
