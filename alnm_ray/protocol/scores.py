@@ -7,7 +7,10 @@ A protocol's ``model: {kind: score_nomogram, ...}`` section describes
    selection chain (ICC filter -> z-score -> mutual-information redundancy ->
    LASSO, :func:`~alnm_ray.select.pipeline.build_selection_pipeline`); the
    LASSO's linear predictor is the score (:class:`ROIScore`,
-   :class:`~alnm_ray.stats.scores.LinearScore`);
+   :class:`~alnm_ray.stats.scores.LinearScore`).  With the ``lasso_logistic``
+   step (the shipped zhang2025 protocol) it is the log-odds "Rad-score" of an
+   L1-penalised logistic regression, ``intercept + sum(coef * z-scored
+   feature)``; with ``lasso`` (squared error) it is a linear probability;
 2. the **clinical-radiomics model**: univariate screen of the clinical
    factors and the scores, then stepwise backward multivariable logistic
    regression (:class:`~alnm_ray.stats.logistic.ClinicalLogisticModel`);
@@ -48,6 +51,8 @@ CLINICAL_RADIOMICS = "clinical_radiomics"
 CLINICAL = "clinical"
 LOGISTIC = "logistic"
 SCORE_CLASSIFIER = "lasso"
+#: Selection steps whose linear predictor can be a score (the chain's last step).
+SCORE_STEPS = ("lasso_logistic", "lasso")
 #: Format tag of the JSON document (the bundle's model file).
 DOCUMENT_FORMAT = "alnm-ray.score-nomogram/1"
 _KEYS = ("kind", "rois", "univariate_p", "selection", "stay_p", "categorical", "risk_cutoff",
@@ -203,7 +208,8 @@ class ROIScore(BaseEstimator):
     Args:
         name: The score's name (``tumour_score``).
         sequence: The ROI's sequence; its ``<sequence>__*`` columns are used.
-        selection: A :class:`~alnm_ray.select.config.SelectionConfig` ending in ``lasso``.
+        selection: A :class:`~alnm_ray.select.config.SelectionConfig` ending in
+            ``lasso_logistic`` (log-odds score) or ``lasso`` (squared error).
         reader_table: Readers' ratings for the ICC filter (None without ICC).
         seed: Seed of the stochastic steps.
 
@@ -212,8 +218,9 @@ class ROIScore(BaseEstimator):
         pipeline_: The fitted selection pipeline.
         score_: The :class:`~alnm_ray.stats.scores.LinearScore` over the z-scored LASSO features.
         raw_: ``{feature: (mean, sd)}`` of the z-score of each score feature (training rows).
-        fallback_: Set when LASSO kept no feature at lambda_min and the first
-            point of the path with a non-zero coefficient was used.
+        fallback_: Set when LASSO kept no feature at lambda_min: the point of the
+            path with a non-zero coefficient and the lowest CV deviance (logistic
+            LASSO) or the first such point (squared-error LASSO) gives the score.
     """
 
     def __init__(self, name: str, sequence: str, selection: Any, reader_table: Any = None,
@@ -230,10 +237,11 @@ class ROIScore(BaseEstimator):
         from alnm_ray.select.pipeline import build_selection_pipeline
         from alnm_ray.stats.scores import LinearScore
 
-        if self.selection.steps[-1:] != ("lasso",):
-            raise ConfigError(f"{self.name}: selection steps: expected a chain ending in lasso (the score is "
-                              f"the LASSO's linear predictor); got {list(self.selection.steps)}. End the "
-                              "steps with lasso.")
+        last = self.selection.steps[-1] if self.selection.steps else None
+        if last not in SCORE_STEPS:
+            raise ConfigError(f"{self.name}: selection steps: expected a chain ending in lasso_logistic or lasso "
+                              f"(the score is the LASSO's linear predictor); got {list(self.selection.steps)}. "
+                              "End the steps with lasso_logistic (log-odds Rad-score).")
         cols = roi_columns(X.columns, self.sequence)
         if not cols:
             raise SchemaMismatchError(f"{self.name}: expected feature columns {self.sequence}__*; found none "
@@ -244,15 +252,20 @@ class ROIScore(BaseEstimator):
                                         kinds=kinds_of(cols), seed=self.seed)
         pipe.fit(X[cols], np.asarray(y, dtype=int))
         self.pipeline_ = pipe
-        lasso = pipe.named_steps["lasso"]
+        lasso = pipe.named_steps[last]
         self.fallback_ = None
         est: Any = lasso
         if not np.any(np.asarray(lasso.coef_) != 0):
             nz = np.flatnonzero(np.any(lasso.coef_path_ != 0, axis=0))
-            if nz.size:  # the first lambda at which a feature enters the path
-                j = int(nz[0])
+            curve = getattr(lasso, "deviance_mean_", None)
+            if nz.size and curve is not None:  # the best CV deviance among points that keep a feature
+                j = int(nz[np.argmin(np.asarray(curve)[nz])])
+                how = "the non-empty point with the lowest CV deviance"
+            elif nz.size:  # the first lambda at which a feature enters the path
+                j, how = int(nz[0]), "the path's first non-zero point"
+            if nz.size:
                 est = _Coefs(lasso.coef_path_[:, j], lasso.feature_names_in_, lasso, j)
-                self.fallback_ = (f"LASSO kept no feature at lambda_min; the path's first non-zero point "
+                self.fallback_ = (f"LASSO kept no feature at lambda_min; {how} "
                                   f"(lambda {lasso.alphas_[j]:.4g}) gives the score")
         self.score_ = LinearScore.from_estimator(est, name=self.name,
                                                  feature_names=[str(c) for c in lasso.feature_names_in_])
@@ -305,7 +318,11 @@ class ROIScore(BaseEstimator):
 
 @dataclass
 class _Coefs:
-    """Coefficients at one point of a LASSO path (z-scored inputs: the intercept is the label mean)."""
+    """Coefficients at one point of a LASSO path.
+
+    The logistic LASSO records its intercept along the path; the squared-error
+    one has z-scored inputs, so its intercept is the label mean everywhere.
+    """
 
     coef_: np.ndarray
     feature_names_in_: Any
@@ -314,7 +331,12 @@ class _Coefs:
 
     @property
     def intercept_(self) -> float:
-        return float(self.lasso.intercept_)
+        path = getattr(self.lasso, "intercept_path_", None)
+        return float(self.lasso.intercept_ if path is None else path[self.j])
+
+    @property
+    def score_scale_(self) -> str | None:
+        return getattr(self.lasso, "score_scale_", None)
 
 
 class ScoreNomogramModel(BaseEstimator):
@@ -462,7 +484,10 @@ def score_from_document(doc: Mapping[str, Any], X: pd.DataFrame) -> pd.DataFrame
         X: Raw wide features (``<sequence>__<feature>``) and the model's clinical columns.
 
     Returns:
-        One row per patient: each score, ``probability`` and ``risk_group``.
+        One row per patient: each score, ``probability`` (the clinical-radiomics
+        model's), ``nomo_score`` (total nomogram points) and ``risk_group``
+        (``high`` where the Nomo-score reaches the training-set cut-off) --
+        the same numbers as :meth:`ScoreNomogramModel.nomo_scores`.
 
     Raises:
         ConfigError: Not a score-nomogram document.
@@ -501,7 +526,16 @@ def score_from_document(doc: Mapping[str, Any], X: pd.DataFrame) -> pd.DataFrame
         for level, b in zip(t["levels"][1:], t["coefficients"]):
             lp += b * np.array([v == level for v in values], dtype=float)
     out["probability"] = expit(lp)
-    out["risk_group"] = np.where(out["probability"] >= doc["risk_cutoff"]["probability"] - 1e-12,
+    from alnm_ray.stats.nomogram import Nomogram, NomogramAxis
+
+    nomo = doc["nomogram"]
+    nomogram = Nomogram(float(nomo["intercept"]), tuple(
+        NomogramAxis(a["name"], a["kind"], tuple(a["values"]), tuple(float(e) for e in a["effects"]))
+        for a in nomo["axes"]))
+    design = pd.DataFrame({a.name: (out[a.name] if a.name in out else X[a.name]) for a in nomogram.axes},
+                          index=X.index)
+    out["nomo_score"] = nomogram.points(design)["total"].to_numpy(float)
+    out["risk_group"] = np.where(out["nomo_score"].to_numpy(float) >= float(doc["risk_cutoff"]["points"]),
                                  "high", "low")
     return out
 

@@ -55,12 +55,15 @@ def _table1(run: Path, predictions: pd.DataFrame) -> str:
 def _scores(out: Path) -> str:
     parts = ["<p class='note'>Each score is the linear predictor of the LASSO fitted on the training set "
              "(features z-scored with the training mean and SD given in <code>score_model/scores/*.json</code>); "
-             "the other sets are scored with these frozen formulas.</p>"]
+             "the other sets are scored with these frozen formulas. The scale column says what the score "
+             "measures: <i>log-odds</i> for an L1-penalised logistic LASSO (a Rad-score, whose odds ratio is "
+             "per unit of log-odds); empty for a squared-error LASSO (a linear probability).</p>"]
     rows = []
     for path in sorted((out / "scores").glob("*.json")):
         doc = json.loads(path.read_text(encoding="utf-8"))
-        rows.append({"score": doc["name"], "ROI": doc["sequence"], "input features": doc["input_features"],
-                     "LASSO features": len(doc["features"]), "fallback": doc.get("fallback") or ""})
+        rows.append({"score": doc["name"], "ROI": doc["sequence"], "scale": doc.get("scale") or "",
+                     "input features": doc["input_features"], "LASSO features": len(doc["features"]),
+                     "fallback": doc.get("fallback") or ""})
     parts.append(H.table(pd.DataFrame(rows)))
     formulas = (out / "formulas.txt").read_text(encoding="utf-8").strip().split("\n\n")
     parts.append("".join(f"<pre>{H.esc(f)}</pre>" for f in formulas))
