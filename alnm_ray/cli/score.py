@@ -60,7 +60,7 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
           max_actors: int | None, n_boot: int, seed: int, no_store_write: bool, max_failures: int,
           data_root: str | None = None, trust: tuple[str, ...] = (), trust_unsigned: bool = False,
           explain_k: int = 0) -> None:
-    """Score new patients with a frozen BUNDLE (from `alnm-ray train`).
+    """Score new patients with a frozen BUNDLE (from `alnm-ray train`, or a score_nomogram `alnm-ray run`).
 
     The bundle's Ed25519 signature is checked against the trusted keys
     (--trust, $ALNM_RAY_TRUSTED_KEYS) before any other file of it is read,
@@ -74,6 +74,10 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
     KS). Per-patient failures become error rows; patients in = predictions +
     errors. Labelled cohorts get an external-validation summary (AUC with CI,
     sensitivity, specificity, …), printed and saved next to --out.
+    A score-nomogram bundle (the `bundle/` folder of a score_nomogram
+    `alnm-ray run`, e.g. zhang2025) is verified the same way and scored with
+    --features from the store's radiomics, deep and clinical tables: each
+    ROI score, probability, Nomo-score and risk group per patient.
 
     \b
     Examples:
@@ -95,6 +99,13 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
 
     policy = TrustPolicy.from_paths(trust, allow_unsigned=trust_unsigned)
     check_signature(bundle, trust=policy)  # refuse an untrusted bundle before reading anything else or starting Ray
+    from alnm_ray.protocol.scores_run import is_score_bundle, score_bundle_command
+
+    if is_score_bundle(bundle):  # the model document of a score_nomogram run (`alnm-ray run`): verified the same way
+        for line in score_bundle_command(bundle, manifests=manifests, features=features, store=store, out=out,
+                                         cohorts=cohorts, trust=policy):
+            click.echo(line)
+        return
     if manifests:
         from alnm_ray.cli._redact import register_identifiers
         from alnm_ray.manifest.table import read_table

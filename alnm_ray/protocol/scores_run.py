@@ -35,6 +35,8 @@ OUT_DIR = "score_model"
 #: The bundle's model document.
 MODEL_FILE = "model.json"
 BUNDLE_META = "bundle.json"
+#: Store versions of the tables read besides the run's pins (the clinical table).
+INPUTS_FILE = "inputs.json"
 
 
 def classifier_of(name: str) -> str:
@@ -141,6 +143,7 @@ def table2(model: ScoreNomogramModel) -> pd.DataFrame:
 def evaluate_scores(p: Any, opts: Any, store: Any, pins: dict[str, str], clinical: str | None,
                     run_dir: Path) -> dict[str, Any]:
     """Fit on the training split, score every set, write every table and figure; the stage record."""
+    from alnm_ray.tune.inputs import _store_clinical
     from alnm_ray.csvsafe import neutralize_frame
     from alnm_ray.plots import plot_nomogram, save_figure
     from alnm_ray.protocol.evaluate import TRAINING, metrics_row
@@ -153,6 +156,9 @@ def evaluate_scores(p: Any, opts: Any, store: Any, pins: dict[str, str], clinica
     out = run_dir / OUT_DIR
     out.mkdir(parents=True, exist_ok=True)
     X, y, members, ratings, table = load_score_inputs(p, opts, store, pins, clinical)
+    # The clinical factors the model was fitted on, as a store version: `alnm-ray score` reads them there.
+    inputs = {C.TABLE_CLINICAL: _store_clinical(store, opts.clinical)} if opts.clinical else {}
+    (out / INPUTS_FILE).write_text(json.dumps(inputs, indent=1), encoding="utf-8")
     sel = p.selection_config(quick=opts.quick)
     reader_table = prepare_reader_table(sel, {"radiomics": X[[c for c in X.columns if "__original" in c]]},
                                         ratings)
@@ -239,6 +245,7 @@ def evaluate_scores(p: Any, opts: Any, store: Any, pins: dict[str, str], clinica
             "kept": list(model.model_.kept_), "clinical_kept": list(model.clinical_model_.kept_),
             "score_features": {n: list(r.score_.feature_names) for n, r in model.rois_.items()},
             "fallbacks": fallbacks, "clinical_dropped": model.dropped_, "readers": record_readers,
+            "tables": inputs,
             "training_patients": len(train)}
 
 
@@ -256,10 +263,12 @@ def freeze_score_bundle(p: Any, run_dir: Path, opts: Any, pins: dict[str, str]) 
         shutil.rmtree(out)
     out.mkdir(parents=True)
     doc = json.loads((run_dir / OUT_DIR / MODEL_FILE).read_text(encoding="utf-8"))
+    inputs_path = run_dir / OUT_DIR / INPUTS_FILE
+    inputs = json.loads(inputs_path.read_text(encoding="utf-8")) if inputs_path.is_file() else {}
     (out / MODEL_FILE).write_text(json.dumps(doc, indent=1), encoding="utf-8")
     meta = {"format": "alnm-ray score-nomogram bundle", "version": 1, "feature_set": CLINICAL_RADIOMICS,
             "classifier": LOGISTIC, "protocol": {"name": p.name, "version": p.version, "hash": p.hash},
-            "tables": pins, "reader": p.reader, "sequences": list(p.sequences),
+            "tables": {**pins, **inputs}, "reader": p.reader, "sequences": list(p.sequences),
             "threshold": doc["threshold"], "scoring": "alnm_ray.protocol.scores.score_from_document"}
     (out / BUNDLE_META).write_text(json.dumps(meta, indent=1), encoding="utf-8")
     lines = [f"{hashlib.sha256((out / n).read_bytes()).hexdigest()}  {n}" for n in (BUNDLE_META, MODEL_FILE)]
@@ -284,3 +293,183 @@ def run_score_stages(p: Any, opts: Any, store: Any, pins: dict[str, str], clinic
         return {"report": str(build_score_report(run_dir))}
 
     stage("report", report)
+
+
+# -- scoring new patients with the signed document (``alnm-ray score``) ---------------------------------
+
+#: ``bundle.json`` format tag of a score-nomogram bundle.
+BUNDLE_FORMAT = "alnm-ray score-nomogram bundle"
+#: The store tables a score-nomogram bundle reads: both ROIs' handcrafted and deep features, clinical factors.
+SCORE_TABLES = (C.TABLE_RADIOMICS, C.TABLE_DEEP, C.TABLE_CLINICAL)
+
+
+def is_score_bundle(path: Any) -> bool:
+    """True for a folder laid out as a score-nomogram bundle (file names only; nothing is read)."""
+    from alnm_ray.score.bundle import METADATA_FILE
+
+    base = Path(path)
+    return (base / BUNDLE_META).is_file() and (base / MODEL_FILE).is_file() and not (base / METADATA_FILE).is_file()
+
+
+def load_score_bundle(path: Any, *, trust: Any = None) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """Verify a score-nomogram bundle like every bundle, then parse it.
+
+    The signature is checked against the trusted keys before any file but
+    ``CHECKSUMS.sha256`` and ``SIGNATURE.json`` is read
+    (:func:`~alnm_ray.score.bundle.read_bundle_files`), then every checksum
+    before anything is parsed.
+
+    Returns:
+        ``(bundle.json, model.json, SignatureCheck)``.
+
+    Raises:
+        BundleSignatureError: Unsigned / unknown signer (without ``allow_unsigned``) or a mismatch.
+        BundleIntegrityError: Altered, added or removed files, or not a score-nomogram bundle.
+    """
+    from alnm_ray.exceptions import BundleIntegrityError
+    from alnm_ray.score.bundle import read_bundle_files
+    from alnm_ray.score.checksums import CHECKSUM_FILE, parse_checksums, verify_blobs
+    from alnm_ray.score.signing import verify_bundle_signature
+
+    files = read_bundle_files(path, trust=trust)
+    check = verify_bundle_signature(files.source, files.checksums, files.signature, files.trust, quiet=True)
+    expected = parse_checksums(files.checksums.decode("utf-8", errors="replace"),
+                               source=f"{files.source}/{CHECKSUM_FILE}")
+    blobs = verify_blobs(files.blobs, expected, bundle=files.source)  # nothing is parsed unless all match
+    try:
+        meta = json.loads(blobs[BUNDLE_META])
+        doc = json.loads(blobs[MODEL_FILE])
+    except (KeyError, json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise BundleIntegrityError(f"bundle {files.source}: expected {BUNDLE_META} and {MODEL_FILE} holding JSON; "
+                                   f"got {type(err).__name__}: {err}. Re-create it with `alnm-ray run`.") from err
+    if not isinstance(meta, dict) or meta.get("format") != BUNDLE_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else type(meta).__name__
+        raise BundleIntegrityError(f"bundle {files.source}/{BUNDLE_META}: expected format {BUNDLE_FORMAT!r}; got "
+                                   f"{found!r}. Pass the bundle folder of a score_nomogram run.")
+    return meta, doc, check
+
+
+def score_document_rows(doc: dict[str, Any], X: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Score every row of ``X`` with the document; a row that cannot be scored becomes an error row.
+
+    Returns:
+        ``(scored rows, errors)``; errors have ``patient_id``, ``error_type``, ``message``.
+    """
+    from alnm_ray.protocol.scores import score_from_document
+
+    try:
+        out = score_from_document(doc, X)
+        bad = ~np.isfinite(out["probability"].to_numpy(float))
+    except (ValueError, KeyError):  # a level or value some rows hold: score them one by one
+        out, bad = None, np.ones(len(X), dtype=bool)
+    if out is not None and not bad.any():
+        return out, pd.DataFrame(columns=[C.COL_PATIENT, "error_type", "message"])
+    rows, errors = [], []
+    for pid in X.index[bad]:
+        try:
+            one = score_from_document(doc, X.loc[[pid]])
+            if not np.isfinite(one["probability"].to_numpy(float)).all():
+                raise ValueError(f"patient {pid}: expected finite feature values; found NaN among the model's "
+                                 "inputs. Extract/embed both ROIs and fill the clinical factors for this patient.")
+            rows.append(one)
+        except (ValueError, KeyError) as err:
+            errors.append({C.COL_PATIENT: str(pid), "error_type": type(err).__name__, "message": str(err)})
+    good = [out.loc[~bad]] if out is not None else []
+    scored = pd.concat(good + rows) if good or rows else score_from_document(doc, X.iloc[:0])
+    return scored.loc[[i for i in X.index if i in scored.index]], pd.DataFrame(
+        errors, columns=[C.COL_PATIENT, "error_type", "message"])
+
+
+def score_nomogram_features(bundle_path: str, store: Any, refs: Any, *, out: str | None = None,
+                            cohorts: Any = (), trust: Any = None) -> dict[str, Any]:
+    """Score stored patients with a signed score-nomogram bundle (``alnm-ray score BUNDLE --features``).
+
+    Reads the store's radiomics, deep and clinical tables (``refs`` pin
+    versions as ``TABLE@VERSION``; others: latest), widens them for the
+    bundle's reader, and writes one row per patient: each score, the
+    clinical-radiomics probability, the Nomo-score and the risk group
+    (:func:`~alnm_ray.protocol.scores.score_from_document`).
+
+    Returns:
+        ``{"out", "errors", "n", "n_errors", "signature", "bundle", "tables", "auc"}``.
+
+    Raises:
+        ConfigError: A reference names a table the bundle does not read.
+        BundleSignatureError, BundleIntegrityError: As :func:`load_score_bundle`.
+    """
+    from datetime import datetime, timezone
+
+    from alnm_ray.exceptions import ConfigError
+    from alnm_ray.model.cohort import cohort_from, read_tables
+    from alnm_ray.store import FeatureStore
+    from alnm_ray.store.versions import split_ref
+
+    meta, doc, check = load_score_bundle(bundle_path, trust=trust)
+    store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+    pins: dict[str, str] = {}
+    for ref in refs:
+        table, version = split_ref(ref)
+        if table not in SCORE_TABLES:
+            raise ConfigError(f"--features {ref}: expected one of the tables a score-nomogram bundle reads "
+                              f"({', '.join(SCORE_TABLES)}); got {table!r}. Name one of those tables.")
+        pins[table] = version or ""
+    cohort = cohort_from(read_tables(store, SCORE_TABLES, pins=pins), cohorts=tuple(cohorts),
+                         reader=str(meta.get("reader") or C.PRIMARY_READER))
+    images = [cohort.tables[t] for t in (C.TABLE_RADIOMICS, C.TABLE_DEEP)]
+    X = pd.concat(images, axis=1, join="outer")  # a patient missing one table becomes an error row
+    X = X.loc[:, ~X.columns.duplicated()]
+    clin = cohort.tables[C.TABLE_CLINICAL]
+    X = X.join(clin[[c for c in clin.columns if c not in X.columns]], how="left")
+    scored, errors = score_document_rows(doc, X)
+    frame = scored.rename_axis(C.COL_PATIENT).reset_index()
+    frame.insert(1, "threshold", float(doc["threshold"]))
+    if cohort.labels is not None:
+        frame[C.COL_LABEL] = cohort.labels.reindex(frame[C.COL_PATIENT]).to_numpy()
+    if cohort.cohort_names is not None:
+        frame.insert(1, C.COL_COHORT, cohort.cohort_names.reindex(frame[C.COL_PATIENT]).to_numpy())
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    target = Path(out or f"score-{Path(bundle_path).name}-{stamp}.parquet")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(target, index=False)
+    err_path = target.with_name(target.stem + "_errors.csv")
+    errors.to_csv(err_path, index=False)
+    auc = None
+    if C.COL_LABEL in frame and frame[C.COL_LABEL].dropna().nunique() == 2:
+        from sklearn.metrics import roc_auc_score
+
+        lab = frame.dropna(subset=[C.COL_LABEL])
+        auc = float(roc_auc_score(lab[C.COL_LABEL].astype(int), lab["probability"]))
+    return {"out": str(target), "errors": str(err_path), "n": int(len(frame)), "n_errors": int(len(errors)),
+            "signature": check, "bundle": meta, "auc": auc,
+            "tables": {t: i.version for t, i in cohort.versions.items()}, "patients_in": int(len(X))}
+
+
+def score_bundle_command(bundle: str, *, manifests: Any, features: Any, store: str, out: str | None,
+                         cohorts: Any, trust: Any) -> list[str]:
+    """``alnm-ray score`` for a score-nomogram bundle: score ``--features`` and return the lines to print.
+
+    Raises:
+        ConfigError: ``--manifest`` (this bundle holds no image-processing settings).
+    """
+    from alnm_ray.exceptions import ConfigError
+
+    if manifests:
+        raise ConfigError(
+            f"score {bundle}: --manifest: expected a bundle that records its preprocessing, PyRadiomics and "
+            "embedding settings (from `alnm-ray train`); got a score-nomogram bundle (from `alnm-ray run` of a "
+            "score_nomogram protocol), which holds only the fitted formulas. Put the new patients in the store "
+            "with the protocol's settings (`alnm-ray extract NEW.csv --store STORE --params ...` and "
+            "`alnm-ray embed NEW.csv --store STORE --config ...`, values from `alnm-ray protocol show PROTOCOL`; "
+            "their clinical factors with `alnm-ray features import`), then run `alnm-ray score BUNDLE "
+            "--features radiomics@VERSION --features deep@VERSION --features clinical@VERSION --store STORE`.")
+    res = score_nomogram_features(bundle, store, features, out=out, cohorts=cohorts, trust=trust)
+    check = res["signature"]
+    lines = [f"bundle {bundle}: signed by {check.signer[:16]} (trusted key {check.key_source})" if check.verified
+             else f"WARNING: bundle {bundle} is NOT VERIFIED ({check.status}); scored because of --trust-unsigned"]
+    proto = res["bundle"].get("protocol", {})
+    lines.append(f"score-nomogram model of protocol {proto.get('name')} v{proto.get('version')}: "
+                 f"{res['patients_in']} patient(s) in = {res['n']} prediction(s) + {res['n_errors']} error(s) "
+                 f"-> {res['out']} (errors: {res['errors']})")
+    if res["auc"] is not None:
+        lines.append(f"labelled patients: AUC of the clinical-radiomics model {res['auc']:.3f}")
+    return lines

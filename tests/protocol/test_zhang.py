@@ -60,7 +60,7 @@ def test_shipped_protocol_reads_its_model_section():
     assert spec.selection == "backward" and spec.stay_p == 0.05
     assert dict(spec.readers)["junior"] == ("reader1_call", "reader1_call_assisted")
     cfg = p.selection_config()
-    assert cfg.icc_threshold == 0.8 and cfg.icc_inclusive and cfg.steps == ("mutual_info", "lasso")
+    assert cfg.icc_threshold == 0.8 and cfg.icc_inclusive and cfg.steps == ("mutual_info", "lasso_logistic")
     assert p.embed_config().extractor == "vgg19_2d"
 
 
@@ -146,3 +146,56 @@ def test_label_free_cohort_stays_at_chance(tmp_path):
     auc = roc_auc_score(test["label"], test["probability"])
     # about 30 patients outside training: the AUC's SD under the null is about 0.11.
     assert abs(auc - 0.5) < 0.3, auc
+
+
+@pytest.mark.slow
+def test_score_command_reproduces_the_run_from_its_signed_document(signal_run, tmp_path):
+    """`alnm-ray score BUNDLE --features` recomputes every set's scores, probabilities, Nomo-scores, risk groups."""
+    import shutil
+
+    bundle, store = signal_run / "bundle", signal_run.parent / "store"
+    out = tmp_path / "scored.parquet"
+    res = _cli("score", str(bundle), "--features", "radiomics", "--store", str(store), "--out", str(out),
+               "--trust-unsigned")
+    assert res.returncode == 0, (res.stdout[-2000:], res.stderr[-3000:])
+    assert "NOT VERIFIED" in res.stdout and "0 error(s)" in res.stdout
+    scored = pd.read_parquet(out).set_index("patient_id")
+    preds = pd.read_parquet(signal_run / "predictions.parquet")
+    preds["patient_id"] = preds["patient_id"].astype(str)
+    cr = preds[preds.feature_set == "clinical_radiomics"].set_index("patient_id")
+    assert {"training", "internal_test", "external_test", "prospective_test"} == set(cr["set"])
+    assert set(cr.index) <= set(scored.index)
+    np.testing.assert_allclose(scored.loc[cr.index, "probability"], cr["probability"], rtol=0, atol=1e-9)
+    nomo = pd.read_csv(signal_run / "score_model" / "nomo_scores.csv", dtype={"patient_id": str})
+    nomo = nomo.set_index("patient_id")
+    np.testing.assert_allclose(scored.loc[nomo.index, "nomo_score"], nomo["total"], rtol=0, atol=1e-9)
+    assert (scored.loc[nomo.index, "risk_group"] == nomo["risk_group"]).all()
+    design = pd.read_csv(signal_run / "score_model" / "design.csv", dtype={"patient_id": str}).set_index("patient_id")
+    for name in ("tumour_score", "LN_score"):
+        np.testing.assert_allclose(scored.loc[design.index, name], design[name], rtol=0, atol=1e-9)
+    # Verified like every bundle: unsigned is refused without the flag; an altered file before it is parsed.
+    res = _cli("score", str(bundle), "--features", "radiomics", "--store", str(store), "--out", str(out))
+    assert res.returncode != 0 and "unsigned" in (res.stdout + res.stderr).lower()
+    altered = tmp_path / "altered"
+    shutil.copytree(bundle, altered)
+    text = (altered / "model.json").read_text(encoding="utf-8")
+    (altered / "model.json").write_text(text.replace('"intercept": ', '"intercept": 1', 1), encoding="utf-8")
+    res = _cli("score", str(altered), "--features", "radiomics", "--store", str(store), "--out", str(out),
+               "--trust-unsigned")
+    assert res.returncode != 0 and "model.json" in (res.stdout + res.stderr)
+    res = _cli("score", str(bundle), "--manifest", str(signal_run.parent / "cohort" / "manifest.csv"), "--store",
+               str(store), "--trust-unsigned")
+    assert res.returncode != 0 and "score-nomogram bundle" in res.stderr and "--features" in res.stderr
+
+
+@pytest.mark.slow
+def test_scores_are_log_odds_with_paper_sized_odds_ratios(signal_run):
+    """Each score is the logistic LASSO's linear predictor: a univariate OR per unit far below a linear
+    probability score's (~10^5 on such cohorts); small training sets shrink the LASSO, which raises it."""
+    out = signal_run / "score_model"
+    for name in ("tumour_score", "LN_score"):
+        doc = json.loads((out / "scores" / f"{name}.json").read_text(encoding="utf-8"))
+        assert doc["scale"] == "log-odds"
+    table = pd.read_csv(out / "odds_ratios_clinical_radiomics.csv")
+    ors = table.set_index("variable").loc[["tumour_score", "LN_score"], "uni_or"].astype(float)
+    assert ((ors > 1.0) & (ors < 1000.0)).all(), ors
