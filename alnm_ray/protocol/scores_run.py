@@ -143,7 +143,7 @@ def table2(model: ScoreNomogramModel) -> pd.DataFrame:
 def evaluate_scores(p: Any, opts: Any, store: Any, pins: dict[str, str], clinical: str | None,
                     run_dir: Path) -> dict[str, Any]:
     """Fit on the training split, score every set, write every table and figure; the stage record."""
-    from alnm_ray.tune.inputs import _store_clinical
+    from alnm_ray.tune.inputs import store_clinical
     from alnm_ray.csvsafe import neutralize_frame
     from alnm_ray.plots import plot_nomogram, save_figure
     from alnm_ray.protocol.evaluate import TRAINING, metrics_row
@@ -157,7 +157,7 @@ def evaluate_scores(p: Any, opts: Any, store: Any, pins: dict[str, str], clinica
     out.mkdir(parents=True, exist_ok=True)
     X, y, members, ratings, table = load_score_inputs(p, opts, store, pins, clinical)
     # The clinical factors the model was fitted on, as a store version: `alnm-ray score` reads them there.
-    inputs = {C.TABLE_CLINICAL: _store_clinical(store, opts.clinical)} if opts.clinical else {}
+    inputs = {C.TABLE_CLINICAL: store_clinical(store, opts.clinical)} if opts.clinical else {}
     (out / INPUTS_FILE).write_text(json.dumps(inputs, indent=1), encoding="utf-8")
     sel = p.selection_config(quick=opts.quick)
     reader_table = prepare_reader_table(sel, {"radiomics": X[[c for c in X.columns if "__original" in c]]},

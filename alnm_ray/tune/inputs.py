@@ -152,7 +152,7 @@ def resolve_feature_sets(requested: tuple[str, ...] | list[str], available: list
     return plain, fusion
 
 
-def _store_clinical(store: Any, path: str) -> str:
+def store_clinical(store: Any, path: str) -> str:
     """Read a clinical file and store it as a ``clinical`` version (idempotent); its version id."""
     from alnm_ray.manifest.table import read_table
 
@@ -216,7 +216,7 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
     tables = tables_needed(needed)
     pins = dict(cfg.tables)
     if C.TABLE_CLINICAL in tables and cfg.clinical:
-        pins[C.TABLE_CLINICAL] = _store_clinical(store, cfg.clinical)
+        pins[C.TABLE_CLINICAL] = store_clinical(store, cfg.clinical)
     unused = sorted(set(pins) - set(tables))
     if unused:
         logger.warning("pinned table(s) %s are not read by the requested feature sets", unused)
