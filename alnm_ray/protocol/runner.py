@@ -6,7 +6,10 @@ Stages, in order (:data:`STAGES`):
    the clinical table (every problem listed at once, before any work);
 2. ``extract`` -- PyRadiomics with the protocol's preprocessing and params
    (:func:`~alnm_ray.extract.job.run_extraction`; the store's content
-   addressing reuses finished cases);
+   addressing reuses finished cases); preprocessing learned from data
+   (``normalize: histogram`` landmarks) is fitted first, on the training
+   split's images only, saved as ``RUN/histogram/<sequence>.json`` and reused
+   by a re-run (:func:`fitted_plan`);
 3. ``embed`` -- deep features with the protocol's extractor per sequence;
 4. ``sweep`` -- repeated CV of every feature set x classifier on the training
    set only (:func:`~alnm_ray.tune.run_sweep`, into ``RUN/sweep``);
@@ -46,6 +49,7 @@ PROTOCOL_FILE = "protocol.yaml"
 SWEEP_DIR = "sweep"
 BUNDLE_DIR = "bundle"
 CLINICAL_FILE = "clinical.csv"
+HISTOGRAM_DIR = "histogram"
 
 
 @dataclass(frozen=True)
@@ -207,11 +211,34 @@ def _readers(p: Protocol) -> list[str]:
     return list(dict.fromkeys(readers))
 
 
-def _extract(p: Protocol, df: Any, store: Any, opts: RunOptions) -> dict[str, Any]:
+def fitted_plan(p: Protocol, df: Any, run_dir: Path, say: Callable[[str], None] | None = None):  # -> PreprocessPlan
+    """The protocol's preprocessing plan with its learned parts fitted on the training split.
+
+    Sequences with ``normalize: histogram`` get landmarks learned from the
+    training split's images only (every reader's rows share the image; masks
+    are not used: the whole image after N4 and resampling, voxels above its
+    mean), saved in ``RUN/histogram/<sequence>.json`` and reused when they
+    exist; validation and external images are mapped with them.  Extraction,
+    embedding and the bundle (which records the tables' plan) all see this plan.
+    """
+    plan = p.preprocess_plan()
+    seqs = plan.unfitted(p.sequences)
+    if not seqs:
+        return plan
+    from alnm_ray.preprocess.histogram_fit import fit_plan_histograms
+
+    train = df[df[C.COL_SPLIT].astype(str) == p.training_split]
+    images = {s: train.loc[train[C.COL_SEQUENCE].astype(str) == s, C.COL_IMAGE].astype(str).tolist() for s in seqs}
+    plan, _ = fit_plan_histograms(plan, images, out_dir=run_dir / HISTOGRAM_DIR, progress=say)
+    return plan
+
+
+def _extract(p: Protocol, df: Any, store: Any, opts: RunOptions, plan: Any = None) -> dict[str, Any]:
     from alnm_ray.extract.job import run_extraction
 
     rows = df[df[C.COL_READER].astype(str).isin(_readers(p))].reset_index(drop=True)
-    report = run_extraction(rows, store, params=p.extraction_params(), plan=p.preprocess_plan(),
+    plan = plan if plan is not None else p.preprocess_plan()
+    report = run_extraction(rows, store, params=p.extraction_params(), plan=plan,
                             lineage={"protocol": p.name, "protocol_hash": p.hash}, quiet=True)
     if report.failed:
         raise ConfigError(f"extract: {report.failed} case(s) failed; expected every case to extract. "
@@ -223,15 +250,16 @@ def _extract(p: Protocol, df: Any, store: Any, opts: RunOptions) -> dict[str, An
     return {"table": C.TABLE_RADIOMICS, "version": version, "computed": report.computed, "cached": report.cached}
 
 
-def _embed(p: Protocol, df: Any, store: Any, opts: RunOptions) -> dict[str, Any]:
+def _embed(p: Protocol, df: Any, store: Any, opts: RunOptions, plan: Any = None) -> dict[str, Any]:
     import warnings
 
     from alnm_ray.embed.job import run_embedding
 
     rows = df[df[C.COL_READER].astype(str) == p.reader].reset_index(drop=True)
+    plan = plan if plan is not None else p.preprocess_plan()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # random weights are recorded as an assumption of the protocol
-        summary = run_embedding(rows, store, p.embed_config(), plan=p.preprocess_plan(),
+        summary = run_embedding(rows, store, p.embed_config(), plan=plan,
                                 lineage={"protocol": p.name, "protocol_hash": p.hash}, quiet=True)
     if summary.failed:
         raise ConfigError(f"embed: {summary.failed} case(s) failed; expected every case to embed. "
@@ -331,12 +359,19 @@ def run_protocol(p: Protocol, opts: RunOptions, *, progress: Callable[[str], Non
         f"{validated['splits']}")
     clinical = validated.get("clinical")
     pins: dict[str, str] = {}
+    plans: list[Any] = []  # fitted once, when extract or embed first needs it (reused from RUN/histogram)
+
+    def plan() -> Any:
+        if not plans:
+            plans.append(fitted_plan(p, df, run_dir, say))
+        return plans[0]
+
     if p.uses_radiomics:
-        pins[C.TABLE_RADIOMICS] = stage("extract", lambda: _extract(p, df, store, opts))["version"]
+        pins[C.TABLE_RADIOMICS] = stage("extract", lambda: _extract(p, df, store, opts, plan()))["version"]
     else:
         stage("extract", lambda: {"skipped": "no feature set reads radiomics"})
     if p.uses_deep:
-        pins[C.TABLE_DEEP] = stage("embed", lambda: _embed(p, df, store, opts))["version"]
+        pins[C.TABLE_DEEP] = stage("embed", lambda: _embed(p, df, store, opts, plan()))["version"]
     else:
         stage("embed", lambda: {"skipped": "no feature set reads deep features"})
     if (p.data.get("model") or {}).get("kind") == "score_nomogram":  # Zhang 2025: its own model stages
