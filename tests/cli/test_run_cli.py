@@ -120,22 +120,57 @@ def test_liu2025_runs_with_post_fusion_bundle_and_table3(tmp_path, ray_local):
     assert "table3" in html and "internal_validation" in html and "post:clinical+radiomics+deep/sgd" in html
 
 
-def test_gu2025_runs_or_refuses_naming_what_is_missing(tmp_path, ray_local):
-    from alnm_ray.protocol import load_protocol
-    from alnm_ray.protocol.check import component_problems
+def _training_images(manifest: str) -> list[str]:
+    from alnm_ray.manifest import read_manifest
+
+    df = read_manifest(manifest, check_files=False)
+    return sorted(set(df.loc[df["split"] == "train", "image"].astype(str)))
+
+
+def test_gu2025_runs_with_histogram_landmarks_fitted_on_the_training_set(tmp_path, ray_local):
+    import hashlib
+
+    from alnm_ray.preprocess import PreprocessPlan
 
     manifest, clinical = _synth(tmp_path / "cohort", "gu2025", 48, seed=3)
     run = tmp_path / "run"
-    result = _run([_tiny("gu2025", tmp_path / "gu_tiny.yaml"), "--manifest", manifest, "--clinical", clinical,
-                   "--store", str(tmp_path / "store"), "--out", str(run), "--quick"])
-    missing = component_problems(load_protocol("gu2025"))
-    if missing:  # a component of Gu's method is not in this build: a refusal naming it, no substitute
-        assert result.exit_code == 2, result.output
-        assert "not replaced by another" in result.output or "not available in this build" in result.output
-        assert not (run / "metrics.csv").exists()
-        return
+    args = [_tiny("gu2025", tmp_path / "gu_tiny.yaml"), "--manifest", manifest, "--clinical", clinical,
+            "--store", str(tmp_path / "store"), "--out", str(run), "--quick"]
+    result = _run(args)
     assert result.exit_code == 0, result.output
-    assert (run / "odds_ratios.csv").is_file()
+    # landmarks learned on the training split's images only (validation/external images are mapped with them)
+    saved = json.loads((run / "histogram" / "DCE_P1.json").read_text())
+    train = _training_images(manifest)
+    assert saved["fitted_on"]["n_images"] == len(train) == saved["state"]["n_images"]
+    assert saved["fitted_on"]["images_sha256"] == hashlib.sha256("\n".join(train).encode()).hexdigest()
+    # the bundle's preprocessing plan carries them, so scoring new images applies the same map
+    plan = PreprocessPlan.from_dict(yaml.safe_load((run / "bundle" / "config" / "preprocess.yaml").read_text()))
+    state = plan.for_sequence("DCE_P1").histogram
+    assert state is not None and state.to_dict() == saved["state"]
+    assert plan.for_sequence("DCE_P1").normalize == "histogram" and plan.for_sequence("DCE_P1").n4
+    stages = json.loads((run / "stages.json").read_text())["stages"]
+    assert stages["bundle"]["feature_set"] == "clinical+deep" and stages["bundle"]["classifier"] == "lr"
+    # Table 2 (clinical logistic model's odds ratios), the five models and the external centre
+    odds = pd.read_csv(run / "odds_ratios.csv")
+    assert {"uni_or", "multi_or", "kept"} <= set(odds) and "max_diameter_cm" in set(odds["variable"])
     metrics = pd.read_csv(run / "metrics.csv")
     assert set(metrics["set"]) == {"training", "internal_validation", "external"}
-    assert ("clinical", "logistic") in set(zip(metrics.feature_set, metrics.classifier))
+    models = set(zip(metrics.feature_set, metrics.classifier))
+    assert {("clinical", "logistic"), ("clinical+deep", "lr"), ("radiomics", "lr"), ("deep", "lr")} <= models
+    assert metrics["auc"].notna().all()
+    html = (run / "report.html").read_text(encoding="utf-8")
+    assert "external" in html and "preprocessing.sequences.DCE_P1.normalize" in html
+    again = _run(args)
+    assert again.exit_code == 0 and "6 reused" in again.output, again.output
+
+
+def test_gu2025_signal_0_images_score_at_chance(tmp_path, ray_local):
+    manifest, clinical = _synth(tmp_path / "cohort", "gu2025", 48, seed=6, signal=0.0)
+    run = tmp_path / "run"
+    result = _run([_tiny("gu2025", tmp_path / "gu_tiny.yaml"), "--manifest", manifest, "--clinical", clinical,
+                   "--store", str(tmp_path / "store"), "--out", str(run), "--quick", "--unsigned"])
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_csv(run / "metrics.csv")
+    images_only = metrics[metrics["feature_set"].isin(["radiomics", "deep"]) & (metrics["set"] != "training")]
+    # 6 image models on ~22 held-out patients with no image signal: a mean AUC within 0.5 +- 0.2
+    assert len(images_only) == 12 and abs(images_only["auc"].mean() - 0.5) < 0.2, images_only
