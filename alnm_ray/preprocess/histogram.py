@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator
 
 from alnm_ray._validation import check_range, look_up_option
@@ -166,7 +167,7 @@ class HistogramStandardizer(BaseEstimator):
         return self.fit_landmarks([self.image_landmarks(img, msk, what=f"training image {i}")
                                    for i, (img, msk) in enumerate(zip(images, mask_list))])
 
-    def fit_landmarks(self, image_landmarks: Iterable[Sequence[float]]) -> "HistogramStandardizer":
+    def fit_landmarks(self, image_landmarks: Iterable[ArrayLike]) -> "HistogramStandardizer":
         """Learn the standard landmarks from each training image's :meth:`image_landmarks`.
 
         The same result as :meth:`fit` on those images; a cohort too large to hold
