@@ -98,7 +98,7 @@ def init_ray(config: RayConfig | None = None) -> bool:
         # with a runtime_env cannot be the ones Ray pre-starts, so every first
         # task or Tune trial waited for a new worker process (measured 4-6 s on
         # a loaded 2-core machine, against ~1 s with the pre-started ones).
-        with _environ(local_start_env()):
+        with environ(local_start_env()):
             ray.init(**kwargs)
         return True
     kwargs.update(address=address, runtime_env={"env_vars": worker_env_vars()})
@@ -121,8 +121,17 @@ def local_start_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    """Set environment variables for the duration of the block, then restore them."""
+def environ(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block, then restore them.
+
+    Example:
+        >>> import os
+        >>> with environ({"ALNM_RAY_EXAMPLE": "1"}):
+        ...     os.environ["ALNM_RAY_EXAMPLE"]
+        '1'
+        >>> "ALNM_RAY_EXAMPLE" in os.environ
+        False
+    """
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:

@@ -17,13 +17,11 @@ marker carries the same run id, so only missing units are computed.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +30,7 @@ import pandas as pd
 
 from alnm_ray.exceptions import ConfigError, SweepError
 from alnm_ray.progress import NullProgress, progress
+from alnm_ray.runtime import environ
 from alnm_ray.tune.config import TuneRunConfig
 from alnm_ray.tune.inputs import TuneInputs, load_inputs
 from alnm_ray.tune.payload import UNIT_KEY, TrialPayload, build_payload
@@ -151,20 +150,6 @@ def _progress_callback(bar: Any) -> Any:
     return ProgressCallback()
 
 
-@contextlib.contextmanager
-def _environ(values: dict[str, str]) -> Iterator[None]:
-    old = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def trial_overhead(records: list[dict[str, Any]], fit_start: float, fit_end: float,
                    concurrent: int) -> dict[str, float | None]:
     """Where ``Tuner.fit``'s time went besides the units' own work.
@@ -231,7 +216,7 @@ def run_tuner(todo: list[Unit], payload: TrialPayload, run_dir: Path, *, concurr
             failure_config=tune.FailureConfig(max_failures=0)))
     start = time.perf_counter()
     logger.debug("tuner built; fitting %d trials", len(todo))
-    with bar, _environ({**QUIET_TUNE_ENV, **NO_TUNE_SIGINT_ENV}):
+    with bar, environ({**QUIET_TUNE_ENV, **NO_TUNE_SIGINT_ENV}):
         grid = tuner.fit()  # Ctrl-C: KeyboardInterrupt propagates (the CLI exits 130)
     seconds = time.perf_counter() - start
     logger.debug("tuner finished in %.1f s", seconds)
