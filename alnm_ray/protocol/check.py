@@ -235,7 +235,7 @@ def data_problems(p: Protocol, manifest: pd.DataFrame | None, clinical: pd.DataF
                 lacking = [s for s in p.sequences if s not in seqs]
                 if lacking:
                     problems.append(
-                        f"manifest: reader {reader}: the ICC filter (icc_pairs {list(cfg.get('icc_pairs'))}) "
+                        f"manifest: reader {reader}: the ICC filter (icc_pairs {list(cfg.get('icc_pairs') or ('B', 'A2'))}) "
                         f"expected reader {reader}'s delineations of every sequence; found none for "
                         f"{', '.join(lacking)}. Add the second reader's masks (reader column {reader}), "
                         "or use a protocol copy with selection.shared.icc_threshold: null.")

@@ -157,11 +157,12 @@ def evaluate_protocol(p: Protocol, inputs: Any, *, quick: bool = False, seed: in
     reader_table = prepare_reader_table(cfg, sets, inputs.reader_ratings)
     plain = {n: sets[n].loc[index] for n in inputs.plain}
     all_sets = {n: X.loc[index] for n, X in sets.items()}
-    _, _, models = evaluate_split(
+    _, _, fitted = evaluate_split(
         all_sets, yv, tr, te, p.classifiers, cfg, fusion=inputs.fusion, reader_table=reader_table,
         seed=seed, inner_folds=p.inner_folds(quick=quick),
         meta_params=p.post_fusion.get("meta_params"), label={"split": "protocol"})
-    models = {k: m for k, m in models.items() if k[0] in plain or k[0] in inputs.fusion}
+    models: dict[tuple[str, str], Any] = {
+        (str(k[0]), str(k[1])): m for k, m in fitted.items() if k[0] in plain or k[0] in inputs.fusion}
     rows, preds = [], []
     roles = {TRAINING: "training", **{vs.name: vs.role for vs in p.validation_sets}}
     scored: dict[tuple[str, str], tuple[Any, float]] = {}
@@ -172,7 +173,7 @@ def evaluate_protocol(p: Protocol, inputs: Any, *, quick: bool = False, seed: in
         oof = getattr(fusion, "oof_", None)
 
         def predict(ids: list[str]) -> np.ndarray:
-            if oof is not None and set(ids) == train_ids:
+            if fusion is not None and oof is not None and set(ids) == train_ids:
                 # The meta model's training-set probabilities come from the components' out-of-fold
                 # probabilities it was trained on (in-sample component fits would flatter it).
                 return fusion.meta_.predict_proba(oof.loc[ids].to_numpy(float))[:, 1]

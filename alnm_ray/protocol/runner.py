@@ -96,7 +96,7 @@ def deviations(p: Protocol, quick: bool) -> list[dict[str, Any]]:
     """What ``--quick`` changes against the protocol (key, protocol value, value used)."""
     if not quick:
         return []
-    out = []
+    out: list[dict[str, Any]] = []
     repeats, folds, _ = p.cv()
     q_repeats, q_folds, _ = p.cv(quick=True)
     if (repeats, folds) != (q_repeats, q_folds):

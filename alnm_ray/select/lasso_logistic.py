@@ -34,6 +34,7 @@ so that each fold's logistic fit exists.
 from __future__ import annotations
 
 import warnings
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -182,7 +183,7 @@ class LogisticLassoSelector(BaseSelector):
         target = np.asarray(y, dtype=float)
         splits = self._splits(target.astype(int))
         alphas = logistic_lambda_grid(values, target, self.n_alphas, self.eps)
-        kw = {"tol": self.tol, "max_iter": self.max_iter, "seed": self.seed}
+        kw: dict[str, Any] = {"tol": self.tol, "max_iter": self.max_iter, "seed": self.seed}
         dev = np.empty((alphas.size, len(splits)))
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", ConvergenceWarning)
