@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import logging
+import os
+import sys
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -22,6 +24,8 @@ EXIT_CASE_FAILURES = 3
 EXIT_INTERNAL = 70
 #: Exit code after Ctrl-C / SIGINT (128 + SIGINT, the shell convention), so `a && b` stops.
 EXIT_INTERRUPTED = 130
+#: Exit code when the reader of standard output went away (`alnm-ray sql … | head`): 128 + SIGPIPE.
+EXIT_BROKEN_PIPE = 141
 #: OS error numbers of failed writes -> the fix.
 _OS_HINTS: dict[int, str] = {
     errno.ENOSPC: "the disk is full: free space or write to another volume",
@@ -77,6 +81,17 @@ def run_guarded(fn: Callable[[], T], *, debug: bool) -> T:
             f"{err.filename or 'file'}: {err.strerror or err}. Check the path exists and is "
             "readable/writable by this user."
         ) from err
+    except BrokenPipeError as err:
+        if debug:
+            raise
+        if stdout_reader_gone():  # `… | head`: stop quietly, like any Unix filter; not a network error
+            _discard_stdout()
+            raise click.exceptions.Exit(EXIT_BROKEN_PIPE) from None
+        raise UserError(
+            f"{err}: expected to reach a network service (a Ray cluster or a remote store); the "
+            "connection failed. Check the address (--address or RAY_ADDRESS) and that the service "
+            "is up; --debug shows the details."
+        ) from err
     except ConnectionError as err:  # an OSError, but about a network peer, never a file
         if debug:
             raise
@@ -98,6 +113,33 @@ def run_guarded(fn: Callable[[], T], *, debug: bool) -> T:
         if debug:
             raise
         raise _internal(err) from err
+
+
+def stdout_reader_gone() -> bool:
+    """True when standard output is a pipe or socket whose reading end has been closed."""
+    import select
+    import stat
+
+    try:
+        fd = sys.__stdout__.fileno() if sys.__stdout__ is not None else 1
+        mode = os.fstat(fd).st_mode
+        if not (stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)):
+            return False
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _discard_stdout() -> None:
+    """Point standard output at /dev/null so the flush at exit cannot fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.__stdout__.fileno() if sys.__stdout__ is not None else 1)
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 def is_file_error(err: OSError) -> bool:

@@ -140,3 +140,22 @@ def test_a_refused_token_is_named_and_never_shown(monkeypatch) -> None:
     assert "RAY_AUTH_MODE=token, token from the RAY_AUTH_TOKEN environment variable" in msg
     assert "Set RAY_AUTH_TOKEN to the cluster's token" in msg and "s3cr3t" not in msg
     assert "RAY_AUTH_TOKEN" not in str(other) and "--address or RAY_ADDRESS" in str(other)  # not a token problem
+
+
+def test_a_closed_stdout_ends_quietly_not_with_network_advice(tmp_path) -> None:
+    # `alnm-ray sql … | head`: the reader goes away before the answer is written.  That is no
+    # connection failure (BrokenPipeError is a ConnectionError): exit 141 (128 + SIGPIPE), no message.
+    (tmp_path / "store").mkdir()
+    proc = subprocess.Popen([sys.executable, "-c", ENTRY, "sql", "--store", str(tmp_path / "store"),
+                             "SELECT 42 AS answer"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+    proc.stdout.close()  # before the interpreter has even imported the package
+    err = proc.stderr.read()
+    proc.wait(timeout=120)
+    assert proc.returncode == 141, err
+    assert "network service" not in err and "Traceback" not in err and "Exception ignored" not in err
+
+
+def test_a_broken_pipe_that_is_not_stdout_keeps_the_connection_message() -> None:
+    code, msg = _guarded(BrokenPipeError(32, "Broken pipe"))  # under pytest, stdout is no closed pipe
+    assert code == 2 and "expected to reach a network service" in msg
