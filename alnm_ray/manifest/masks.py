@@ -23,8 +23,9 @@ integer label selects noise), and a mask with many distinct values (JPEG
 edges) without a threshold.  :func:`read_mask` is what ``validate``,
 ``extract`` and ``embed`` all use, so validated masks and extracted ROIs
 agree.  :func:`roi_issues` adds the checks only ``validate`` makes: an empty
-ROI, an ROI that is a scatter of isolated pixels, and one much smaller than
-the mask's foreground.
+ROI, an ROI that is mostly the mask's background (a colour label near black)
+or every pixel (a threshold below every value), an ROI that is a scatter of
+isolated pixels, and one much smaller than the mask's foreground.
 
 The decoding travels through jobs as one token (:meth:`MaskDecoding.token`):
 an int for a plain label (so case hashes of existing stores do not change),
@@ -63,6 +64,8 @@ MIN_ROI_FRACTION = 0.5
 MAX_SPECK_FRACTION = 0.5
 #: A connected region of at most this many pixels (voxels) is a speck.
 SPECK_SIZE = 2
+#: ``validate`` reports an ROI with more than this share of its pixels in the mask's background.
+MAX_BACKGROUND_FRACTION = 0.5
 
 _PICTURES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 _LOSSY = (".jpg", ".jpeg")
@@ -419,6 +422,19 @@ def roi_issues(decoded: DecodedMask, decoding: MaskDecoding, *,
         column = COL_MASK_THRESHOLD if decoding.threshold is not None else COL_MASK_LABEL
         return [(column, f"{decoding.describe()} in the mask", found,
                  "set mask_label to the lesion's value, or re-draw the ROI.")]
+    column = COL_MASK_THRESHOLD if decoding.threshold is not None else COL_MASK_LABEL
+    if decoding.threshold is not None and decoded.roi.all():
+        return [(column, "an ROI that leaves out the mask's background",
+                 f"every pixel ({n_roi} px) selected by {decoding.describe()}: the threshold is below every "
+                 f"mask value (lowest {float(decoded.values[0]):g})",
+                 "set mask_threshold between the background and lesion values, e.g. 127 for a 0/255 mask.")]
+    background = int((decoded.roi & ~decoded.foreground).sum())
+    if background > MAX_BACKGROUND_FRACTION * n_roi:
+        return [(column, "an ROI inside the mask's foreground (its non-zero or coloured pixels)",
+                 f"{background} of the ROI's {n_roi} px ({background / n_roi:.0%}) in the background (black "
+                 f"or zero); the ROI is {decoding.describe()}",
+                 "the decoding selects the background, not a lesion: set mask_label to the lesion's value or "
+                 "colour (e.g. 255,0,0 for red, 0,255,0 for green).")]
     regions, specks = _regions(decoded.roi)
     if specks > MAX_SPECK_FRACTION * n_roi:
         return [(COL_MASK_LABEL, "an ROI of one or a few connected regions",

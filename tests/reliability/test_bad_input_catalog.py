@@ -488,6 +488,28 @@ def mask_label_selecting_a_scatter_of_pixels(root, rng):
 
 
 @kind
+def colour_label_selecting_the_background(root, rng):
+    rgb = np.zeros((48, 48, 3), np.uint8)
+    rgb[10:30, 10:30] = (255, 0, 0)
+    rows = _picture_case(root, rgb, mask_label="0,0,0")  # black: every pixel but the lesion
+    return Case(_validate(root, rows), [
+        "row 1, column 'mask_label': expected an ROI inside the mask's foreground (its non-zero or coloured "
+        "pixels); found 1904 of the ROI's 1904 px (100%) in the background (black or zero); the ROI is pixels "
+        "of colour (0,0,0) ± 127 per channel. Fix: the decoding selects the background, not a lesion"])
+
+
+@kind
+def threshold_below_every_mask_value(root, rng):
+    mask = np.zeros((48, 48), np.uint8)
+    mask[10:30, 10:30] = 255
+    rows = _picture_case(root, mask, mask_threshold=-1)
+    return Case(_validate(root, rows), [
+        "row 1, column 'mask_threshold': expected an ROI that leaves out the mask's background; found every "
+        "pixel (2304 px) selected by values > -1: the threshold is below every mask value (lowest 0). Fix: set "
+        "mask_threshold between the background and lesion values"])
+
+
+@kind
 def fifo_named_like_an_image(root, rng):
     if not hasattr(os, "mkfifo"):
         pytest.skip("needs FIFOs")
