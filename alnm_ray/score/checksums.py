@@ -15,6 +15,7 @@ checksum file's exact bytes are signed (``SIGNATURE.json``, see
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,9 +160,33 @@ def read_head(root: PathLike) -> tuple[bytes, bytes | None]:
     return listing.read_bytes(), (signature.read_bytes() if signature.is_file() else None)
 
 
+def _special(path: Path) -> str | None:
+    """What ``path`` is when it is not a plain regular file (a link, pipe, device …), else None."""
+    import stat
+
+    mode = path.lstat().st_mode
+    if stat.S_ISREG(mode) or stat.S_ISDIR(mode):
+        return None
+    if stat.S_ISLNK(mode):
+        return f"a symbolic link to {os.readlink(path)!r}"
+    return "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+
+
 def read_payload(root: PathLike) -> dict[str, bytes]:
-    """``{relative path: bytes}`` of every file of a bundle folder but the checksum and signature files."""
+    """``{relative path: bytes}`` of every file of a bundle folder but the checksum and signature files.
+
+    Raises:
+        BundleIntegrityError: When an entry is a symbolic link, pipe, socket or device
+            (``alnm-ray train`` writes regular files only); nothing is read from it.
+    """
     base = Path(root)
+    for path in sorted(base.rglob("*")):
+        what = _special(path)
+        if what is not None:
+            raise BundleIntegrityError(
+                f"bundle {base}: expected regular files only (`alnm-ray train` writes no links or special "
+                f"files); found {path.relative_to(base).as_posix()}: {what}. Nothing was deserialised. The "
+                "bundle was modified after it was written: restore the original folder or train a new bundle.")
     return {name: (base / name).read_bytes() for name in list_files(base) if name not in UNLISTED}
 
 

@@ -192,3 +192,20 @@ def test_trust_unsigned_scores_with_a_loud_warning_and_records_it(tmp_path, bund
     happy = pd.read_parquet(scored[1]).set_index("patient_id")["probability"]
     flipped = pd.read_parquet(out).set_index("patient_id")["probability"]
     np.testing.assert_allclose(flipped.loc[happy.index].to_numpy(), 1.0 - happy.to_numpy(), atol=1e-9)
+
+
+def test_a_link_or_special_file_inside_a_signed_bundle_is_refused(tmp_path, bundle, trained):
+    # A link out of the folder to a file with the very bytes that were signed: checksums and signature
+    # still match, but `alnm-ray train` never writes links, so the folder was changed: refused unread.
+    outside = tmp_path / "card.md"
+    shutil.copy(bundle / "MODEL_CARD.md", outside)
+    (bundle / "MODEL_CARD.md").unlink()
+    (bundle / "MODEL_CARD.md").symlink_to(outside)
+    out = tmp_path / "p.parquet"
+    _refused(_score(bundle, trained, out), f"bundle {bundle}: expected regular files only",
+             f"found MODEL_CARD.md: a symbolic link to '{outside}'", "Nothing was deserialised")
+    (bundle / "MODEL_CARD.md").unlink()
+    shutil.copy(outside, bundle / "MODEL_CARD.md")
+    os.mkfifo(bundle / "extra.bin")  # reading it would wait forever for a writer
+    _refused(_score(bundle, trained, out), "found extra.bin: a FIFO (named pipe)")
+    assert not out.exists()
