@@ -4,8 +4,8 @@ Finished cases are written in batches, one Parquet file per batch, to
 ``STORE/_cache/<table>/batch-<uuid>.parquet`` (a one-case batch is named
 ``<case hash>.parquet``), under a temporary name renamed into place on
 local/NFS stores and as one PUT on object stores: a reader never sees half a
-file.  A Ray actor writes one file per block of cases it ran; the local path
-writes one file per few seconds of work.  A later run of the same job looks
+file.  A Ray actor writes one file per block of cases it ran; the local path's
+driver one per chunk of cases a worker returns.  A later run of the same job looks
 its pending case hashes up there first and only computes the others; once the
 version holding those rows is committed, the files whose cases it holds are
 deleted (the store has the rows now), so a finished run leaves no checkpoint.

@@ -9,8 +9,9 @@ per case, on a pool of worker processes forked from the driver (as
 PyRadiomics's own ``--jobs`` does), one BLAS/OpenMP/ITK thread each, so the
 features are the same bit for bit as on Ray.
 
-Cases go to the workers in small chunks; finished cases are checkpointed by
-the driver in one file per :data:`CHECKPOINT_SECONDS` of work.  A worker that
+Cases go to the workers in small chunks (:func:`chunk_size`); the driver
+checkpoints the finished cases of each chunk as it comes back, in one file,
+as a Ray actor does for each block.  A worker that
 dies (out of memory, a crash in native code) breaks the pool: the cases not
 returned by then come back as no record, so the job turns them into
 ``WorkerLost`` error rows (a re-run retries them).
@@ -21,7 +22,6 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -33,9 +33,6 @@ from alnm_ray.preprocess.config import PreprocessPlan
 
 logger = logging.getLogger(__name__)
 
-#: Seconds of finished work collected before the driver writes one checkpoint file (a killed
-#: run loses at most this much); a job shorter than this writes none.
-CHECKPOINT_SECONDS = 10.0
 #: Most cases per chunk sent to a worker (small chunks keep the workers evenly loaded).
 MAX_CHUNK = 8
 #: Chunks per worker aimed at (more: better balance, more messages).
@@ -122,15 +119,7 @@ def run_local(items: list[dict[str, Any]], plan: PreprocessPlan, params: Extract
     size = chunk_size(len(items), workers)
     chunks = [items[i:i + size] for i in range(0, len(items), size)]
     records: list[dict[str, Any]] = []
-    unsaved: list[dict[str, Any]] = []
     seen: dict[tuple[str, ...], list[str]] = {}
-    last_save = time.perf_counter()
-
-    def flush() -> None:
-        nonlocal unsaved, last_save
-        if checkpoint is not None and unsaved:
-            checkpoint.save_batch(pa.Table.from_pylist(unsaved, schema=RECORD_SCHEMA))
-        unsaved, last_save = [], time.perf_counter()
 
     with progress(len(items), "extract", quiet=quiet) as bar, ProcessPoolExecutor(
             max_workers=workers, mp_context=_context(), initializer=_init_worker,
@@ -142,10 +131,10 @@ def run_local(items: list[dict[str, Any]], plan: PreprocessPlan, params: Extract
                 for future in done:
                     got = share_feature_names(future.result(), seen)
                     records.extend(got)
-                    unsaved.extend(r for r in got if r["status"] == "ok")
+                    ok = [r for r in got if r["status"] == "ok"]
+                    if checkpoint is not None and ok:  # survives a killed driver; one file per chunk
+                        checkpoint.save_batch(pa.Table.from_pylist(ok, schema=RECORD_SCHEMA))
                     bar.update(len(got), failed=sum(1 for r in records if r["status"] != "ok"))
-                if pending and time.perf_counter() - last_save >= CHECKPOINT_SECONDS:
-                    flush()
         except BrokenProcessPool as err:
             if debug:
                 raise

@@ -8,7 +8,6 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from alnm_ray.extract import local
 from alnm_ray.extract.case import CaseResult, process_case, results_to_arrow
 from alnm_ray.extract.checkpoint import CACHE_DIR, CaseCheckpoint
 from alnm_ray.extract.job import _run_dataset, run_extraction
@@ -44,7 +43,6 @@ def test_a_small_job_skips_ray_and_writes_the_version_ray_would(tmp_path, light_
     if _ray_is_running():
         pytest.skip("Ray already runs in this process: the local path is not taken")
     df = make_cohort(tmp_path / "cohort", ["p1", "p2", "p3"])
-    monkeypatch.setattr(local, "CHECKPOINT_SECONDS", 0.0)  # a checkpoint file after every chunk but the last
     store_local = FeatureStore(tmp_path / "local")
     fast = run_extraction(df, store_local, params=light_params, plan=light_plan, quiet=True, num_cpus=2)
     assert fast.path == "local" and fast.ray_start_seconds == 0 and not _ray_is_running()
