@@ -284,7 +284,7 @@ def weights_of_the_wrong_architecture(root, rng):
     rows = _rows(root, rng)
     return Case(["embed", str(write_manifest(root, rows)), "--store", str(root / "store"), "--weights",
                  str(root / "resnet10.pth"), "--preprocess", "none"], [
-        "resnet10.pth: 45 tensor(s) do not fit a 1-channel 3-D ResNet-18",
+        "resnet10.pth: expected tensors of a MedicalNet ResNet-18 backbone (1-channel 3-D ResNet-18) for extractor resnet18_3d; 45 tensor(s) do not fit",
         "conv1.weight (expected (64, 1, 7, 7, 7), found (16, 1, 7, 7, 7))",
         "Use a MedicalNet ResNet-18 checkpoint"])
 
