@@ -48,7 +48,7 @@ def sweep_args(tmp_path) -> list[str]:
 def _interrupt_after_first_unit(args: list[str], trials: Path) -> tuple[int, str, int]:
     """Start `alnm-ray tune`, send SIGINT once a unit is on disk; return (exit code, stderr, units)."""
     proc = subprocess.Popen([sys.executable, "-c", ENTRY, *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=_env())
+                            stderr=subprocess.PIPE, encoding="utf-8", env=_env())  # "—": never the locale's
     try:
         deadline = time.monotonic() + 300
         while not any(trials.glob("*.json")):
@@ -76,7 +76,7 @@ def test_interrupted_tune_exits_130_and_the_rerun_resumes(tmp_path, sweep_args) 
     assert 1 <= kept < 24, "the interrupt should leave finished units and work still to do"
 
     again = subprocess.run([sys.executable, "-c", ENTRY, "--quiet", *sweep_args, "--json"],
-                           capture_output=True, text=True, env=_env(), timeout=900)
+                           capture_output=True, encoding="utf-8", env=_env(), timeout=900)
     assert again.returncode == 0, again.stderr
     outcome = json.loads(again.stdout)
     assert outcome["complete"] and outcome["reused"] >= kept
@@ -148,7 +148,7 @@ def test_a_closed_stdout_ends_quietly_not_with_network_advice(tmp_path) -> None:
     (tmp_path / "store").mkdir()
     proc = subprocess.Popen([sys.executable, "-c", ENTRY, "sql", "--store", str(tmp_path / "store"),
                              "SELECT 42 AS answer"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8", env=_env())
     proc.stdout.close()  # before the interpreter has even imported the package
     err = proc.stderr.read()
     proc.wait(timeout=120)
