@@ -17,23 +17,30 @@ __all__ = [
     "BundleIntegrityError",
     "BundleSignatureError",
     "ConfigError",
+    "EmptySelectionError",
     "ExtractionError",
     "GeometryMismatchError",
     "InvalidPredictionsError",
     "LogisticFitError",
     "ManifestError",
+    "MaskSpecError",
     "NotFittedError",
     "PhantomError",
+    "ProtocolError",
     "RayConnectionError",
+    "RunFolderError",
     "SchemaMismatchError",
     "StageError",
     "StoreDamageError",
     "StoreError",
     "SweepError",
+    "UnseenBatchError",
+    "UntrustedTypeError",
     "WeightsError",
     "AlnmRayWarning",
     "DriftWarning",
     "FallbackWarning",
+    "LibraryVersionWarning",
     "RandomWeightsWarning",
     "SchemaAlignedWarning",
     "UnsignedBundleWarning",
@@ -138,6 +145,43 @@ class RayConnectionError(AlnmRayError, RuntimeError):
     """The driver could not join the Ray cluster (wrong address, cluster down, token refused)."""
 
 
+class MaskSpecError(ManifestError):
+    """A row's ``mask_label``/``mask_color_tolerance``/``mask_threshold`` cannot be decoded.
+
+    Attributes:
+        column, expected, found, fix: The four parts of the message.
+    """
+
+    def __init__(self, column: str, expected: str, found: str, fix: str) -> None:
+        super().__init__([f"column '{column}': expected {expected}; found {found}. Fix: {fix}"],
+                         source="mask decoding")
+        self.column, self.expected, self.found, self.fix = column, expected, found, fix
+
+
+class ProtocolError(ConfigError):
+    """A study protocol file is malformed; ``problems`` holds one four-part line per problem."""
+
+    def __init__(self, message: str, problems: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = list(problems or [])
+
+
+class RunFolderError(AlnmRayError, FileNotFoundError):
+    """A run folder lacks a file the report needs."""
+
+
+class EmptySelectionError(AlnmRayError, ValueError):
+    """A selection step removed every feature and its policy is ``"raise"``."""
+
+
+class UnseenBatchError(AlnmRayError, ValueError):
+    """ComBat's ``transform`` met a centre absent from the training rows and the policy is "refuse"."""
+
+
+class UntrustedTypeError(BundleIntegrityError):
+    """A skops file names a type outside the trusted list."""
+
+
 class AlnmRayWarning(UserWarning):
     """Base class of the package's warnings."""
 
@@ -160,6 +204,10 @@ class WeightsMismatchWarning(AlnmRayWarning):
 
 class UnsignedBundleWarning(AlnmRayWarning):
     """A bundle without a trusted signature was loaded because the user said so (``--trust-unsigned``)."""
+
+
+class LibraryVersionWarning(AlnmRayWarning):
+    """A bundle was trained with other versions of the modelling libraries."""
 
 
 class SchemaAlignedWarning(AlnmRayWarning):

@@ -255,13 +255,6 @@ def ray_session(config: RayConfig | None = None) -> Iterator[None]:
             shutdown_ray()
 
 
-def cluster_gpus() -> float:
-    """GPUs the running cluster declares (0 when none)."""
-    import ray
-
-    return float(ray.cluster_resources().get("GPU", 0.0))
-
-
 def cluster_cpus() -> float:
     """CPUs the running cluster declares."""
     import ray

@@ -25,7 +25,7 @@ step "5/10 SQL over the store"
 "$ALNM" sql --store "$OUT/store" "SELECT center, sequence, count(*) AS cases FROM radiomics GROUP BY ALL ORDER BY ALL"
 "$ALNM" features list --store "$OUT/store"
 
-step "6/10 repeated CV sweep of eight classifiers (2 repeats instead of 20, no post-fusion, for time)"
+step "6/10 repeated CV sweep of every classifier (the paper's eight and SGD; 2 repeats instead of 20, no post-fusion, for time)"
 "$ALNM" tune --store "$OUT/store" --preset guo2024 --clinical "$OUT/cohort/clinical.csv" \
   --feature-sets radiomics,deep,combined,clinical --repeats 2 --folds 5 --out "$OUT/run"
 

@@ -38,8 +38,6 @@ COL_ERROR_TYPE = "_error_type"
 COL_ERROR_MESSAGE = "_error_message"
 COL_NODE = "_node"
 COL_DEVICE = "_device"
-INTERNAL_COLUMNS: tuple[str, ...] = (COL_VOLUME, COL_SHAPE, COL_EMBEDDING, COL_ERROR_TYPE,
-                                     COL_ERROR_MESSAGE, COL_NODE, COL_DEVICE)
 
 
 def _out_of_memory(err: BaseException) -> bool:

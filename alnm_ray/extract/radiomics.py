@@ -16,7 +16,6 @@ cases ``shape2D`` is left out unless ``force2D`` is set.
 from __future__ import annotations
 
 import logging
-import math
 from typing import Any
 
 import numpy as np
@@ -145,8 +144,3 @@ def extract_case(image: sitk.Image | PathLike, mask: sitk.Image | PathLike, para
         raise ExtractionError("PyRadiomics returned no features: expected at least one enabled feature "
                               "class for this image's dimension; check featureClass in the params.")
     return features
-
-
-def count_nan(features: dict[str, float]) -> int:
-    """How many values are NaN (reported, not hidden)."""
-    return sum(1 for v in features.values() if isinstance(v, float) and math.isnan(v))

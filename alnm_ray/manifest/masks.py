@@ -46,7 +46,7 @@ import pandas as pd
 import SimpleITK as sitk
 
 from alnm_ray.constants import COL_MASK_LABEL, DEFAULT_MASK_LABEL
-from alnm_ray.exceptions import ManifestError
+from alnm_ray.exceptions import ManifestError, MaskSpecError
 from alnm_ray.manifest.imageio import read_pixels, unreadable
 from alnm_ray.typing import PathLike
 
@@ -77,19 +77,6 @@ MAX_NAME_LENGTH = 64
 _COLOUR_FIX = ("set mask_label to the lesion's colour as R,G,B, e.g. 255,0,0 for red or 0,255,0 for green "
                f"(matched per channel within mask_color_tolerance, default {DEFAULT_COLOR_TOLERANCE}); "
                "averaging the channels to grey would select noise.")
-
-
-class MaskSpecError(ManifestError):
-    """A row's ``mask_label``/``mask_color_tolerance``/``mask_threshold`` cannot be decoded.
-
-    Attributes:
-        column, expected, found, fix: The four parts of the message.
-    """
-
-    def __init__(self, column: str, expected: str, found: str, fix: str) -> None:
-        super().__init__([f"column '{column}': expected {expected}; found {found}. Fix: {fix}"],
-                         source="mask decoding")
-        self.column, self.expected, self.found, self.fix = column, expected, found, fix
 
 
 def _missing(value: object) -> bool:

@@ -16,19 +16,11 @@ from pathlib import Path
 from typing import Any
 
 from alnm_ray._validation import did_you_mean
-from alnm_ray.exceptions import ConfigError
+from alnm_ray.exceptions import ConfigError, ProtocolError
 from alnm_ray.protocol.model import Protocol
 
 #: Protocols shipped with the package (``alnm_ray/protocol/shipped/<name>.yaml``).
 SHIPPED: tuple[str, ...] = ("guo2024", "liu2025", "gu2025", "zhang2025")
-
-
-class ProtocolError(ConfigError):
-    """A protocol file is malformed; ``problems`` holds one four-part line per problem."""
-
-    def __init__(self, message: str, problems: list[str] | None = None) -> None:
-        super().__init__(message)
-        self.problems = list(problems or [])
 
 
 @functools.lru_cache(maxsize=1)

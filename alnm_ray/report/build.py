@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from alnm_ray.exceptions import AlnmRayError
+from alnm_ray.exceptions import RunFolderError
 from alnm_ray.report import _html as H
 from alnm_ray.report.baseline import RULES_NOTE, baseline_table, display_table
 from alnm_ray.typing import PathLike
@@ -30,10 +30,6 @@ logger = logging.getLogger(__name__)
 REQUIRED_FILES = ("run.json", "cv_results.parquet")
 #: Bootstrap replicates for the report's intervals (DeLong intervals need none).
 DEFAULT_N_BOOT = 1000
-
-
-class RunFolderError(AlnmRayError, FileNotFoundError):
-    """The run folder lacks a file the report needs."""
 
 
 def _read_run(run: Path) -> dict:

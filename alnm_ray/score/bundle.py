@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from alnm_ray.exceptions import AlnmRayWarning, BundleIntegrityError, ConfigError
+from alnm_ray.exceptions import BundleIntegrityError, ConfigError, LibraryVersionWarning
 from alnm_ray.score.checksums import (CHECKSUM_FILE, SIGNATURE_FILE, parse_checksums, read_head, read_payload,
                                       sha256_bytes, verify_blobs, write_checksums)
 from alnm_ray.score.drift import TrainingDistribution
@@ -72,10 +72,6 @@ BUNDLE_ID_LENGTH = 16
 MODEL_LIBRARIES: tuple[str, ...] = ("scikit-learn", "imbalanced-learn", "xgboost", "lightgbm", "numpy", "scipy")
 OTHER_LIBRARIES: tuple[str, ...] = ("alnm-ray", "skops", "pandas", "pyarrow", "pyradiomics", "SimpleITK",
                                     "antspyx", "torch", "monai", "ray", "shap")
-
-
-class LibraryVersionWarning(AlnmRayWarning):
-    """A bundle was trained with other versions of the modelling libraries."""
 
 
 def library_versions() -> dict[str, str | None]:

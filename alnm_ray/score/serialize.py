@@ -30,7 +30,7 @@ from typing import Any
 
 import numpy as np
 
-from alnm_ray.exceptions import BundleIntegrityError, ConfigError
+from alnm_ray.exceptions import BundleIntegrityError, ConfigError, UntrustedTypeError
 from alnm_ray.score import pandas_state
 
 logger = logging.getLogger(__name__)
@@ -95,10 +95,6 @@ LIBRARY_TYPES: frozenset[str] = frozenset({
 
 #: Every type a bundle may name beyond skops's defaults: exact names only.
 TRUSTED_TYPES: frozenset[str] = OWN_TYPES | LIBRARY_TYPES
-
-
-class UntrustedTypeError(BundleIntegrityError):
-    """A skops file names a type outside the trusted list."""
 
 
 def is_trusted(name: str) -> bool:

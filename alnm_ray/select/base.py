@@ -26,18 +26,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, validate_data
 
 from alnm_ray._validation import capped, check_range, look_up_option
-from alnm_ray.exceptions import (
-    AlnmRayError,
-    FallbackWarning,
-    NotFittedError,
-    SchemaMismatchError,
-)
+from alnm_ray.exceptions import EmptySelectionError, FallbackWarning, NotFittedError, SchemaMismatchError
 
 EMPTY_POLICIES: tuple[str, ...] = ("best", "passthrough", "raise")
-
-
-class EmptySelectionError(AlnmRayError, ValueError):
-    """A selection step removed every feature and its policy is ``"raise"``."""
 
 
 def _standard_checks(X: Any, step: str, estimator: Any, reset: bool) -> None:

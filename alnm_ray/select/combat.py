@@ -56,7 +56,7 @@ import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 from alnm_ray._validation import capped, look_up_option
-from alnm_ray.exceptions import AlnmRayError, FallbackWarning, SchemaMismatchError
+from alnm_ray.exceptions import FallbackWarning, SchemaMismatchError, UnseenBatchError
 from alnm_ray.select.base import as_frame, check_fitted
 from alnm_ray.select.columns import KINDS, feature_kind
 
@@ -69,10 +69,6 @@ IT_SOL_CONV = 1e-4
 IT_SOL_MAX_ITER = 10_000
 #: Rows of the leave-one-feature-out likelihood matrix computed at once (memory ~ chunk x p).
 NONPARAM_CHUNK = 512
-
-
-class UnseenBatchError(AlnmRayError, ValueError):
-    """``transform`` met a centre that was not in the training rows and the policy is "refuse"."""
 
 
 def _lookup(name: str, values: Any, X: pd.DataFrame, frame: bool) -> Any:
