@@ -34,6 +34,9 @@ class FrozenModel(ClassifierMixin, BaseEstimator):
         >>> # FrozenModel(fold.pipeline, clf, list(X.columns)).predict_proba(X_new)[:, 1]
     """
 
+    #: Bundles written before centre harmonisation existed have no such attribute: they read as None.
+    batch_column: str | None = None
+
     def __init__(self, selection: Any = None, classifier: Any = None,
                  features_in: list[str] | None = None, batch_column: str | None = None) -> None:
         self.selection = selection

@@ -26,3 +26,14 @@ def test_predicts_like_the_engine_and_checks_columns(train_data, pipeline_factor
         FrozenModel().fit()
     with pytest.raises(NotFittedError, match="call fit"):
         FrozenModel(selection, clf, list(X.columns)).predict_proba(X)
+
+
+def test_a_model_saved_before_centre_harmonisation_still_predicts(train_data, pipeline_factory):
+    """skops restores the saved attributes only: an older bundle's model has no batch_column."""
+    X, y = train_data
+    selection = pipeline_factory()[:-1].fit(X, y)
+    clf = LogisticRegression().fit(np.asarray(selection.transform(X), dtype=float), y)
+    model = FrozenModel(selection, clf, list(X.columns)).fit()
+    expected = model.predict_proba(X)
+    del model.__dict__["batch_column"]
+    np.testing.assert_array_equal(model.predict_proba(X), expected)
