@@ -151,16 +151,15 @@ def build_protocol_report(run_dir: Any, out: Any = None) -> Path:
     full = pd.read_parquet(run / "predictions.parquet")[["patient_id", "set"]].drop_duplicates()
     members = {name: list(g["patient_id"].astype(str)) for name, g in full.groupby("set", sort=False)}
     clinical = run / "clinical.csv"
-    table1 = cohort[["patient_id", "label"]].copy()
-    table1["patient_id"] = table1["patient_id"].astype(str)
-    if clinical.is_file():
-        clin = pd.read_csv(clinical)
-        clin["patient_id"] = clin["patient_id"].astype(str)
-        clin = clin.drop(columns=["label", "split", "cohort", "center"], errors="ignore")
-        table1 = table1.merge(clin, on="patient_id", how="left")
+    # Every patient of every set (the sweep's cohort.csv holds the training split only).
     labels = predictions[["patient_id", "label"]].drop_duplicates("patient_id")
     labels["patient_id"] = labels["patient_id"].astype(str)
-    table1 = labels.merge(table1.drop(columns=["label"]), on="patient_id", how="left")
+    if clinical.is_file():
+        extra = pd.read_csv(clinical).drop(columns=["label", "split", "cohort", "center"], errors="ignore")
+    else:
+        extra = cohort.drop(columns=["label"], errors="ignore")
+    extra["patient_id"] = extra["patient_id"].astype(str)
+    table1 = labels.merge(extra, on="patient_id", how="left")
     sections.append(("table1", "Table 1: baseline by outcome within each set", _table1(table1, members)))
     sections.append(("selection", "Feature selection", _selection(run)))
     cv = pd.read_parquet(run / SWEEP_DIR / "cv_results.parquet")
