@@ -119,7 +119,7 @@ def test_liu2025_runs_with_post_fusion_bundle_and_table3(tmp_path, ray_local):
     html = (run / "report.html").read_text(encoding="utf-8")
     assert "table3" in html and "internal_validation" in html and "post:clinical+radiomics+deep/sgd" in html
     # Table 1 holds the clinical variables of every set, not of the training set only
-    table1 = html[html.index("Table 1: baseline"):html.index("Feature selection")]
+    table1 = html[html.rindex("Table 1: baseline"):html.rindex("Feature selection")]
     for name in ("training", "internal_validation", "test"):
         part = table1[table1.index(f"{name} (n = "):]
         assert "mg_reported_ln" in part[:part.index("</table>")], name
