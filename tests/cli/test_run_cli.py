@@ -125,6 +125,22 @@ def test_liu2025_runs_with_post_fusion_bundle_and_table3(tmp_path, ray_local):
         assert "mg_reported_ln" in part[:part.index("</table>")], name
 
 
+def test_liu2025_signal_0_scores_at_chance(tmp_path, ray_local):
+    # 72 patients: the meta SVM's Platt scaling runs its own 5-fold CV inside each training fold
+    manifest, clinical = _synth(tmp_path / "cohort", "liu2025", 72, seed=6, signal=0.0)
+    run = tmp_path / "run"
+    result = _run([_tiny("liu2025", tmp_path / "liu_tiny.yaml"), "--manifest", manifest, "--clinical", clinical,
+                   "--store", str(tmp_path / "store"), "--out", str(run), "--quick", "--unsigned"])
+    assert result.exit_code == 0, result.output
+    metrics = pd.read_csv(run / "metrics.csv")
+    held_out = metrics.loc[metrics["set"] != "training", "auc"].mean()
+    cv_auc = pd.read_csv(run / "sweep" / "summary.csv")["auc_mean"].mean()
+    # Every model (clinical, radiomics, deep, pre- and post-fusion) on ~11 + 11 held-out patients:
+    # chance gives a mean AUC within 0.5 +- 0.2, and so does the CV on the training split.
+    assert abs(held_out - 0.5) < 0.2, metrics
+    assert abs(cv_auc - 0.5) < 0.2
+
+
 def _training_images(manifest: str) -> list[str]:
     from alnm_ray.manifest import read_manifest
 
