@@ -75,14 +75,14 @@ def run_stage(args: list[str], store: Path | None, cwd: Path | None = None) -> d
     before = tree_bytes(store) if store is not None else 0
     start = time.perf_counter()
     proc = subprocess.Popen([CLI, "--num-cpus", "2", "-q", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=ENV, cwd=cwd)
+                            stderr=subprocess.PIPE, text=True, encoding="utf-8", env=ENV, cwd=cwd)
     peak = [0]
 
     def poll() -> None:
         status = Path(f"/proc/{proc.pid}/status")
         while proc.poll() is None:
             try:
-                for line in status.read_text().splitlines():
+                for line in status.read_text(encoding="utf-8").splitlines():
                     if line.startswith("VmHWM:"):
                         peak[0] = max(peak[0], int(line.split()[1]))
             except OSError:

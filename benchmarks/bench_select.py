@@ -102,7 +102,7 @@ def load_before(commit: str) -> dict[str, types.ModuleType]:
         path = f"alnm_ray/select/{mod}.py"
         try:
             src = subprocess.run(["git", "-C", str(ROOT), "show", f"{commit}:{path}"],
-                                 capture_output=True, text=True, check=True).stdout
+                                 capture_output=True, text=True, encoding="utf-8", check=True).stdout
         except (OSError, subprocess.CalledProcessError) as exc:
             raise SystemExit(f"bench_select: cannot read {path} at commit {commit!r} ({exc}); "
                              "expected a git checkout with that history. Pass --before "

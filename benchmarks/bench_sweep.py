@@ -148,7 +148,7 @@ def loop_worker(data: str, out_json: str, repeats: int, folds: int, seed: int, n
 def timed(cmd: list[str], env: dict[str, str] | None = None
           ) -> tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env or ONE_THREAD)
+    proc = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8", env=env or ONE_THREAD)
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")

@@ -95,7 +95,7 @@ def sklearn_loop(X: pd.DataFrame, y: np.ndarray, repeats: int, folds: int, seed:
 
 def run_cli(args: list[str]) -> tuple[float, str]:
     start = time.perf_counter()
-    proc = subprocess.run([CLI, "--num-cpus", "2", "-q", *args], capture_output=True, text=True,
+    proc = subprocess.run([CLI, "--num-cpus", "2", "-q", *args], capture_output=True, text=True, encoding="utf-8",
                           env=FAST_ENV)
     wall = time.perf_counter() - start
     if proc.returncode != 0:

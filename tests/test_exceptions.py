@@ -60,7 +60,7 @@ def test_hierarchy_keeps_the_builtin_types_callers_catch(cls: type, builtin: typ
 def test_importing_the_package_stays_cheap() -> None:
     code = ("import sys, alnm_ray\nfrom alnm_ray import ManifestError, AlnmRayWarning\n"
             "print(','.join(m for m in ('sklearn', 'pandas', 'ray', 'torch') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", check=True)
     assert out.stdout.strip() == ""
 
 

@@ -19,7 +19,7 @@ def test_ibsi_check_passes_with_every_mapped_feature_matched_or_explained(tmp_pa
     result = CliRunner().invoke(cli, ["--num-cpus", "1", "--quiet", "ibsi", "check", "--json", str(out)])
     assert result.exit_code == 0, result.output
     assert "0 fail" in result.output and "original_firstorder_Kurtosis" in result.output
-    report = json.loads(out.read_text())
+    report = json.loads(out.read_text(encoding="utf-8"))
     assert report["ok"] and report["counts"]["fail"] == 0
     assert report["counts"]["convention"] == 4  # kurtosis + 3 and the three PCA axis lengths
     assert report["counts"]["match"] >= 170
@@ -40,5 +40,5 @@ def test_ibsi_help_imports_nothing_heavy() -> None:
     code = ("import sys\nfrom click.testing import CliRunner\nfrom alnm_ray.cli.main import cli\n"
             "r = CliRunner().invoke(cli, ['ibsi', 'check', '--help'])\nassert r.exit_code == 0, r.output\n"
             "print(','.join(m for m in ('ray', 'radiomics', 'pandas', 'SimpleITK') if m in sys.modules))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", check=True)
     assert out.stdout.strip() == ""

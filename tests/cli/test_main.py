@@ -47,7 +47,7 @@ def test_help_imports_nothing_heavy() -> None:
         "for n in COMMANDS: assert r.invoke(cli, [n, '--help']).exit_code == 0, n\n"
         f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, encoding="utf-8", check=True)
     assert out.stdout.strip() == "", f"--help imported heavy modules: {out.stdout.strip()}"
 
 

@@ -63,7 +63,7 @@ def test_guo2024_runs_end_to_end_resumes_and_reports(tmp_path, ray_local):
     args = [protocol, "--manifest", manifest, "--store", str(tmp_path / "store"), "--out", str(run), "--quick"]
     result = _run(args)
     assert result.exit_code == 0, result.output
-    stages = json.loads((run / "stages.json").read_text())["stages"]
+    stages = json.loads((run / "stages.json").read_text(encoding="utf-8"))["stages"]
     assert list(stages) == ["validate", "extract", "embed", "sweep", "evaluate", "bundle", "report"]
     metrics = pd.read_csv(run / "metrics.csv")
     assert set(metrics["set"]) == {"training", "test"}
@@ -160,16 +160,16 @@ def test_gu2025_runs_with_histogram_landmarks_fitted_on_the_training_set(tmp_pat
     result = _run(args)
     assert result.exit_code == 0, result.output
     # landmarks learned on the training split's images only (validation/external images are mapped with them)
-    saved = json.loads((run / "histogram" / "DCE_P1.json").read_text())
+    saved = json.loads((run / "histogram" / "DCE_P1.json").read_text(encoding="utf-8"))
     train = _training_images(manifest)
     assert saved["fitted_on"]["n_images"] == len(train) == saved["state"]["n_images"]
     assert saved["fitted_on"]["images_sha256"] == hashlib.sha256("\n".join(train).encode()).hexdigest()
     # the bundle's preprocessing plan carries them, so scoring new images applies the same map
-    plan = PreprocessPlan.from_dict(yaml.safe_load((run / "bundle" / "config" / "preprocess.yaml").read_text()))
+    plan = PreprocessPlan.from_dict(yaml.safe_load((run / "bundle" / "config" / "preprocess.yaml").read_text(encoding="utf-8")))
     state = plan.for_sequence("DCE_P1").histogram
     assert state is not None and state.to_dict() == saved["state"]
     assert plan.for_sequence("DCE_P1").normalize == "histogram" and plan.for_sequence("DCE_P1").n4
-    stages = json.loads((run / "stages.json").read_text())["stages"]
+    stages = json.loads((run / "stages.json").read_text(encoding="utf-8"))["stages"]
     assert stages["bundle"]["feature_set"] == "clinical+deep" and stages["bundle"]["classifier"] == "lr"
     # Table 2 (clinical logistic model's odds ratios), the five models and the external centre
     odds = pd.read_csv(run / "odds_ratios.csv")

@@ -58,7 +58,7 @@ def test_a_fifo_named_like_an_image_is_refused_not_waited_on(tmp_path: Path, col
     df.to_csv(path, index=False)
     # a real process, so that a hang is a TimeoutExpired failure, not a stuck test session
     proc = subprocess.run([sys.executable, "-c", "from alnm_ray.cli.main import cli; cli()", "validate", str(path)],
-                          capture_output=True, text=True, timeout=120, check=False)
+                          capture_output=True, text=True, encoding="utf-8", timeout=120, check=False)
     assert proc.returncode == 2, proc.stderr
     assert (f"row 1, column '{column}': expected a regular file or a DICOM series folder; found x.nii.gz: a FIFO "
             "(named pipe). Fix: point the manifest at the file itself") in proc.stderr + proc.stdout

@@ -69,7 +69,7 @@ def token_head() -> Iterator[tuple[str, str]]:
         started = subprocess.run(
             [RAY, "start", "--head", f"--port={port}", f"--temp-dir={folder}", "--num-cpus=1",
              "--include-dashboard=false", "--disable-usage-stats"],
-            env=env, capture_output=True, text=True, timeout=180)
+            env=env, capture_output=True, text=True, encoding="utf-8", timeout=180)
         assert started.returncode == 0, started.stderr
         yield f"127.0.0.1:{port}", token
     finally:
@@ -87,7 +87,7 @@ def test_a_refused_token_gets_one_message_and_exit_2(token_head, tmp_path) -> No
     result = subprocess.run(
         [sys.executable, "-c", ENTRY, "--address", address, "synth", str(tmp_path / "cohort"),
          "--patients", "2", "--parallel", "ray", "--size", "small"],
-        env=env, capture_output=True, text=True, timeout=300)
+        env=env, capture_output=True, text=True, encoding="utf-8", timeout=300)
     err = result.stderr
     assert result.returncode == 2, err
     assert f"Ray cluster at {address}: expected this driver's authentication token" in err

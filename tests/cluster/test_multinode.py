@@ -61,8 +61,12 @@ def test_driver_sees_both_nodes(two_nodes):
 
 
 def test_ray_data_map_runs_on_both_nodes(idle_cluster):
+    import sys
+
     import ray
 
+    # The workers cannot import this test module by name: ship its functions by value.
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     ds = ray.data.range(12, override_num_blocks=12).map(_tag_node, num_cpus=1)
     rows = ds.take_all()
     assert sorted(r["id"] for r in rows) == list(range(12))

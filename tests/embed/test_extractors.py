@@ -114,7 +114,7 @@ def test_config_per_sequence_yaml_round_trip_and_columns(tmp_path: Path) -> None
     assert cfg.extractors_used == ("resnet18_2d", "vgg19_2d") and len(cfg.feature_columns) == 512
     assert EmbedConfig(extractor="vgg19_2d").feature_columns[-1] == "deep_127"
     cfg.to_yaml(tmp_path / "embed.yaml")
-    assert "US_TUMOR: vgg19_2d" in (tmp_path / "embed.yaml").read_text()
+    assert "US_TUMOR: vgg19_2d" in (tmp_path / "embed.yaml").read_text(encoding="utf-8")
     assert EmbedConfig.from_yaml(tmp_path / "embed.yaml") == cfg
     with pytest.raises(ConfigError, match=r"embed.sequence_extractors\['MG_CC'\]: expected one of .*"
                                           r"Did you mean 'resnet18_2d'"):

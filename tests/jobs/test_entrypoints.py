@@ -17,7 +17,7 @@ JOBS = sorted(p.stem for p in (ROOT / "jobs").glob("[a-z]*.py"))
 
 def _run(args: list[str], env: dict[str, str] | None = None, timeout: float = 300):
     env = {k: v for k, v in (env or os.environ).items() if k != "RAY_ADDRESS"}
-    return subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True,
+    return subprocess.run([sys.executable, *args], env=env, cwd=ROOT, capture_output=True, text=True, encoding="utf-8",
                           timeout=timeout)
 
 

@@ -40,5 +40,5 @@ def test_saved_png_and_svg_are_non_trivial(nomo, tmp_path):
     paths = save_figure(plot_nomogram(nomo), tmp_path / "nomogram")
     assert [p.suffix for p in paths] == [".png", ".svg"]
     assert paths[0].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and paths[0].stat().st_size > 20_000
-    svg = paths[1].read_text()
+    svg = paths[1].read_text(encoding="utf-8")
     assert svg.count("<path") > 50  # axes, ticks and text drawn as paths

@@ -60,7 +60,7 @@ def test_landmarks_round_trip_through_yaml_and_enter_the_hash(tmp_path):
     assert again == fitted and again.hash() == fitted.hash()
     assert again.unfitted(["DCE_P1"]) == []
     # the saved layout is the estimator's JSON
-    assert yaml.safe_load(path.read_text())["sequences"]["DCE_P1"]["histogram"] == _state().to_dict()
+    assert yaml.safe_load(path.read_text(encoding="utf-8"))["sequences"]["DCE_P1"]["histogram"] == _state().to_dict()
 
 
 def test_configs_without_histogram_keep_their_hash_layout():
@@ -119,7 +119,7 @@ def test_fit_uses_only_the_given_training_images_and_reuses_saved_state(tmp_path
     np.testing.assert_allclose(state.landmarks, HistogramStandardizer().fit(imgs).landmarks_)
     with_ext, _ = fit_plan_histograms(plan, {"DCE_P1": [*train, bright]})
     assert with_ext.for_sequence("DCE_P1").histogram.landmarks != state.landmarks
-    saved = json.loads((tmp_path / "hist" / "DCE_P1.json").read_text())
+    saved = json.loads((tmp_path / "hist" / "DCE_P1.json").read_text(encoding="utf-8"))
     assert saved["state"] == state.to_dict() and saved["fitted_on"]["n_images"] == 3
     again, records = fit_plan_histograms(plan, {"DCE_P1": train}, out_dir=tmp_path / "hist")
     assert records["DCE_P1"]["reused"] is True and again.hash() == fitted.hash()

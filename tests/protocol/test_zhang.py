@@ -28,7 +28,7 @@ ALNM = [str(pathlib.Path(sys.executable).with_name("alnm-ray"))]
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "RAY_DEDUP_LOGS": "0"}
-    return subprocess.run([*ALNM, *args], capture_output=True, text=True, env=env, check=False)
+    return subprocess.run([*ALNM, *args], capture_output=True, text=True, encoding="utf-8", env=env, check=False)
 
 
 def _run(tmp: pathlib.Path, *, signal: float, patients: int, seed: int) -> pathlib.Path:

@@ -109,7 +109,7 @@ def test_init_ray_leaves_token_auth_on(tmp_path: Path) -> None:
     """)
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_AUTH") and k != "RAY_ADDRESS"}
     env["HOME"] = str(tmp_path)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, encoding="utf-8", env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "enabled True token token" in proc.stdout
     assert (tmp_path / ".ray" / "auth_token").is_file()  # Ray generated the cluster's token

@@ -152,7 +152,7 @@ def test_ctrl_c_stops_a_running_query_with_exit_130(store: Path, tmp_path: Path)
     proc = subprocess.Popen(
         [sys.executable, "-c", "from alnm_ray.cli.main import main; main()", "sql", "--store",
          str(store), CROSS_JOIN],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, encoding="utf-8",
         env={**os.environ, "TMPDIR": str(private)})
     for _ in range(600):  # wait for the session to open (slow under load), at most a minute
         if any(p.name.startswith("alnm-ray-sql-") for p in private.iterdir()) or proc.poll() is not None:

@@ -46,7 +46,7 @@ def test_report_renders_in_headless_chromium(run_folder: Path, tmp_path: Path) -
     shot = tmp_path / "shot.png"
     proc = subprocess.run([chromium, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
                            "--enable-logging=stderr", "--v=0", f"--screenshot={shot}", "--window-size=1280,2400",
-                           out.as_uri()], capture_output=True, text=True, timeout=120)
+                           out.as_uri()], capture_output=True, text=True, encoding="utf-8", timeout=120)
     assert shot.exists() and shot.stat().st_size > 20_000, proc.stderr[-2000:]
     console = [line for line in proc.stderr.splitlines() if ":CONSOLE" in line or "Uncaught" in line]
     assert console == [], console

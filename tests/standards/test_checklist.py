@@ -38,11 +38,11 @@ def test_checklists_answer_what_the_run_knows(tmp_path) -> None:
         "library_versions": {"pyradiomics": "3.0.1"}})
     write_feature_dictionary(store)
     run = _run(tmp_path, str(tmp_path / "store"))
-    spec = json.loads((run / "run.json").read_text())
+    spec = json.loads((run / "run.json").read_text(encoding="utf-8"))
     spec["tables"] = {"radiomics": info.version}
-    (run / "run.json").write_text(json.dumps(spec))
+    (run / "run.json").write_text(json.dumps(spec), encoding="utf-8")
     paths = write_checklists(run)
-    lists = json.loads(paths["json"].read_text())["checklists"]
+    lists = json.loads(paths["json"].read_text(encoding="utf-8"))["checklists"]
     clear = {i["item"]: i for i in lists["CLEAR"]}
     tripod = {i["item"]: i for i in lists["TRIPOD+AI"]}
     assert len(clear) == 58 and len(tripod) == 52
@@ -52,13 +52,13 @@ def test_checklists_answer_what_the_run_knows(tmp_path) -> None:
     assert "icc 30" in clear["33"]["answer"] and "2 x 5-fold" in clear["15"]["answer"]
     assert "glcm: 1" in clear["26"]["answer"] and "pyradiomics: 3.0.1" in clear["21"]["answer"]
     assert "0.710 (0.600-0.820)" in tripod["23a"]["answer"] and "A, B" in tripod["12d"]["answer"]
-    md = paths["markdown"].read_text()
+    md = paths["markdown"].read_text(encoding="utf-8")
     assert "## CLEAR (" in md and "| 23 | Methods: pre-processing |" in md
 
 
 def test_missing_store_leaves_store_items_to_the_authors(tmp_path) -> None:
     run = _run(tmp_path, str(tmp_path / "nowhere"))
-    lists = json.loads(write_checklists(run)["json"].read_text())
+    lists = json.loads(write_checklists(run)["json"].read_text(encoding="utf-8"))
     clear = {i["item"]: i for i in lists["checklists"]["CLEAR"]}
     assert "not found" in lists["store_note"]
     assert clear["23"]["status"] == AUTHORS and clear["15"]["status"] != AUTHORS

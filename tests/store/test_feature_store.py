@@ -161,7 +161,7 @@ def test_killed_writer_leaves_an_ignored_tmp_folder_that_cleanup_removes(store, 
             os._exit(9)  # a crash: no exception handler runs
         FeatureStore({store.uri!r}, row_group_rows=4, rows_per_file=8).write_version("clinical", batches())
     """)
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, encoding="utf-8")
     assert proc.returncode == 9, proc.stderr
     leftovers = os.listdir(os.path.join(store.uri, "_tmp"))
     assert len(leftovers) == 1 and os.listdir(os.path.join(store.uri, "_tmp", leftovers[0]))
@@ -210,7 +210,7 @@ def test_two_processes_writing_at_once_leave_consistent_versions(store) -> None:
                                 key=("patient_id",), params={{"writer": tag, "i": i}})
     """)
     procs = [subprocess.Popen([sys.executable, "-c", script, tag], stderr=subprocess.PIPE,
-                              text=True) for tag in ("a", "b")]
+                              text=True, encoding="utf-8") for tag in ("a", "b")]
     for proc in procs:
         assert proc.wait(timeout=120) == 0, proc.stderr.read()
     versions = store.versions("radiomics")
