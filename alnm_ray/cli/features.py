@@ -1,4 +1,4 @@
-"""``alnm-ray features``: list, show, diff, import, verify and repair versioned feature tables."""
+"""``alnm-ray features``: list, show, diff, import, verify, repair, compact, vacuum and migrate."""
 
 from __future__ import annotations
 
@@ -36,8 +36,11 @@ def _print_rows(rows: list[dict[str, Any]], fmt: str) -> None:
 def features() -> None:
     """List, inspect, compare, import, verify and repair versioned feature tables.
 
-    A reference is TABLE (its latest version) or TABLE@VERSION (a full id or
-    a unique prefix), e.g. radiomics@3fa2c1.
+    A reference is TABLE (its latest version) or TABLE@VERSION: a full id or a
+    unique prefix (radiomics@3fa2c1), or a Delta version number (radiomics@12,
+    radiomics@v12: the version current at that Delta commit).  Each table is a
+    Delta Lake table under STORE/tables/ that Spark, polars, DuckDB and pandas
+    read as well.
     """
 
 
@@ -55,10 +58,10 @@ def list_(table: str | None, store: str, fmt: str) -> None:
     from alnm_ray.store.versions import SHORT_ID
 
     opened = _open(store)
-    entries, broken = opened._io(lambda: opened.catalog.scan(table), "read the catalog")
+    entries, broken = opened.scan(table)
 
     def status(info) -> str:  # noqa: ANN001
-        found = opened._io(lambda: check_version(opened.location, info), f"check {info.short}")
+        found = opened._io(lambda: check_version(opened, info), f"check {info.short}")
         return "ok" if not found else f"{found[0].kind}: {found[0].file}"
 
     bad = {p.table: p for p in broken}
@@ -78,11 +81,13 @@ def list_(table: str | None, store: str, fmt: str) -> None:
     else:
         if not entries and not broken:
             opened.resolve(table)  # raises the "no such table" message with suggestions
-        rows = [{"version": v.version[:SHORT_ID], "created": v.created[:19], "rows": v.rows,
+        rows = [{"version": v.version[:SHORT_ID], "delta": v.delta_version, "mode": v.mode,
+                 "created": v.created[:19], "rows": v.rows,
                  "cases": v.cases, "failures": v.failures,
                  "parent": v.parent[:SHORT_ID] if v.parent else None,
                  "latest": v is entries[-1] and not broken, "status": status(v)} for v in entries]
-        rows += [{"version": p.version[:SHORT_ID], "created": None, "rows": None, "cases": None,
+        rows += [{"version": p.version[:SHORT_ID], "delta": None, "mode": None, "created": None,
+                  "rows": None, "cases": None,
                   "failures": None, "parent": None, "latest": None,
                   "status": f"entry: {p.detail[:60]}"} for p in broken]
     _print_rows(rows, fmt)
@@ -122,6 +127,7 @@ def show(ref: str, store: str, fmt: str, list_columns: bool) -> None:
         f"table     {info.table}", f"version   {info.version}", f"created   {info.created}",
         f"rows      {info.rows}", f"cases     {info.cases}", f"failures  {info.failures}",
         f"parent    {info.parent or '-'}", f"path      {info.path}",
+        f"delta     version {info.delta_version} ({info.mode}; reads version {info.read_version})",
         f"key       {', '.join(info.key) or '-'}",
         f"columns   {len(info.columns)}: {', '.join(meta) or '-'} + {len(feats)} other"
         + (f" ({', '.join(feats[:5])}{', …' if len(feats) > 5 else ''})" if feats else ""),
@@ -265,18 +271,86 @@ def verify(store: str, fmt: str) -> None:
 @features.command("repair")
 @_store_option
 def repair(store: str) -> None:
-    """Move every damaged version (data folder and catalog entry) into STORE/_quarantine/.
+    """Move damaged files into STORE/_quarantine/ and restore damaged tables.
 
-    Nothing is deleted: each version's folder there holds REASON.txt (what
-    was wrong, where each item came from, how to restore it).  A second run
-    moves nothing.  The table's latest healthy version becomes its latest.
+    Nothing is deleted: the quarantine folder holds REASON.txt (what was
+    wrong, where each file came from, how to put it back).  A table whose
+    latest version is damaged is restored (a Delta RESTORE commit) to its
+    newest healthy version.  A second run changes nothing.
     """
     from alnm_ray.store.repair import repair as run_repair
 
     moved = run_repair(_open(store))
     for item in moved:
-        click.echo(f"quarantined {item.table}@{item.version[:12]} -> {item.destination} "
-                   f"({item.problems[0].kind}: {item.problems[0].file})")
+        click.echo(f"repaired {item.table} (latest now {item.table}@{item.version[:12]}) -> "
+                   f"{item.destination} ({item.problems[0].kind}: {item.problems[0].file})")
         for src, dst in item.items:
             click.echo(f"  moved {src} -> {dst}")
-    click.echo(f"{len(moved)} version(s) quarantined" if moved else "nothing to repair: no damaged version")
+    click.echo(f"{len(moved)} table(s) repaired" if moved else "nothing to repair: no damaged version")
+
+
+@features.command("compact")
+@click.argument("tables", nargs=-1)
+@_store_option
+def compact(tables: tuple[str, ...], store: str) -> None:
+    """Merge each table's small files into larger ones (Delta OPTIMIZE).
+
+    Every version keeps its rows (a compaction is a commit that changes no
+    row); reads of the latest version open fewer files.  All tables unless
+    TABLES are named.
+    """
+    from alnm_ray.store.maintenance import compact as run_compact
+
+    for table, metrics in run_compact(_open(store), tables or None).items():
+        click.echo(f"{table}: {metrics.get('numFilesRemoved', 0)} file(s) merged into "
+                   f"{metrics.get('numFilesAdded', 0)}")
+
+
+@features.command("vacuum")
+@_store_option
+@click.option("--retention-hours", type=click.FloatRange(min=0), default=168, show_default=True,
+              help="Keep files removed less than this long ago.")
+@click.option("--keep", "keep", multiple=True, metavar="TABLE@VERSION",
+              help="Also keep this version (repeatable).")
+@click.option("--apply", "apply", is_flag=True,
+              help="Delete the files (without it, only list what would go).")
+def vacuum(store: str, retention_hours: float, keep: tuple[str, ...], apply: bool) -> None:
+    """Delete data files no kept version needs (a dry run unless --apply).
+
+    Kept whatever their age: each table's latest version, every version named
+    in the lineage of a stored version (tune runs, predictions) and every
+    version pinned by `alnm-ray train` for a bundle, plus --keep.  Older
+    versions that are none of these can no longer be read afterwards.
+    """
+    from alnm_ray.store.maintenance import check_ref, vacuum as run_vacuum
+
+    report = run_vacuum(_open(store), retention_hours=retention_hours, dry_run=not apply,
+                        keep=[check_ref(k) for k in keep])
+    for table, files in sorted(report.files.items()):
+        click.echo(f"{table}: {len(files)} file(s) {'to delete' if report.dry_run else 'deleted'}")
+    for table, kept in sorted(report.kept.items()):
+        if kept:
+            click.echo(f"{table}: kept pinned {', '.join(k.split('@')[1][:12] for k in kept)}")
+    verb = "would be deleted (run again with --apply)" if report.dry_run else "deleted"
+    click.echo(f"{report.count} file(s) {verb}")
+
+
+@features.command("migrate")
+@click.argument("old_store", metavar="STORE")
+def migrate(old_store: str) -> None:
+    """Convert a store of the old layout (Parquet folders + _catalog/) to Delta Lake tables.
+
+    Every version is kept, oldest first, under its own id, with its params,
+    lineage, counts and error rows; the old folders move into
+    STORE/_legacy_v1/ (delete it once the new store checks out with
+    `alnm-ray features verify`).  Running it again finishes an interrupted
+    migration; on a migrated store it does nothing.
+    """
+    from alnm_ray.store.migrate import migrate as run_migrate
+
+    result = run_migrate(old_store)
+    for table, count in sorted(result.tables.items()):
+        click.echo(f"{table}: {count} version(s)")
+    click.echo(f"migrated {sum(result.tables.values())} version(s) of {len(result.tables)} table(s) "
+               f"in {result.seconds:.1f} s; the old layout is in {result.legacy}" if result.tables
+               else "nothing to migrate: the store already uses Delta Lake tables")

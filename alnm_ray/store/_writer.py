@@ -38,6 +38,7 @@ class WrittenData:
     """What :func:`write_parts` wrote."""
 
     files: list[str]
+    file_rows: list[int]
     rows: int
     schema: pa.Schema
     data_hash: str
@@ -66,7 +67,52 @@ def as_table(data: Any, what: str = "data") -> pa.Table:
     narrow = {pa.large_string(): pa.string(), pa.large_binary(): pa.binary()}
     if any(f.type in narrow for f in table.schema):
         table = table.cast(pa.schema([f.with_type(narrow.get(f.type, f.type)) for f in table.schema]))
-    return table
+    return delta_compatible(table)
+
+
+#: Arrow types Delta Lake has no type for, and the type they are stored as.
+_DELTA_CASTS = {pa.uint8(): pa.int16(), pa.uint16(): pa.int32(), pa.uint32(): pa.int64(),
+                pa.uint64(): pa.int64(), pa.float16(): pa.float32(), pa.null(): pa.string()}
+
+
+def delta_compatible(table: pa.Table) -> pa.Table:
+    """``table`` with every column of a type Delta Lake (and Spark) can hold.
+
+    Unsigned integers widen to the next signed type, half floats to float32,
+    all-null columns become strings, nanosecond times become microseconds,
+    dictionary columns their values: the rows are the same, and every Delta
+    reader (Spark, polars, DuckDB, pandas) reads the table.
+
+    Example:
+        >>> delta_compatible(pa.table({"n": pa.array([1], pa.uint8())})).schema.field("n").type
+        DataType(int16)
+    """
+    def fix(t: pa.DataType) -> pa.DataType:
+        if t in _DELTA_CASTS:
+            return _DELTA_CASTS[t]
+        if pa.types.is_timestamp(t) and t.unit == "ns":
+            return pa.timestamp("us", tz=t.tz)
+        if pa.types.is_dictionary(t):
+            return fix(t.value_type)
+        if pa.types.is_time(t) or pa.types.is_duration(t):
+            return pa.string()
+        return t
+
+    fields = [f.with_type(fix(f.type)) for f in table.schema]
+    if all(f.type == g.type for f, g in zip(fields, table.schema)):
+        return table
+    columns = []
+    for field, column in zip(fields, table.columns):
+        if column.type == field.type:
+            columns.append(column)
+        elif pa.types.is_timestamp(column.type):
+            columns.append(column.cast(field.type, safe=False))
+        elif field.type == pa.string() and not pa.types.is_null(column.type):
+            columns.append(column.cast(field.type) if not pa.types.is_dictionary(column.type)
+                           else column.cast(column.type.value_type).cast(field.type))
+        else:
+            columns.append(column.cast(field.type))
+    return pa.table(columns, schema=pa.schema(fields))
 
 
 def _iter_tables(data: Any) -> Iterator[pa.Table]:
@@ -179,9 +225,9 @@ def _check_keys(keys: pa.Table, key: tuple[str, ...], cases_cols: list[str]) -> 
 
 
 def write_parts(fs: pafs.FileSystem, folder: str, data: Any, *, key: tuple[str, ...] | None,
-                row_group_rows: int = ROW_GROUP_ROWS, rows_per_file: int = ROWS_PER_FILE
-                ) -> WrittenData:
-    """Write ``data`` as ``part-00000.parquet``… into ``folder``.
+                row_group_rows: int = ROW_GROUP_ROWS, rows_per_file: int = ROWS_PER_FILE,
+                prefix: str = "part") -> WrittenData:
+    """Write ``data`` as ``<prefix>-00000.parquet``… into ``folder``.
 
     Args:
         fs: Filesystem of ``folder``.
@@ -192,6 +238,8 @@ def write_parts(fs: pafs.FileSystem, folder: str, data: Any, *, key: tuple[str, 
             ``constants.CASE_KEY`` when all of its columns are present.
         row_group_rows: Rows per row group and hashing chunk.
         rows_per_file: A new file starts once a file holds this many rows.
+        prefix: Start of the file names (unique per write when several
+            writes share a folder, as the files of a Delta table do).
 
     Returns:
         The :class:`WrittenData` (files, rows, schema, data hash, cases).
@@ -229,19 +277,20 @@ def write_parts(fs: pafs.FileSystem, folder: str, data: Any, *, key: tuple[str, 
 
     hasher = hashlib.sha256(str(schema).encode("utf-8"))
     files: list[str] = []
+    file_rows: list[int] = []
     keys: list[pa.Table] = []
-    rows = file_rows = 0
+    rows = 0
     writer: pq.ParquetWriter | None = None
     try:
         for chunk in _fixed_chunks(_all(), row_group_rows):
             # a compact copy: sliced arrays serialise with their parent's buffers otherwise
             chunk = chunk.take(pa.array(np.arange(chunk.num_rows)))
-            if writer is None or file_rows >= rows_per_file:
+            if writer is None or file_rows[-1] >= rows_per_file:
                 if writer is not None:
                     writer.close()
-                files.append(f"part-{len(files):05d}.parquet")
+                files.append(f"{prefix}-{len(files):05d}.parquet")
+                file_rows.append(0)
                 writer = pq.ParquetWriter(f"{folder}/{files[-1]}", schema, filesystem=fs)
-                file_rows = 0
             writer.write_table(chunk, row_group_size=row_group_rows)
             sink = pa.BufferOutputStream()
             with pa.ipc.new_stream(sink, schema) as ipc:
@@ -250,9 +299,10 @@ def write_parts(fs: pafs.FileSystem, folder: str, data: Any, *, key: tuple[str, 
             if key_cols:
                 keys.append(chunk.select(key_cols))
             rows += chunk.num_rows
-            file_rows += chunk.num_rows
+            file_rows[-1] += chunk.num_rows
         if writer is None:  # zero rows: one empty file still records the schema
-            files.append("part-00000.parquet")
+            files.append(f"{prefix}-00000.parquet")
+            file_rows.append(0)
             writer = pq.ParquetWriter(f"{folder}/{files[-1]}", schema, filesystem=fs)
     finally:
         if writer is not None:
@@ -260,7 +310,7 @@ def write_parts(fs: pafs.FileSystem, folder: str, data: Any, *, key: tuple[str, 
     key_table = pa.concat_tables(keys) if keys else pa.table({c: pa.array([], schema.field(c).type)
                                                              for c in key_cols})
     cases = _check_keys(key_table, tuple(key), cases_cols) if key_cols else 0
-    return WrittenData(files, rows, schema, hasher.hexdigest(), cases, tuple(key))
+    return WrittenData(files, file_rows, rows, schema, hasher.hexdigest(), cases, tuple(key))
 
 
 def normalize_errors(errors: Any) -> pa.Table | None:

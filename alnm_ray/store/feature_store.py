@@ -1,22 +1,28 @@
-"""The versioned Parquet feature store.
+"""The versioned feature store: one Delta Lake table per stored table.
 
 One table per feature set (``radiomics``, ``deep``, ``clinical``,
-``cv_results``, ``predictions``, imported tables…), each a series of
-immutable, content-addressed versions recorded in the catalog
-(:mod:`alnm_ray.store.catalog`).  Layout below the store root::
+``cv_results``, ``predictions``, imported tables…).  Layout below the store
+root::
 
-    _store.json                          marks the folder as a store
-    _catalog/<table>/<version>.json      the commit record of each version
-    tables/<table>/<version>-<wid>/      part-00000.parquet …, errors.parquet
-    _tmp/<wid>/                          versions being written (ignored by readers)
+    _store.json            marks the folder as a store (layout 2: Delta Lake)
+    tables/<table>/        a Delta table: _delta_log/ and part-*.parquet
+    errors/                a Delta table of per-case error rows (table, version, …)
+    _cache/                per-case checkpoints of running extractions
 
-Atomicity: on a local (or NFS) filesystem a version is written to
-``_tmp/<wid>`` and renamed into ``tables/`` (atomic), then its catalog entry
-is published; a crash at any point leaves no catalog entry, so nothing is
-visible, and :meth:`FeatureStore.cleanup` removes the leftovers.  On object
-stores (no atomic rename) the data goes straight to its unique final folder
-and the catalog entry, written last as one object, is the commit point.
+Every alnm-ray version is one Delta commit (:mod:`alnm_ray.store.delta_log`):
+a whole new content (``overwrite``), new rows (``append``) or rows replaced and
+removed by key (``merge``), so an incremental run writes only what changed and
+earlier versions stay readable by time travel.  Any Delta reader (Spark,
+polars, DuckDB, pandas through ``deltalake``) reads the tables.
+
+Atomicity: data files are written first, then one commit to the Delta log
+makes them visible (Delta's optimistic concurrency orders concurrent writers;
+a commit that loses a race is retried on the new state).  A crash before the
+commit leaves unreferenced files that :meth:`FeatureStore.cleanup` removes.
+Stores of the old layout (``_catalog/``) are refused with the command that
+converts them (``alnm-ray features migrate``).
 """
+
 
 from __future__ import annotations
 
@@ -27,6 +33,7 @@ import posixpath
 import socket
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
@@ -39,20 +46,29 @@ from alnm_ray.constants import ERROR_COLUMNS
 from alnm_ray.exceptions import ConfigError, SchemaMismatchError, StoreDamageError, StoreError
 from alnm_ray.store import _fs
 from alnm_ray.store._problems import Problem
-from alnm_ray.store._writer import (ROW_GROUP_ROWS, ROWS_PER_FILE, normalize_errors,
-                                    write_parts)
-from alnm_ray.store.catalog import CATALOG_DIR, CATALOG_FORMAT, Catalog
-from alnm_ray.store.health import check_version
+from alnm_ray.store._writer import (ROW_GROUP_ROWS, ROWS_PER_FILE, WrittenData, _check_keys,
+                                    as_table, normalize_errors, sort_order, write_parts)
+from alnm_ray.store.delta_log import (COMMIT_KEY, ERRORS_TABLE_DIR, RECORD_FORMAT, TABLES_DIR,
+                                      DeltaLog, table_dir)
 from alnm_ray.store.versions import (ROLE_FEATURE, SHORT_ID, VersionInfo, canonical_json, check_role,
                                      check_table_name, check_version_id, content_hash, default_role,
                                      split_ref, utc_now)
 
 logger = logging.getLogger(__name__)
 
-TABLES_DIR = "tables"
-TMP_DIR = "_tmp"
 MARKER = "_store.json"
-ERRORS_FILE = "errors.parquet"
+#: Layout written into ``_store.json`` (1: Parquet folders and ``_catalog/``; 2: Delta Lake).
+STORE_FORMAT = 2
+#: The catalog folder of the old layout; a store holding it must be migrated.
+LEGACY_CATALOG_DIR = "_catalog"
+#: Table properties of every Delta table the store creates: commits stay in the log for
+#: as long as the data does (pinned versions must stay readable), files removed by a
+#: commit are kept a week before ``features vacuum`` may delete them.
+TABLE_CONFIGURATION = {"delta.enableExpiredLogCleanup": "false",
+                       "delta.logRetentionDuration": "interval 36500 days",
+                       "delta.deletedFileRetentionDuration": "interval 7 days"}
+#: How often a commit that lost a race with another writer is retried.
+COMMIT_RETRIES = 8
 #: Leftover temporary/orphan folders younger than this are left alone by
 #: :meth:`FeatureStore.cleanup`: they may belong to a writer still at work.
 STALE_AFTER_S = 3600.0
@@ -93,7 +109,7 @@ class FeatureStore:
     def __init__(self, uri: str | os.PathLike[str], *, filesystem: pafs.FileSystem | None = None,
                  row_group_rows: int = ROW_GROUP_ROWS, rows_per_file: int = ROWS_PER_FILE) -> None:
         self.location = _fs.resolve_location(uri, filesystem)
-        self.catalog = Catalog(self.location)
+        self.log = DeltaLog(self.location)
         if row_group_rows < 1 or rows_per_file < 1:
             raise ConfigError(f"row_group_rows/rows_per_file: expected >= 1; got "
                               f"{row_group_rows}/{rows_per_file}.")
@@ -116,12 +132,13 @@ class FeatureStore:
     def check_is_store(self) -> None:
         """Refuse a path that is not an alnm-ray store.
 
-        A store is a folder holding ``_store.json`` (or ``_catalog/``), or an
-        empty folder (a store nothing has been written to yet).
+        A store is a folder holding ``_store.json``, or an empty folder (a
+        store nothing has been written to yet).
 
         Raises:
-            StoreError: The path does not exist, is a file, or is a folder
-                of something else (``--store /etc``).
+            StoreError: The path does not exist, is a file, is a folder of
+                something else (``--store /etc``), or is a store of the old
+                layout (the message gives the ``features migrate`` command).
         """
         fs = self.location.fs
 
@@ -141,10 +158,15 @@ class FeatureStore:
                 f"store {self.uri!r}: expected an alnm-ray store folder; found a file. Check "
                 "--store: give the folder extract or `features import` wrote to.")
         visible = [n for n in names if not n.startswith(".")]
-        if visible and MARKER not in names and CATALOG_DIR not in names:
+        if LEGACY_CATALOG_DIR in names:
+            raise StoreError(
+                f"store {self.uri!r}: expected a store of the current layout (Delta Lake tables); "
+                f"found the old layout ({LEGACY_CATALOG_DIR}/ and Parquet version folders). Convert "
+                f"it once with `alnm-ray features migrate {self.uri}` (every version and id is kept).")
+        if visible and MARKER not in names:
             raise StoreError(
                 f"store {self.uri!r}: expected an alnm-ray store folder (one holding {MARKER} "
-                f"and {CATALOG_DIR}/); found a folder of {len(visible)} other entries and no "
+                f"and {TABLES_DIR}/); found a folder of {len(visible)} other entries and no "
                 f"{MARKER}. Check --store: give the folder extract, embed or `features import` "
                 "wrote to (a new store is created by those commands, in a new or empty folder).")
 
@@ -163,7 +185,7 @@ class FeatureStore:
             >>> store.tables(), store.tables(role="output")
             (['clinical', 'scores'], ['scores'])
         """
-        names = self._io(self.catalog.tables, "list the catalog")
+        names = self._io(self.log.tables, "list the tables")
         if role is None:
             return names
         check_role(role)
@@ -177,61 +199,103 @@ class FeatureStore:
         """Every version (of ``table`` or of all tables), oldest first."""
         if table is not None:
             check_table_name(table)
-        return self._io(lambda: self.catalog.entries(table), "list the catalog")
+        return self._io(lambda: self.log.entries(table), "read the Delta logs")
+
+    def scan(self, table: str | None = None) -> tuple[list[VersionInfo], list[Problem]]:
+        """Every readable version (oldest first) and a :class:`Problem` per unreadable log or record."""
+        if table is not None:
+            check_table_name(table)
+        return self._io(lambda: self.log.scan(table), "read the Delta logs")
 
     def latest(self, table: str) -> VersionInfo | None:
         """The newest version of ``table``, or ``None`` when it has none."""
         check_table_name(table)
-        return self._io(lambda: self.catalog.latest(table), "list the catalog")
+        return self._io(lambda: self.log.latest(table), "read the Delta log")
 
     def resolve(self, ref: str) -> VersionInfo:
-        """The version named by ``"table"`` (latest) or ``"table@<id or unique prefix>"``.
+        """The version named by ``"table"`` (latest), ``"table@<id or unique prefix>"`` or
+        ``"table@<Delta version number>"`` (time travel: the version current at that commit).
 
         Raises:
             StoreError: Unknown table or version, ambiguous prefix.
         """
         table, version = split_ref(ref)
         check_table_name(table)
-        return self._io(lambda: self.catalog.resolve(table, version or None), "read the catalog")
+        return self._io(lambda: self.log.resolve(table, version or None), "read the Delta log")
+
+    def table_uri(self, table: str) -> str:
+        """Where ``table``'s Delta table lies (what ``deltalake``, polars or Spark open)."""
+        return self.log.table_uri(table_dir(table))
+
+    def errors_uri(self) -> str:
+        """Where the Delta table of per-case error rows lies."""
+        return self.log.table_uri(ERRORS_TABLE_DIR)
+
+    def with_files(self, info: VersionInfo) -> VersionInfo:
+        """``info`` with its data files (relative to :attr:`VersionInfo.data_dir`) and sizes.
+
+        The SHA-256 of each file alnm-ray wrote itself comes from the commit
+        that added it (files a merge or compaction wrote have none).
+
+        Raises:
+            StoreDamageError: The log names a file outside the table folder.
+        """
+        if info.files:
+            return info
+        found = self._io(lambda: self.log.files(info.data_dir, info.read_version),
+                         f"read the Delta log of {info.short}")
+        names = tuple(rel[len(info.data_dir) + 1:] for rel, _ in found)
+        digests: dict[str, str] = {}
+        for other in self.versions(info.table):
+            if other.delta_version <= info.read_version:
+                digests.update(other.file_sha256)
+        return replace(info, files=names, file_sizes={n: size for n, (_, size) in zip(names, found)},
+                       file_sha256={n: digests[n] for n in names if n in digests})
 
     def dataset(self, info: VersionInfo) -> pads.Dataset:
-        """A :mod:`pyarrow.dataset` over the data files of one version.
+        """A :mod:`pyarrow.dataset` over one version (its Delta snapshot).
 
-        The files are checked first (inside the store, present, of their
-        recorded size; see :func:`alnm_ray.store.health.check_version`).
+        The files are checked first (inside the table folder, present, of
+        their logged size; see :func:`alnm_ray.store.health.check_version`).
 
         Raises:
             StoreDamageError: A file is missing, altered, unreadable or
                 outside the store (the message names table, version and file).
         """
-        problems = self._io(lambda: check_version(self.location, info), f"open {info.short}")
-        data = [p for p in problems if p.file != f"{info.data_dir}/{info.errors_file}"]
-        if data:
-            raise StoreDamageError(data[0].message(self.uri))
-        paths = [self.location.path(info.data_dir, f) for f in info.files]
-        return self._io(lambda: self._damage(
-            lambda: pads.dataset(paths, filesystem=self.location.fs, format="parquet"), info),
-            f"open {info.short}")
+        from alnm_ray.store.health import check_version
+
+        problems = self._io(lambda: check_version(self, info), f"open {info.short}")
+        if problems:
+            raise StoreDamageError(problems[0].message(self.uri))
+        return self._io(lambda: self._damage(lambda: self._delta(info).to_pyarrow_dataset(), info),
+                        f"open {info.short}")
+
+    def _delta(self, info: VersionInfo) -> Any:
+        from deltalake import DeltaTable
+
+        return DeltaTable(self.log.table_uri(info.data_dir), version=info.read_version)
+
     def read(self, table: str, version: str | None = None,
              columns: list[str] | None = None) -> pa.Table:
         """Read a version of a table (the latest by default).
 
         Args:
             table: Table name, or ``"table@version"``.
-            version: Version id or unique prefix; ``None`` for the latest.
+            version: Version id, unique prefix or Delta version number;
+                ``None`` for the latest.
             columns: Columns to read (all by default).
 
         Returns:
             The rows; tables with a key come sorted by ``patient_id`` then
-            the rest of the key (when written from a whole table).
+            the rest of the key.
 
         Raises:
             StoreError: Unknown table/version or unreadable files.
             SchemaMismatchError: A requested column does not exist.
         """
         info = self.resolve(table if version is None else f"{split_ref(table)[0]}@{version}")
+        names = info.column_names
         if columns is not None:
-            names = info.column_names
             missing = [c for c in columns if c not in names]
             if missing:
                 raise SchemaMismatchError(
@@ -240,11 +304,20 @@ class FeatureStore:
                     f"{did_you_mean(missing[0], names)} Check the names with "
                     f"`alnm-ray features show {info.table}`."
                 )
-        return self._io(lambda: self._damage(lambda: self.dataset(info).to_table(columns=columns),
+        order = [k for k in sort_order(info.key) if columns is None or k in columns]
+        data = self._io(lambda: self._damage(lambda: self.dataset(info).to_table(columns=columns),
                                              info), f"read {info.short}")
+        if order and data.num_rows:
+            data = data.sort_by([(k, "ascending") for k in order])
+        if names and columns is None and data.schema.names != names:  # a foreign commit may reorder
+            data = data.select([n for n in names if n in data.schema.names])
+        return data
 
     def read_errors(self, table: str | None = None, version: str | None = None) -> pa.Table:
         """Per-case error rows, with ``table`` and ``version`` columns first.
+
+        Error rows live in their own Delta table (``errors/``), one set per
+        version, never beside the data files.
 
         Args:
             table: A table (or ``"table@version"``); ``None`` for the latest
@@ -259,38 +332,61 @@ class FeatureStore:
             infos = [i for i in (self.latest(t) for t in self.tables()) if i is not None]
         else:
             infos = [self.resolve(table if version is None else f"{split_ref(table)[0]}@{version}")]
-        parts = []
-        for info in infos:
-            if not info.errors_file:
-                continue
-            rel = f"{info.data_dir}/{info.errors_file}"
-            problems = [p for p in self._io(lambda i=info: check_version(self.location, i),
-                                            f"read the errors of {info.short}") if p.file == rel]
-            if problems:
-                raise StoreDamageError(problems[0].message(self.uri))
-            path = self.location.path(rel)
-            errors = self._io(lambda p=path, i=info: self._damage(lambda: pads.dataset(
-                p, filesystem=self.location.fs, format="parquet").to_table(), i, rel),
-                f"read the errors of {info.short}")
-            origin = [pa.array([info.table] * errors.num_rows, pa.string()),
-                      pa.array([info.version] * errors.num_rows, pa.string())]
-            parts.append(pa.table(origin + errors.columns, names=[*ERROR_ORIGIN, *errors.schema.names]))
-        if not parts:
-            return pa.table({c: pa.array([], pa.string()) for c in (*ERROR_ORIGIN, *ERROR_COLUMNS)})
-        return pa.concat_tables(parts, promote_options="permissive")
+        wanted = {(i.table, i.version) for i in infos if i.failures}
+        empty = pa.table({c: pa.array([], pa.string()) for c in (*ERROR_ORIGIN, *ERROR_COLUMNS)})
+        if not wanted:
+            return empty
+        rows = self._read_error_table()
+        if rows is None:
+            return empty
+        import pyarrow.compute as pc
+
+        pairs = [f"{t}\x00{v}" for t, v in wanted]
+        joined = pc.binary_join_element_wise(rows.column("table"), rows.column("version"), "\x00")
+        rows = rows.filter(pc.is_in(joined, pa.array(pairs)))
+        extra = [c for c in rows.schema.names if c not in (*ERROR_ORIGIN, *ERROR_COLUMNS)]
+        return rows.select([*ERROR_ORIGIN, *ERROR_COLUMNS, *extra])
+
+    def _read_error_table(self) -> pa.Table | None:
+        if not self.log.is_table(ERRORS_TABLE_DIR):
+            return None
+        from deltalake import DeltaTable
+
+        def read() -> pa.Table:
+            try:
+                return DeltaTable(self.errors_uri()).to_pyarrow_table()
+            except (pa.ArrowInvalid, OSError):
+                raise
+            except Exception as err:  # deltalake's own errors
+                raise StoreDamageError(Problem(
+                    ERRORS_TABLE_DIR, "-", f"{ERRORS_TABLE_DIR}/_delta_log", "unreadable",
+                    f"expected the readable Delta table of error rows; deltalake could not read it "
+                    f"({type(err).__name__}: {str(err).splitlines()[0][:160] if str(err) else ''})",
+                ).message(self.uri)) from err
+
+        return self._io(read, "read the error rows")
 
     # --- writing -----------------------------------------------------------
     def write_version(self, table: str, data: Any, *, version_id: str | None = None,
                       params: dict | None = None, lineage: dict | None = None,
                       parent: str | None = None, errors: Any = None, counts: dict | None = None,
                       key: tuple[str, ...] | list[str] | None = None,
-                      role: str | None = None) -> VersionInfo:
-        """Write the full content of a new version of ``table`` atomically.
+                      role: str | None = None, changed: Any = None,
+                      created: str | None = None) -> VersionInfo:
+        """Commit a new version of ``table``: its full content, written as what changed.
+
+        Without ``changed`` the version replaces the table's content (a Delta
+        ``overwrite``; earlier versions stay readable).  With ``changed`` — a
+        boolean per row of ``data`` marking the rows that are new or differ
+        from the latest version — only those rows are written: appended when
+        none of their keys exists yet, else merged by key, and rows of the
+        latest version whose key ``data`` no longer has are deleted.  Either
+        way the new version's content is exactly ``data``.
 
         Args:
             table: Table name (lower-case identifier; not ``errors``/``catalog``).
             data: pyarrow Table, pandas DataFrame, RecordBatchReader, or an
-                iterable of batches (streamed to disk).
+                iterable of batches (streamed to disk; ``overwrite`` only).
             version_id: The content address computed by the caller; ``None``
                 uses a hash of the data (schema and rows).
             params: What produced the data (JSON-like dict).
@@ -305,6 +401,12 @@ class FeatureStore:
             role: What the table holds (``feature``, ``output``, ``dictionary``);
                 recorded with the version.  ``None``: the table's usual role
                 (:func:`~alnm_ray.store.versions.default_role`).
+            changed: Boolean mask over the rows of ``data`` (see above), or
+                ``None`` to overwrite.  Ignored (the table is overwritten) when
+                the table is new, its latest version has other columns or
+                another key, or no ``version_id`` is given.
+            created: When the version was made (ISO-8601), for migrations
+                that keep the original dates; ``None``: now.
 
         Returns:
             The committed :class:`VersionInfo`; when ``version_id`` already
@@ -318,9 +420,10 @@ class FeatureStore:
         """
         check_table_name(table)
         role = check_role(role) if role is not None else default_role(table)
+        self._refuse_legacy()
         if version_id is not None:
             check_version_id(version_id)
-            existing = self._io(lambda: self.catalog.get(table, version_id), "read the catalog")
+            existing = self._io(lambda: self.log.get(table, version_id), "read the Delta log")
             if existing is not None:
                 logger.info("%s already in the store; nothing written", existing.short)
                 return existing
@@ -329,66 +432,263 @@ class FeatureStore:
             "counts": _jsonable(counts, "counts"),
             "parent": self.resolve(f"{table}@{parent}").version if parent else None,
         }
+        if created is not None:
+            record["_created"] = created
         error_rows = normalize_errors(errors)
-        wid = uuid.uuid4().hex
-        fs = self.location.fs
-        if self.location.is_local:
-            work = self.location.path(TMP_DIR, wid)
-        else:  # object stores: no atomic rename; the catalog entry is the commit point
-            work = self.location.path(TABLES_DIR, table, f"{version_id or 'v'}-{wid[:8]}")
         action = f"write a version of {table!r}"
         self._io(self._prepare, action)
-        try:
-            self._io(lambda: fs.create_dir(work, recursive=True), action)
-            written = self._io(lambda: write_parts(
-                fs, work, data, key=tuple(key) if key is not None else None,
-                row_group_rows=self.row_group_rows, rows_per_file=self.rows_per_file), action)
-            if error_rows is not None and error_rows.num_rows:
-                import pyarrow.parquet as pq
+        latest = self.latest(table)
+        plan = None
+        if changed is not None and version_id is not None and latest is not None:
+            plan = self._incremental_plan(latest, data, changed, key)
+        if plan is not None:
+            return self._write_changes(table, plan, version_id or "", record, error_rows, role, latest)
+        return self._write_whole(table, data, version_id, record, error_rows, role, key)
 
-                self._io(lambda: pq.write_table(error_rows, f"{work}/{ERRORS_FILE}", filesystem=fs),
-                         action)
-            names = written.files + ([ERRORS_FILE] if error_rows is not None and error_rows.num_rows
-                                     else [])
-            digests = self._io(lambda: {n: _fs.file_digest(fs, f"{work}/{n}") for n in names}, action)
+    def _base_record(self, table: str, vid: str, role: str, mode: str, error_rows: pa.Table | None,
+                     schema: pa.Schema, key: tuple[str, ...], rows: int, cases: int) -> dict[str, Any]:
+        return {
+            "format": RECORD_FORMAT, "table": table, "version": vid, "created": utc_now(),
+            "rows": rows, "cases": cases, "failures": 0 if error_rows is None else error_rows.num_rows,
+            "key": list(key), "columns": [[f.name, str(f.type)] for f in schema],
+            "package_version": __version__, "pyarrow_version": pa.__version__, "role": role,
+            "mode": mode, "writer": {"host": socket.gethostname(), "pid": os.getpid()},
+        }
+
+    def _write_whole(self, table: str, data: Any, version_id: str | None, record: dict[str, Any],
+                     error_rows: pa.Table | None, role: str, key: Any) -> VersionInfo:
+        fs, action = self.location.fs, f"write a version of {table!r}"
+        folder = self.location.path(table_dir(table))
+        prefix = f"part-{uuid.uuid4().hex[:16]}"
+        self._io(lambda: fs.create_dir(folder, recursive=True), action)
+        written: WrittenData | None = None
+        try:
+            written = self._io(lambda: write_parts(
+                fs, folder, data, key=tuple(key) if key is not None else None,
+                row_group_rows=self.row_group_rows, rows_per_file=self.rows_per_file, prefix=prefix),
+                action)
             vid = version_id or content_hash({"table": table, "data": written.data_hash})
-            existing = self._io(lambda: self.catalog.get(table, vid), "read the catalog")
+            existing = self._io(lambda: self.log.get(table, vid), "read the Delta log")
             if existing is not None:
-                _fs.remove_tree(fs, work)
+                self._remove_files(folder, written.files)
                 return existing
-            data_dir = f"{TABLES_DIR}/{table}/{vid}-{wid[:8]}"
-            if self.location.is_local:
-                self._io(lambda: fs.create_dir(self.location.path(TABLES_DIR, table),
-                                               recursive=True), action)
-                self._io(lambda: fs.move(work, self.location.path(data_dir)), action)
-            else:
-                data_dir = work[len(self.location.root) + 1:]
+            digests = self._io(lambda: {n: _fs.file_digest(fs, f"{folder}/{n}")
+                                        for n in written.files}, action)
+            record.update(self._base_record(table, vid, role, "overwrite", error_rows, written.schema,
+                                            written.key, written.rows, written.cases))
+            if "_created" in record:
+                record["created"] = record.pop("_created")
+            record.update({"data_sha256": written.data_hash,
+                           "file_sha256": {n: d[1] for n, d in digests.items()}})
+            self._write_errors(table, vid, error_rows)
+            adds = [(n, digests[n][0], rows) for n, rows in zip(written.files, written.file_rows)]
+            self._commit_adds(table, adds, written.schema, "overwrite", record)
         except BaseException:
-            try:
-                _fs.remove_tree(fs, work)
-            except OSError:  # the original error matters more; cleanup() retries later
-                logger.warning("could not remove %s after a failed write", work)
+            if written is not None:
+                try:
+                    self._remove_files(folder, written.files)
+                except OSError:  # the original error matters more; cleanup() retries later
+                    logger.warning("could not remove the files of a failed write in %s", folder)
             raise
-        record.update({
-            "catalog_format": CATALOG_FORMAT, "table": table, "version": vid, "created": utc_now(),
-            "rows": written.rows, "cases": written.cases,
-            "failures": 0 if error_rows is None else error_rows.num_rows,
-            "data_dir": data_dir, "files": written.files,
-            "errors_file": ERRORS_FILE if error_rows is not None and error_rows.num_rows else None,
-            "key": list(written.key), "columns": [[f.name, str(f.type)] for f in written.schema],
-            "data_sha256": written.data_hash, "package_version": __version__,
-            "file_sizes": {n: d[0] for n, d in digests.items()},
-            "file_sha256": {n: d[1] for n, d in digests.items()},
-            "pyarrow_version": pa.__version__, "role": role,
-            "writer": {"host": socket.gethostname(), "pid": os.getpid()},
-        })
-        committed = self._io(lambda: self.catalog.commit(record), f"commit {table}@{vid[:SHORT_ID]}")
-        if committed.data_dir != data_dir:  # another writer committed this version first
-            self._io(lambda: _fs.remove_tree(fs, self.location.path(data_dir)), action)
-        else:
-            logger.info("committed %s (%d rows, %d failures)", committed.short, committed.rows,
-                        committed.failures)
-        return committed
+        return self._committed(table, vid)
+
+    def _committed(self, table: str, vid: str) -> VersionInfo:
+        info = self._io(lambda: self.log.get(table, vid), "read the Delta log")
+        if info is None:  # pragma: no cover - the commit just succeeded
+            raise StoreError(f"table {table!r}: the commit of version {vid[:SHORT_ID]} is not in its "
+                             "Delta log after committing. Run `alnm-ray features verify`.")
+        logger.info("committed %s (%s, %d rows, %d failures)", info.short, info.mode, info.rows,
+                    info.failures)
+        return info
+
+    def _remove_files(self, folder: str, names: list[str]) -> None:
+        for name in names:
+            try:
+                self.location.fs.delete_file(f"{folder}/{name}")
+            except FileNotFoundError:
+                pass
+
+    def _commit_adds(self, table: str, adds: list[tuple[str, int, int]], schema: pa.Schema,
+                     mode: str, record: dict[str, Any]) -> None:
+        """Commit files written by :func:`write_parts` (``overwrite`` or ``append``)."""
+        from deltalake import CommitProperties, DeltaTable, Schema
+        from deltalake.exceptions import CommitFailedError
+        from deltalake.transaction import AddAction, create_table_with_add_actions
+
+        now = int(time.time() * 1000)
+        actions = [AddAction(name, size, {}, now, True, json.dumps({"numRecords": rows}))
+                   for name, size, rows in adds]
+        props = CommitProperties(custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True)})
+        rel = table_dir(table)
+        uri = self.log.table_uri(rel)
+        for attempt in range(COMMIT_RETRIES):
+            try:
+                if not self.log.is_table(rel):
+                    create_table_with_add_actions(uri, Schema.from_arrow(schema), actions,
+                                                  mode="overwrite", configuration=TABLE_CONFIGURATION,
+                                                  commit_properties=props)
+                else:
+                    DeltaTable(uri).create_write_transaction(actions, mode=mode, schema=schema,
+                                                             commit_properties=props)
+                return
+            except CommitFailedError:
+                if attempt == COMMIT_RETRIES - 1:
+                    raise
+                time.sleep(0.05 * (attempt + 1))  # another writer won the race: retry on its state
+            except Exception as err:
+                if isinstance(err, (OSError, StoreError)):
+                    raise
+                raise StoreError(
+                    f"table {table!r}: expected deltalake to commit {len(adds)} file(s) of version "
+                    f"{record['version'][:SHORT_ID]}; it refused ({type(err).__name__}: "
+                    f"{str(err).splitlines()[0][:200] if str(err) else ''}). Run `alnm-ray features "
+                    f"verify --store {self.uri}`; when the table was changed by another tool, check "
+                    "its Delta log.") from err
+
+    def _write_errors(self, table: str, vid: str, error_rows: pa.Table | None) -> None:
+        """Append the error rows of ``table@vid`` to the errors table (once per version)."""
+        if error_rows is None or not error_rows.num_rows:
+            return
+        from deltalake import CommitProperties, write_deltalake
+
+        existing = self._read_error_table()
+        if existing is not None:
+            import pyarrow.compute as pc
+
+            mask = pc.and_(pc.equal(existing.column("table"), table),
+                           pc.equal(existing.column("version"), vid))
+            if pc.any(mask).as_py():
+                return
+        origin = [pa.array([table] * error_rows.num_rows, pa.string()),
+                  pa.array([vid] * error_rows.num_rows, pa.string())]
+        rows = as_table(pa.table(origin + error_rows.columns,
+                                 names=[*ERROR_ORIGIN, *error_rows.schema.names]), "errors")
+        record = {COMMIT_KEY: json.dumps({"errors_of": f"{table}@{vid}"})}
+
+        def write() -> None:
+            for attempt in range(COMMIT_RETRIES):
+                try:
+                    write_deltalake(self.errors_uri(), rows, mode="append", schema_mode="merge",
+                                    configuration=TABLE_CONFIGURATION,
+                                    commit_properties=CommitProperties(custom_metadata=record))
+                    return
+                except Exception as err:
+                    from deltalake.exceptions import CommitFailedError
+
+                    if not isinstance(err, CommitFailedError) or attempt == COMMIT_RETRIES - 1:
+                        raise
+                    time.sleep(0.05 * (attempt + 1))
+
+        self._io(write, f"write the error rows of {table!r}")
+
+    def _incremental_plan(self, latest: VersionInfo, data: Any, changed: Any,
+                          key: Any) -> dict[str, Any] | None:
+        """What an incremental write of ``data`` onto ``latest`` changes, or ``None`` to overwrite."""
+        import numpy as np
+        import pyarrow.compute as pc
+
+        if not (isinstance(data, (pa.Table, pa.RecordBatch)) or type(data).__name__ == "DataFrame"):
+            return None
+        full = as_table(data)
+        mask = np.asarray(changed, dtype=bool)
+        if mask.shape != (full.num_rows,):
+            raise ConfigError(f"changed: expected one boolean per row of data ({full.num_rows}); got "
+                              f"{mask.shape}. Pass a mask over the rows of data.")
+        names = [n for n, _ in latest.columns]
+        keys = tuple(key) if key is not None else tuple(latest.key)
+        if not keys or keys != tuple(latest.key) or full.schema.names != names or \
+                [str(f.type) for f in full.schema] != [t for _, t in latest.columns]:
+            return None
+        from alnm_ray.constants import CASE_KEY
+
+        cases_cols = [c for c in CASE_KEY if c in full.schema.names]
+        cases = _check_keys(full.select(list(dict.fromkeys([*keys, *cases_cols]))), keys, cases_cols)
+        before = self.read(latest.table, latest.version, columns=list(keys))
+
+        def joined(t: pa.Table) -> pa.Array:
+            cols = [pc.cast(t.column(k), pa.string()) for k in keys]
+            return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, "\x00")
+
+        old_keys, new_keys = joined(before), joined(full)
+        gone = pc.invert(pc.is_in(old_keys, new_keys))
+        upserts = full.filter(pa.array(mask))
+        replaced = pc.is_in(joined(upserts), old_keys) if upserts.num_rows else pa.array([], pa.bool_())
+        return {"full": full, "upserts": upserts, "deletes": before.filter(gone), "keys": keys,
+                "cases": cases, "replaces": bool(pc.any(replaced).as_py()) if len(replaced) else False}
+
+    def _write_changes(self, table: str, plan: dict[str, Any], vid: str, record: dict[str, Any],
+                       error_rows: pa.Table | None, role: str, latest: VersionInfo) -> VersionInfo:
+        full, upserts, deletes, keys = plan["full"], plan["upserts"], plan["deletes"], plan["keys"]
+        mode = "merge" if (deletes.num_rows or plan["replaces"]) else "append"
+        if not upserts.num_rows and not deletes.num_rows:
+            mode = "append"
+        record.update(self._base_record(table, vid, role, mode, error_rows, full.schema, keys,
+                                        full.num_rows, plan["cases"]))
+        record["changes"] = {"upserted": upserts.num_rows, "deleted": deletes.num_rows}
+        action = f"write a version of {table!r}"
+        self._write_errors(table, vid, error_rows)
+        if mode == "append":
+            fs = self.location.fs
+            folder = self.location.path(table_dir(table))
+            sorted_rows = upserts.sort_by([(k, "ascending") for k in sort_order(keys)])
+            written = self._io(lambda: write_parts(
+                fs, folder, sorted_rows, key=keys, row_group_rows=self.row_group_rows,
+                rows_per_file=self.rows_per_file, prefix=f"part-{uuid.uuid4().hex[:16]}"), action)
+            try:
+                digests = self._io(lambda: {n: _fs.file_digest(fs, f"{folder}/{n}")
+                                            for n in written.files}, action)
+                record["file_sha256"] = {n: d[1] for n, d in digests.items()}
+                adds = [(n, digests[n][0], rows) for n, rows in zip(written.files, written.file_rows)
+                        if rows or not upserts.num_rows]
+                self._commit_adds(table, adds if upserts.num_rows else [], full.schema, "append", record)
+            except BaseException:
+                self._remove_files(folder, written.files)
+                raise
+            if not upserts.num_rows:
+                self._remove_files(folder, written.files)
+            return self._committed(table, vid)
+        if not self._merge(table, upserts, deletes, keys, record, latest):
+            logger.info("%s changed while merging; writing the whole version instead", table)
+            record.pop("changes", None)
+            return self._write_whole(table, full, vid, {k: record[k] for k in
+                                                        ("params", "lineage", "counts", "parent")},
+                                     error_rows, role, keys)
+        return self._committed(table, vid)
+
+    def _merge(self, table: str, upserts: pa.Table, deletes: pa.Table, keys: tuple[str, ...],
+               record: dict[str, Any], latest: VersionInfo) -> bool:
+        """One Delta MERGE: upsert ``upserts`` and delete ``deletes`` by key; False on a lost race."""
+        from deltalake import CommitProperties, DeltaTable, WriterProperties
+        from deltalake.exceptions import CommitFailedError
+
+        flag = "__alnm_ray_delete"
+        parts = [upserts.append_column(flag, pa.array([False] * upserts.num_rows))]
+        if deletes.num_rows:
+            filler = {n: pa.nulls(deletes.num_rows, upserts.schema.field(n).type)
+                      for n in upserts.schema.names}
+            filler.update({k: deletes.column(k).cast(upserts.schema.field(k).type) for k in keys})
+            parts.append(pa.table({**filler, flag: pa.array([True] * deletes.num_rows)}))
+        source = pa.concat_tables(parts)
+        on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
+        props = CommitProperties(custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True)})
+
+        def run() -> bool:
+            dt = DeltaTable(self.table_uri(table))
+            if dt.version() != latest.read_version:  # someone committed since we planned
+                return False
+            try:
+                (dt.merge(source, predicate=on, source_alias="s", target_alias="t",
+                          writer_properties=WriterProperties(max_row_group_size=self.row_group_rows),
+                          commit_properties=props)
+                 .when_matched_delete(predicate=f"s.`{flag}`")
+                 .when_matched_update_all(except_cols=[flag])
+                 .when_not_matched_insert_all(except_cols=[flag], predicate=f"NOT s.`{flag}`")
+                 .execute())
+            except CommitFailedError:
+                return False
+            return True
+
+        return bool(self._io(run, f"merge a version of {table!r}"))
 
     def check_writable(self) -> None:
         """Fail fast when the store cannot be written, leaving no trace.
@@ -422,46 +722,56 @@ class FeatureStore:
         self._io(probe_write, "write to the store")
 
     def cleanup(self, older_than_s: float = STALE_AFTER_S) -> list[str]:
-        """Remove leftovers of crashed writes: temp folders and unreferenced data folders.
+        """Remove leftovers of crashed writes: data files no commit of the Delta log names.
+
+        Files of any version, however old, are kept (that is ``features
+        vacuum``'s business).
 
         Args:
-            older_than_s: Only remove folders last modified at least this many
+            older_than_s: Only remove files last modified at least this many
                 seconds ago (a younger one may belong to a running writer).
 
         Returns:
             The removed paths.
         """
+        from alnm_ray.store.maintenance import referenced_files
+
         fs, now = self.location.fs, time.time()
-        referenced = self._io(self.catalog.referenced_dirs, "read the catalog")
-        candidates = [(i.path, i) for i in _fs.list_dir(fs, self.location.path(TMP_DIR))]
-        for table_dir in _fs.list_dir(fs, self.location.path(TABLES_DIR)):
-            for info in _fs.list_dir(fs, table_dir.path):
-                rel = f"{TABLES_DIR}/{table_dir.base_name}/{info.base_name}"
-                if rel not in referenced:
-                    candidates.append((info.path, info))
         removed = []
-        for path, info in candidates:
-            mtime = self._io(lambda i=info: _fs.newest_mtime(fs, i), "read a leftover folder")
-            if older_than_s > 0 and (mtime is None or now - mtime < older_than_s):
-                continue
-            self._io(lambda p=path: _fs.remove_tree(fs, p), "remove a leftover folder")
-            removed.append(path)
-            logger.info("removed leftover %s", path)
+        for rel in [table_dir(t) for t in self.tables()] + (
+                [ERRORS_TABLE_DIR] if self.log.is_table(ERRORS_TABLE_DIR) else []):
+            referenced = self._io(lambda r=rel: referenced_files(self, r), "read a Delta log")
+            for info in _fs.list_dir(fs, self.location.path(rel)):
+                if info.type != pafs.FileType.File or not info.base_name.endswith(".parquet") \
+                        or info.base_name in referenced:
+                    continue
+                mtime = info.mtime.timestamp() if info.mtime is not None else None
+                if older_than_s > 0 and (mtime is None or now - mtime < older_than_s):
+                    continue
+                self._io(lambda p=info.path: fs.delete_file(p), "remove a leftover file")
+                removed.append(info.path)
+                logger.info("removed leftover %s", info.path)
         return removed
 
     # --- internals ---------------------------------------------------------
+    def _refuse_legacy(self) -> None:
+        """Refuse to write into a store of the old layout (it must be migrated first)."""
+        legacy = self.location.path(LEGACY_CATALOG_DIR)
+        if self._io(lambda: self.location.fs.get_file_info(legacy).type, "read the store") \
+                == pafs.FileType.Directory:
+            self.check_is_store()
+
     def _prepare(self) -> None:
         fs = self.location.fs
         info = fs.get_file_info(self.location.root)
         if info.type == pafs.FileType.File:
             raise NotADirectoryError(20, "Not a directory (the store path is a file)",
                                      self.location.root)
-        for sub in (TMP_DIR, TABLES_DIR, CATALOG_DIR):
-            fs.create_dir(self.location.path(sub), recursive=True)
+        fs.create_dir(self.location.path(TABLES_DIR), recursive=True)
         marker = self.location.path(MARKER)
         if fs.get_file_info(marker).type != pafs.FileType.File:
             _fs.write_bytes(fs, marker, json.dumps(
-                {"alnm_ray_store": CATALOG_FORMAT, "created": utc_now(),
+                {"alnm_ray_store": STORE_FORMAT, "format": "delta", "created": utc_now(),
                  "package_version": __version__}).encode("utf-8"))
 
     def _io(self, fn, action: str):
@@ -475,7 +785,7 @@ class FeatureStore:
         try:
             return fn()
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
-            where = rel or f"{info.data_dir}/{', '.join(info.files[:3])}"
+            where = rel or f"{info.data_dir}/{', '.join(info.files[:3]) or '_delta_log'}"
             raise StoreDamageError(Problem(
                 info.table, info.version, where, "unreadable",
                 f"expected readable Parquet data; Arrow could not decode it ({str(err)[:160]})",

@@ -1,15 +1,14 @@
-"""A store that checks itself: every version's files against its catalog entry.
+"""A store that checks itself: every version's files against its Delta log.
 
 Two depths of check:
 
-* **quick** (:func:`check_version` with ``deep=False``), done before any read
-  and by ``features list``: every path stays inside the store, every file
-  exists and has its recorded size (or, for versions written before sizes
-  were recorded, a readable Parquet footer).  A few ``stat`` calls per version.
+* **quick** (:func:`check_version` with ``deep=False``), done before any read:
+  every file the version's Delta snapshot names stays inside the table
+  folder, exists and has the size the log records.  A few ``stat`` calls.
 * **deep** (``deep=True``), done by ``alnm-ray features verify``: the quick
-  check, plus each file's SHA-256 against the record, plus each data file's
-  schema against the recorded columns; files of versions written before
-  checksums were recorded are decoded in full instead.
+  check, plus the SHA-256 of each file alnm-ray wrote (recorded in the commit
+  that added it), plus each file's columns; files written by a merge or a
+  compaction (no recorded checksum) are decoded in full instead.
 
 Example:
     >>> import pyarrow as pa, tempfile
@@ -64,24 +63,28 @@ class VerifyReport:
 
 
 def _entry_rel(info: VersionInfo) -> str:
-    return f"_catalog/{info.table}/{info.version}.json"
+    return f"{info.data_dir}/_delta_log/{max(info.delta_version, 0):020d}.json"
 
 
-def check_version(location: _fs.StoreLocation, info: VersionInfo, *, deep: bool = False
-                  ) -> list[Problem]:
+def check_version(store: FeatureStore, info: VersionInfo, *, deep: bool = False) -> list[Problem]:
     """The problems of one version's files (empty when healthy).
 
     Args:
-        location: The store.
-        info: The version's catalog entry (already checked field by field).
+        store: The store.
+        info: The version (already checked field by field).
         deep: Also compare SHA-256 and schemas (reads every byte).
 
     Returns:
         One :class:`Problem` per damaged file, at most one per file.
     """
+    location = store.location
     fs, out = location.fs, []
-    names = list(info.files) + ([info.errors_file] if info.errors_file else [])
-    for name in names:
+    try:
+        info = store.with_files(info)
+    except StoreDamageError as err:
+        return [Problem(info.table, info.version, f"{info.data_dir}/_delta_log", "escapes",
+                        str(err).split(". Run `alnm-ray", 1)[0].split(": ", 1)[-1], _entry_rel(info))]
+    for name in info.files:
         rel = f"{info.data_dir}/{name}"
 
         def problem(kind: str, detail: str, rel: str = rel) -> Problem:
@@ -132,7 +135,8 @@ def _check_parquet(fs: pafs.FileSystem, path: str, info: VersionInfo | None, *, 
     with fs.open_input_file(path) as handle:
         parquet = pq.ParquetFile(handle)
         columns = [(f.name, str(f.type)) for f in parquet.schema_arrow]
-        if info is not None and info.columns and columns != [tuple(c) for c in info.columns]:
+        if info is not None and info.columns and [c[0] for c in columns] != \
+                [c[0] for c in info.columns]:
             expected = ", ".join(f"{n}:{t}" for n, t in info.columns[:4])
             found = ", ".join(f"{n}:{t}" for n, t in columns[:4])
             return f"expected columns {expected}… (as recorded); found {found}…"
@@ -155,10 +159,10 @@ def verify(store: FeatureStore) -> VerifyReport:
         StoreError: The path is not a store, or it cannot be listed.
     """
     store.check_is_store()
-    entries, broken = store._io(store.catalog.scan, "read the catalog")
+    entries, broken = store.scan()
     report = VerifyReport(versions=len(entries) + len(broken), problems=list(broken))
     for info in entries:
-        report.problems += store._io(lambda i=info: check_version(store.location, i, deep=True),
+        report.problems += store._io(lambda i=info: check_version(store, i, deep=True),
                                      f"verify {info.short}")
     report.problems.sort(key=lambda p: (p.table, p.version, p.file))
     return report

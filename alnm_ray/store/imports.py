@@ -224,7 +224,7 @@ def import_table(store: FeatureStore, path: str | os.PathLike[str], *, name: str
     # the role joins the hash only when it is not the default, so earlier imports keep their ids
     version_id = content_hash({"table": name, "source_sha256": source_sha, "options": options,
                                "package": __version__, **({"role": role} if role != ROLE_FEATURE else {})})
-    existed = store.catalog.get(name, version_id) if store.exists() else None
+    existed = store.log.get(name, version_id) if store.exists() else None
     previous = store.latest(name) if store.exists() else None
     info = store.write_version(
         name, data, version_id=version_id, key=(COL_PATIENT,),

@@ -1,27 +1,26 @@
-"""Moving damaged versions out of the way, never deleting anything.
+"""Moving damaged files out of the way and bringing a table back to a healthy version.
 
-``alnm-ray features repair`` runs :func:`repair`: every version
-:func:`~alnm_ray.store.health.verify` finds damaged is moved into
-``_quarantine/<table>/<version>-<time>/`` inside the store::
+``alnm-ray features repair`` runs :func:`repair`.  For each table with a
+damaged version (see :func:`~alnm_ray.store.health.verify`):
 
-    _quarantine/radiomics/3fa2c1…-20250101T120000Z-ab12/
-        REASON.txt      what was wrong, when, and where each item came from
-        data/           the version's data folder (when it was inside the store)
-        entry.json      its catalog entry
+1. each damaged data file still inside the table folder (wrong size, altered,
+   unreadable) is moved into ``_quarantine/<table>/<time>/files/``, with a
+   ``REASON.txt`` that says what was wrong and where each file came from;
+2. when the table's latest version is among the damaged ones, the table is
+   restored (a Delta ``RESTORE`` commit, which deletes nothing) to its newest
+   version that is still healthy; that version becomes the latest again,
+   under its own id.
 
-The data folder moves first and the catalog entry (the commit point) last, so
-a repair interrupted half-way leaves a version that ``verify`` still reports
-and a second ``repair`` finishes.  Once the entry is gone the version is no
-longer in the catalog; the table's latest healthy version becomes its latest.
-Running ``repair`` on a healthy store moves nothing.  A data folder outside
-the store (a tampered ``data_dir``) is never touched.
+Nothing is deleted: older versions and the log stay as they were, so a
+version whose files were quarantined keeps being reported by ``verify``
+until its files are put back.  Running ``repair`` on a healthy store does
+nothing.  A file outside the store (a doctored log) is never touched.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
 import posixpath
 import uuid
 from dataclasses import dataclass
@@ -31,10 +30,12 @@ import pyarrow.fs as pafs
 from alnm_ray.exceptions import StoreDamageError
 from alnm_ray.store import _fs
 from alnm_ray.store._problems import Problem
-from alnm_ray.store.feature_store import TABLES_DIR, FeatureStore
+from alnm_ray.store.delta_log import COMMIT_KEY, RECORD_FORMAT, TABLES_DIR
+from alnm_ray.store.feature_store import FeatureStore
 from alnm_ray.store.health import verify
+from alnm_ray.store.versions import VersionInfo, utc_now
 
-#: Folder of quarantined versions, below the store root.
+#: Folder of quarantined files, below the store root.
 QUARANTINE_DIR = "_quarantine"
 #: The note written next to each quarantined version.
 REASON_FILE = "REASON.txt"
@@ -59,77 +60,96 @@ class Moved:
     problems: tuple[Problem, ...]
 
 
-def _data_folders(store: FeatureStore, problems: list[Problem]) -> list[str]:
-    """Data folders of a damaged version that lie inside the store (relative paths)."""
-    table, version = problems[0].table, problems[0].version
-    fs, loc = store.location.fs, store.location
-    folders = set()
-    for p in problems:
-        parts = p.file.split("/")
-        if p.kind != "entry" and len(parts) >= 3 and parts[0] == TABLES_DIR:
-            folders.add("/".join(parts[:3]))
-    if not folders:  # unreadable entry: its data is the folder named after the version
-        for info in _fs.list_dir(fs, loc.path(TABLES_DIR, table)):
-            if info.base_name.startswith(f"{version}-"):
-                folders.add(f"{TABLES_DIR}/{table}/{info.base_name}")
-    inside = []
-    for rel in sorted(folders):
-        try:  # the folder itself may be a link pointing out: it moves as a link
-            parent = _fs.inside(loc, posixpath.dirname(rel), "data folder")
-        except StoreDamageError:  # a parent escaping the store is left alone
-            continue
-        path = f"{parent}/{posixpath.basename(rel)}"
-        if os.path.lexists(path) if loc.is_local else \
-                fs.get_file_info(path).type != pafs.FileType.NotFound:
-            inside.append(rel)
-    return inside
-
-
 def repair(store: FeatureStore) -> list[Moved]:
-    """Quarantine every damaged version of ``store``; return what moved.
+    """Quarantine damaged files and restore tables whose latest version is damaged.
 
     Args:
         store: The store (see :meth:`FeatureStore.check_is_store`).
 
     Returns:
-        One :class:`Moved` per quarantined version; empty when the store is
-        healthy (running it again after a repair moves nothing).
+        One :class:`Moved` per repaired table version; empty when the store
+        is healthy (running it again after a repair changes nothing).
 
     Raises:
         StoreError: Not a store, or a move failed (the message names the path
             and the fix; whatever moved before stays in ``_quarantine/``).
     """
     report = verify(store)
-    by_version: dict[tuple[str, str], list[Problem]] = {}
+    by_table: dict[str, list[Problem]] = {}
     for problem in report.problems:
-        by_version.setdefault((problem.table, problem.version), []).append(problem)
+        by_table.setdefault(problem.table, []).append(problem)
     moved = []
-    for (table, version), problems in sorted(by_version.items()):
-        moved.append(store._io(lambda t=table, v=version, p=problems: _quarantine(store, t, v, p),
-                               f"quarantine {table}@{version[:12]}"))
+    for table, problems in sorted(by_table.items()):
+        moved.extend(store._io(lambda t=table, p=problems: _repair_table(store, t, p),
+                               f"repair {table!r}"))
     return moved
 
 
-def _quarantine(store: FeatureStore, table: str, version: str, problems: list[Problem]) -> Moved:
+def _repair_table(store: FeatureStore, table: str, problems: list[Problem]) -> list[Moved]:
     fs, loc = store.location.fs, store.location
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    dest = f"{QUARANTINE_DIR}/{table}/{version}-{stamp}-{uuid.uuid4().hex[:4]}"
-    entry = problems[0].entry or f"_catalog/{table}/{version}.json"
-    items = [(rel, f"{dest}/data" + ("" if i == 0 else f"-{i}"))
-             for i, rel in enumerate(_data_folders(store, problems))]
-    if fs.get_file_info(loc.path(entry)).type == pafs.FileType.File:
-        items.append((entry, f"{dest}/entry.json"))
-    fs.create_dir(loc.path(dest), recursive=True)
+    dest = f"{QUARANTINE_DIR}/{table}/{stamp}-{uuid.uuid4().hex[:4]}"
+    items: list[tuple[str, str]] = []
+    for rel in sorted({p.file for p in problems if p.kind in ("size", "checksum", "unreadable", "schema")
+                       and p.file.startswith(f"{TABLES_DIR}/{table}/")
+                       and not p.file.startswith(f"{TABLES_DIR}/{table}/_delta_log")}):
+        try:
+            path = _fs.inside(loc, rel, "damaged file")
+        except StoreDamageError:  # a file outside the store is left alone
+            continue
+        if fs.get_file_info(path).type == pafs.FileType.File:
+            items.append((rel, f"{dest}/files/{posixpath.basename(rel)}"))
+    entries, broken = store.scan(table)
+    damaged = {p.version for p in problems}
+    newest = max((e.delta_version for e in entries), default=-1)
+    newest_broken = max((int(p.version[len("delta-"):]) for p in broken
+                         if p.version.startswith("delta-") and p.version[6:].isdigit()), default=-1)
+    latest = max(entries, key=lambda e: e.delta_version) if entries else None
+    needs_restore = newest_broken > newest or (latest is not None and latest.version in damaged)
     lines = [p.line() for p in problems]
-    note = {
-        "table": table, "version": version, "quarantined": _dt.datetime.now(_dt.timezone.utc).isoformat(),
-        "problems": lines, "moved": [{"from": a, "to": b} for a, b in items],
-        "restore": "check the files, move data/ back to 'from' and entry.json back to its 'from' "
-                   "(the entry last), then run `alnm-ray features verify`",
-    }
-    text = "\n".join(["Quarantined by `alnm-ray features repair`.", "", *lines, "",
+    note: dict = {"table": table, "repaired": _dt.datetime.now(_dt.timezone.utc).isoformat(),
+                  "problems": lines, "moved": [{"from": a, "to": b} for a, b in items],
+                  "restore": "check the files, move them back to 'from', then run "
+                             "`alnm-ray features verify`"}
+    if items or needs_restore:
+        fs.create_dir(loc.path(dest), recursive=True)
+        for src, dst in items:
+            _fs.move_tree(fs, loc.path(src), loc.path(dst))
+    restored = None
+    if needs_restore:
+        from alnm_ray.store.health import check_version
+
+        for candidate in sorted(entries, key=lambda e: -e.delta_version):
+            if candidate.version not in damaged and not check_version(store, candidate):
+                restored = candidate
+                break
+        if restored is not None:
+            _restore(store, restored, lines)
+            note["restored_to"] = restored.ref
+        else:
+            note["restored_to"] = None
+    if not (items or needs_restore):
+        return []
+    text = "\n".join(["Repaired by `alnm-ray features repair`.", "", *lines, "",
                       json.dumps(note, indent=1)]) + "\n"
     _fs.write_bytes(fs, loc.path(dest, REASON_FILE), text.encode("utf-8"))
-    for src, dst in items:  # data first, the catalog entry (the commit point) last
-        _fs.move_tree(fs, loc.path(src), loc.path(dst))
-    return Moved(table, version, dest, tuple(items), tuple(problems))
+    version = restored.version if restored is not None else problems[0].version
+    return [Moved(table, version, dest, tuple(items), tuple(problems))]
+
+
+def _restore(store: FeatureStore, target: VersionInfo, reasons: list[str]) -> None:
+    """A Delta RESTORE to ``target``'s content, recorded as a version with ``target``'s id."""
+    from deltalake import CommitProperties, DeltaTable
+
+    record = {
+        "format": RECORD_FORMAT, "table": target.table, "version": target.version,
+        "created": utc_now(), "rows": target.rows, "cases": target.cases,
+        "failures": target.failures, "key": list(target.key),
+        "columns": [list(c) for c in target.columns], "params": target.params,
+        "lineage": dict(target.lineage, restored_by="alnm-ray features repair",
+                        restored_from_delta_version=target.read_version, problems=reasons[:20]),
+        "counts": target.counts, "parent": target.parent, "role": target.role, "mode": "restore",
+        "package_version": target.package_version,
+    }
+    props = CommitProperties(custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True)})
+    DeltaTable(store.table_uri(target.table)).restore(target.read_version, commit_properties=props)

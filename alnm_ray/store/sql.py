@@ -23,11 +23,12 @@ How the query is kept read-only and inside the store, in three layers:
    is a private folder created for the session and removed by
    :meth:`StoreSQL.close`, so no query can read or spill into the user's
    working folder.
-3. Every file behind a view comes from a catalog entry that is checked field
-   by field (:func:`alnm_ray.store.catalog.record_to_info`): the data folder
-   is ``tables/<table>/<name>``, file names are plain names, and on local
-   stores the resolved path (symbolic links followed) must lie inside the
-   store (:func:`alnm_ray.store._fs.inside`).
+3. Every view is a table's Delta snapshot (``DeltaTable.to_pyarrow_dataset()``;
+   DuckDB's own ``delta`` extension is never loaded: it downloads at run time).
+   Its commit record is checked field by field
+   (:func:`alnm_ray.store.delta_log.record_to_info`), and every file its log
+   names must be a plain relative path that, on local stores, resolves inside
+   the store (:func:`alnm_ray.store._fs.inside`) before anything is opened.
 
 Each query runs within :class:`~alnm_ray.store.limits.SQLLimits` (timeout,
 memory limit, Ctrl-C), see :mod:`alnm_ray.store.limits`.
@@ -116,23 +117,24 @@ def _catalog_table(entries: list[VersionInfo], status: dict[str, str],
         latest[info.table] = info.version
     rows: dict[str, list[Any]] = {k: [] for k in (
         "table", "version", "created", "rows", "cases", "failures", "parent", "is_latest",
-        "key", "n_columns", "path", "params", "lineage", "counts", "package_version", "status")}
+        "key", "n_columns", "path", "params", "lineage", "counts", "package_version", "status",
+        "delta_version", "mode")}
     for info in entries:
         values: tuple[Any, ...] = (info.table, info.version, datetime.fromisoformat(info.created), info.rows,
                   info.cases, info.failures, info.parent, latest[info.table] == info.version,
                   ",".join(info.key), len(info.columns), info.path, json.dumps(info.params),
                   json.dumps(info.lineage), json.dumps(info.counts), info.package_version,
-                  status.get(info.ref, "ok"))
+                  status.get(info.ref, "ok"), info.delta_version, info.mode)
         for name, value in zip(rows, values):
             rows[name].append(value)
     for problem in broken:  # unreadable entries: what is known of them, and why
         values = (problem.table, problem.version, None, None, None, None, None, False, None, None,
-                  problem.entry, None, None, None, None, f"{problem.kind}: {problem.detail}")
+                  problem.entry, None, None, None, None, f"{problem.kind}: {problem.detail}", None, None)
         for name, value in zip(rows, values):
             rows[name].append(value)
     types = [pa.string(), pa.string(), pa.timestamp("us", tz="UTC"), pa.int64(), pa.int64(),
              pa.int64(), pa.string(), pa.bool_(), pa.string(), pa.int64(), pa.string(),
-             pa.string(), pa.string(), pa.string(), pa.string(), pa.string()]
+             pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.string()]
     return pa.table([pa.array(v, t) for v, t in zip(rows.values(), types)], names=list(rows))
 
 
@@ -176,7 +178,7 @@ class StoreSQL:
 
     def _open(self, threads: int | None) -> None:
         store = self.store
-        entries, broken = store._io(store.catalog.scan, "read the catalog")
+        entries, broken = store.scan()
         self._views: list[str] = []
         self._skipped: dict[str, Problem] = {}
         status: dict[str, str] = {}
@@ -188,17 +190,16 @@ class StoreSQL:
         self._latest: dict[str, VersionInfo] = {}
         errors: list[pa.Table] = []
         for info in entries:
-            found = store._io(lambda i=info: check_version(store.location, i), f"open {info.short}")
+            if by_table[info.table] is not info or info.table in self._skipped:
+                continue  # older versions are checked when a query names them
+            found = store._io(lambda i=info: check_version(store, i), f"open {info.short}")
             if found:
                 status[info.ref] = f"{found[0].kind}: {found[0].file}"
-            if by_table[info.table] is not info or info.table in self._skipped:
-                continue
-            if found:
                 self._skip(info.table, found[0], "its latest version is damaged")
                 continue
             try:
                 dataset = store.dataset(info)
-                if info.errors_file:
+                if info.failures:
                     errors.append(store.read_errors(info.ref))
             except StoreDamageError as err:
                 status[info.ref] = "unreadable"

@@ -256,6 +256,13 @@ class VersionInfo:
         role: What the table holds (:data:`ROLES`): ``feature`` (to model),
             ``output`` (results) or ``dictionary``.  Versions written before
             roles were recorded get :func:`default_role`.
+        delta_version: The Delta Lake commit that wrote the version (-1 for
+            a version of the old, pre-Delta layout).
+        read_version: The newest Delta version with the same content (later
+            compactions keep the rows and merge small files); what reads use.
+        mode: How the commit wrote it: ``overwrite`` (the whole table),
+            ``append`` (new rows only) or ``merge`` (rows upserted and deleted
+            by key), ``restore`` (back to an earlier version's content).
     """
 
     table: str
@@ -278,6 +285,9 @@ class VersionInfo:
     file_sizes: dict = field(default_factory=dict)
     file_sha256: dict = field(default_factory=dict)
     role: str = ROLE_FEATURE
+    delta_version: int = -1
+    read_version: int = -1
+    mode: str = "overwrite"
 
     @property
     def ref(self) -> str:

@@ -1,20 +1,14 @@
-"""The catalog: one small JSON file per committed version.
+"""The catalog of the old store layout (format 1), read only by ``features migrate``.
 
-Layout below the store root::
+Layout of a format-1 store below its root::
 
     _catalog/<table>/<version>.json      one entry per version (the commit record)
     tables/<table>/<version>-<write id>/ its data (part-*.parquet, errors.parquet)
 
-Why one file per version rather than one catalog file: writers never rewrite
-a shared file, so no global lock is needed and two jobs writing the same store
-at once cannot lose each other's entries.  An entry is written only after its
-data folder is complete, so a version is visible exactly when its entry
-exists: the entry is the commit point.  On a local filesystem the entry is
-published with an exclusive hard link (the first writer of a version id wins;
-a second one gets the existing entry back); on object stores it is one PUT,
-and two writers racing on the *same* version id both leave complete data, the
-last PUT wins and the other folder is an unreferenced orphan that
-:meth:`FeatureStore.cleanup` removes.
+:func:`alnm_ray.store.migrate.migrate` moves both folders into
+``_legacy_v1/`` and reads them from there with :class:`Catalog`; nothing
+else reads this layout any more (stores are Delta Lake tables now, see
+:mod:`alnm_ray.store.delta_log`).
 """
 
 from __future__ import annotations
