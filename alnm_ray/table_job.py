@@ -435,10 +435,13 @@ def run_table_job(manifest: pd.DataFrame, store: Any, job: TableJob, *, report: 
                               f"{len(errors)} error rows out. Re-run with --debug and report this.")
     report.computed, report.cached, report.failed = len(items), len(stored), len(errors)
     report.resumed, report.errors = len(resumed), errors
+    # only the rows computed now are written (appended, or merged by key); the rest are in the store
+    fresh = {r[COL_CASE_HASH] for r in ok}
     report.version = store.write_version(
         job.table, out, version_id=vid, params=job.version_params(out),
         lineage=dict(lineage or {}, carried_cohorts=sorted(set(carried[COL_COHORT]))),
-        parent=latest.version if latest is not None else None, errors=errors, counts=report.counts())
+        parent=latest.version if latest is not None else None, errors=errors, counts=report.counts(),
+        changed=out[COL_CASE_HASH].isin(fresh).to_numpy() if latest is not None else None)
     if checkpoint is not None:
         checkpoint.discard(df[COL_CASE_HASH])  # committed: the store holds these rows now
     report.seconds = time.perf_counter() - t0

@@ -18,6 +18,7 @@ next to ``--out`` (see :mod:`alnm_ray.score.report`).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import logging
 import time
 from collections.abc import Sequence
@@ -37,6 +38,7 @@ from alnm_ray.score.report import DEFAULT_N_BOOT, external_validation, write_rep
 from alnm_ray.score.schema_check import check_feature_schema
 from alnm_ray.score.signing import TrustPolicy, write_trust_record
 from alnm_ray.score.sources import Source, feature_sources, manifest_sources
+from alnm_ray.store.versions import content_hash
 
 logger = logging.getLogger(__name__)
 
@@ -269,13 +271,17 @@ def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: 
     table = C.TABLE_PREDICTIONS
     latest = store.latest(table)
     data = preds
+    changed = None
     if latest is not None:
         previous = store.read(table, latest.version).to_pandas()
         touched = pd.MultiIndex.from_frame(pd.concat([
             preds[[C.COL_COHORT, C.COL_PATIENT]], errors[[C.COL_COHORT, C.COL_PATIENT]]]).astype(str))
         mine = previous["bundle_id"].astype(str) == bundle.bundle_id
         again = pd.MultiIndex.from_frame(previous[[C.COL_COHORT, C.COL_PATIENT]].astype(str)).isin(touched)
-        data = pd.concat([previous[~(mine & again)], preds], ignore_index=True)
+        kept = previous[~(mine & again)]
+        data = pd.concat([kept, preds], ignore_index=True)
+        # the store writes only these rows (a merge by key), not the earlier predictions again
+        changed = np.r_[np.zeros(len(kept), bool), np.ones(len(preds), bool)]
     data[C.COL_LABEL] = pd.array(data[C.COL_LABEL], dtype="Int64")
     info = store.write_version(
         table, data, params={"bundle_id": bundle.bundle_id, "threshold": bundle.threshold,
@@ -286,7 +292,12 @@ def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: 
                  "sources": [s.name for s in sources],
                  "inputs": {t: i.version for s in sources for t, i in s.tables.infos.items()}},
         parent=None if latest is None else latest.version, errors=errors, key=PREDICTION_KEY,
-        counts={"rows_in": rows_in, "scored": len(preds), "failed": len(errors)})
+        counts={"rows_in": rows_in, "scored": len(preds), "failed": len(errors)},
+        version_id=None if changed is None else content_hash({
+            "table": table, "parent": latest.version if latest is not None else None,
+            "bundle_id": bundle.bundle_id, "rows": hashlib.sha256(pd.util.hash_pandas_object(
+                preds.astype(str), index=False).to_numpy().tobytes()).hexdigest()}),
+        changed=changed)
     return info.version
 
 

@@ -185,11 +185,11 @@ class DeltaLog:
         matches = [e for e in by_delta if e.version.startswith(version)]
         if len({m.version for m in matches}) == 1:
             return matches[-1]
-        known = ", ".join(e.version[:SHORT_ID] for e in by_delta[-8:])
+        recent = ", ".join(e.version[:SHORT_ID] for e in by_delta[-8:])
         if not matches:
             raise StoreError(
                 f"version {table}@{version}: expected the id (or a unique prefix, or a Delta version "
-                f"number) of a version of {table!r}; found none matching. Recent versions: {known}. "
+                f"number) of a version of {table!r}; found none matching. Recent versions: {recent}. "
                 "List them with `alnm-ray features list`.")
         raise StoreError(
             f"version {table}@{version}: expected a unique prefix; it matches {len(matches)} "

@@ -441,7 +441,7 @@ class FeatureStore:
         plan = None
         if changed is not None and version_id is not None and latest is not None:
             plan = self._incremental_plan(latest, data, changed, key)
-        if plan is not None:
+        if plan is not None and latest is not None:
             return self._write_changes(table, plan, version_id or "", record, error_rows, role, latest)
         return self._write_whole(table, data, version_id, record, error_rows, role, key)
 
@@ -513,18 +513,20 @@ class FeatureStore:
         """Commit files written by :func:`write_parts` (``overwrite`` or ``append``)."""
         from deltalake import CommitProperties, DeltaTable, Schema
         from deltalake.exceptions import CommitFailedError
-        from deltalake.transaction import AddAction, create_table_with_add_actions
+        from deltalake.transaction import AddAction, RemoveAction, create_table_with_add_actions
 
         now = int(time.time() * 1000)
-        actions = [AddAction(name, size, {}, now, True, json.dumps({"numRecords": rows}))
-                   for name, size, rows in adds]
+        actions: list[AddAction | RemoveAction] = [
+            AddAction(name, size, {}, now, True, json.dumps({"numRecords": rows}))
+            for name, size, rows in adds]
         props = CommitProperties(custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True)})
         rel = table_dir(table)
         uri = self.log.table_uri(rel)
         for attempt in range(COMMIT_RETRIES):
             try:
                 if not self.log.is_table(rel):
-                    create_table_with_add_actions(uri, Schema.from_arrow(schema), actions,
+                    create_table_with_add_actions(uri, Schema.from_arrow(schema),
+                                                  [a for a in actions if isinstance(a, AddAction)],
                                                   mode="overwrite", configuration=TABLE_CONFIGURATION,
                                                   commit_properties=props)
                 else:
