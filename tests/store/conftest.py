@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import os
+
 import numpy as np
 import pyarrow as pa
 import pytest
@@ -54,3 +57,54 @@ def error_rows():
 def store(tmp_path) -> FeatureStore:
     """An empty local store with tiny row groups/files, so versions span several files."""
     return FeatureStore(tmp_path / "store", row_group_rows=4, rows_per_file=8)
+
+
+class DeltaLogFiles:
+    """Reading and doctoring the commit files of a store's Delta logs, as a damaged disk or a
+    hostile writer would (``tables/<table>/_delta_log/<20 digits>.json``, one action per line)."""
+
+    @staticmethod
+    def path(store: FeatureStore, table: str, number: int) -> str:
+        return os.path.join(store.uri, "tables", table, "_delta_log", f"{number:020d}.json")
+
+    def actions(self, store: FeatureStore, table: str, number: int) -> list[dict]:
+        with open(self.path(store, table, number), encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
+
+    def write(self, store: FeatureStore, table: str, number: int, actions: list[dict]) -> None:
+        with open(self.path(store, table, number), "w", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(a) + "\n" for a in actions))
+
+    def record(self, store: FeatureStore, table: str, number: int) -> dict:
+        """The alnm-ray record of commit ``number`` (the JSON string under commitInfo.alnm_ray)."""
+        info = next(a["commitInfo"] for a in self.actions(store, table, number) if "commitInfo" in a)
+        return json.loads(info["alnm_ray"])
+
+    def edit_record(self, store: FeatureStore, table: str, number: int, /, drop: tuple[str, ...] = (),
+                    raw: str | None = None, **changes) -> None:
+        """Change fields of commit ``number``'s record (or replace it by ``raw`` text)."""
+        actions = self.actions(store, table, number)
+        for action in actions:
+            if "commitInfo" in action:
+                record = json.loads(action["commitInfo"]["alnm_ray"])
+                record.update(changes)
+                for name in drop:
+                    record.pop(name, None)
+                action["commitInfo"]["alnm_ray"] = raw if raw is not None else json.dumps(record)
+        self.write(store, table, number, actions)
+
+    def added(self, store: FeatureStore, table: str, number: int) -> list[str]:
+        """Paths of the files commit ``number`` adds."""
+        return [a["add"]["path"] for a in self.actions(store, table, number) if "add" in a]
+
+    def rename_add(self, store: FeatureStore, table: str, number: int, new_path: str) -> None:
+        """Make the first file commit ``number`` adds read ``new_path``."""
+        actions = self.actions(store, table, number)
+        next(a for a in actions if "add" in a)["add"]["path"] = new_path
+        self.write(store, table, number, actions)
+
+
+@pytest.fixture
+def delta_files() -> DeltaLogFiles:
+    """Helpers that read and doctor commit files of the Delta logs."""
+    return DeltaLogFiles()
