@@ -76,6 +76,15 @@ STALE_AFTER_S = 3600.0
 ERROR_ORIGIN = ("table", "version")
 
 
+def joined_keys(table: pa.Table, keys: tuple[str, ...]) -> pa.Array:
+    """One string per row: the key columns' values joined by NUL (for set operations on keys)."""
+    import pyarrow.compute as pc
+
+    cols = [pc.cast(table.column(k), pa.string()).combine_chunks() for k in keys]
+    out = cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, "\x00")
+    return out.combine_chunks() if isinstance(out, pa.ChunkedArray) else out
+
+
 def _jsonable(value: Any, name: str) -> dict:
     if value is None:
         return {}
@@ -246,7 +255,7 @@ class FeatureStore:
                          f"read the Delta log of {info.short}")
         names = tuple(rel[len(info.data_dir) + 1:] for rel, _ in found)
         digests: dict[str, str] = {}
-        for other in self.versions(info.table):
+        for other in self._io(lambda: self.log.scan(info.table)[0], "read the Delta log"):
             if other.delta_version <= info.read_version:
                 digests.update(other.file_sha256)
         return replace(info, files=names, file_sizes={n: size for n, (_, size) in zip(names, found)},
@@ -592,7 +601,7 @@ class FeatureStore:
         if not (isinstance(data, (pa.Table, pa.RecordBatch)) or type(data).__name__ == "DataFrame"):
             return None
         full = as_table(data)
-        mask = np.asarray(changed, dtype=bool)
+        mask = np.array(changed, dtype=bool)  # a copy: rows found changed are added to it
         if mask.shape != (full.num_rows,):
             raise ConfigError(f"changed: expected one boolean per row of data ({full.num_rows}); got "
                               f"{mask.shape}. Pass a mask over the rows of data.")
@@ -608,15 +617,52 @@ class FeatureStore:
         before = self.read(latest.table, latest.version, columns=list(keys))
 
         def joined(t: pa.Table) -> pa.Array:
-            cols = [pc.cast(t.column(k), pa.string()) for k in keys]
-            return cols[0] if len(cols) == 1 else pc.binary_join_element_wise(*cols, "\x00")
+            return joined_keys(t, keys)
 
         old_keys, new_keys = joined(before), joined(full)
         gone = pc.invert(pc.is_in(old_keys, new_keys))
+        mask |= self._differs(latest, full, ~mask, new_keys, old_keys)
         upserts = full.filter(pa.array(mask))
         replaced = pc.is_in(joined(upserts), old_keys) if upserts.num_rows else pa.array([], pa.bool_())
         return {"full": full, "upserts": upserts, "deletes": before.filter(gone), "keys": keys,
                 "cases": cases, "replaces": bool(pc.any(replaced).as_py()) if len(replaced) else False}
+
+    def _differs(self, latest: VersionInfo, full: pa.Table, check: Any, new_keys: pa.Array,
+                 old_keys: pa.Array) -> Any:
+        """Which rows of ``full`` (among those ``check`` marks) are not in ``latest`` as they are.
+
+        The caller's ``changed`` mask is a hint: a row it calls unchanged is
+        compared, column by column, with the stored row of the same key
+        (nulls equal nulls, NaN equals NaN), so a relabelled case is written
+        even when its features were cached.
+        """
+        import numpy as np
+        import pyarrow.compute as pc
+
+        out = np.zeros(full.num_rows, dtype=bool)
+        rows = np.flatnonzero(check)
+        if not len(rows):
+            return out
+        before = self.dataset(latest).to_table()
+        before_keys = joined_keys(before, latest.key)
+        where = pc.index_in(new_keys.take(pa.array(rows)), value_set=before_keys)
+        missing = np.asarray(pc.is_null(where).to_numpy(zero_copy_only=False), dtype=bool)
+        out[rows[missing]] = True
+        rows, where = rows[~missing], where.filter(pc.invert(pc.is_null(where)))
+        if not len(rows):
+            return out
+        mine, theirs = full.take(pa.array(rows)), before.take(where)
+        bad = np.zeros(len(rows), dtype=bool)
+        for name in full.schema.names:
+            a, b = mine.column(name), theirs.column(name)
+            same = pc.equal(a, b)
+            both_null = pc.and_(pc.is_null(a), pc.is_null(b))
+            same = pc.or_kleene(same, both_null)
+            if pa.types.is_floating(a.type):
+                same = pc.or_kleene(same, pc.and_(pc.is_nan(a), pc.is_nan(b)))
+            bad |= ~np.asarray(pc.fill_null(same, False).to_numpy(zero_copy_only=False), dtype=bool)
+        out[rows[bad]] = True
+        return out
 
     def _write_changes(self, table: str, plan: dict[str, Any], vid: str, record: dict[str, Any],
                        error_rows: pa.Table | None, role: str, latest: VersionInfo) -> VersionInfo:
