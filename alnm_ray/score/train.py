@@ -355,6 +355,9 @@ def train_bundle(store: Any, config: TrainConfig, out: str, *, overwrite: bool =
                              unsigned=signer_key is None,
                              feature_dictionary=dictionary_for_columns(store, list(X.columns)))
     fmt = json.loads((Path(out) / METADATA_FILE).read_text(encoding="utf-8"))["model"]["format"]
+    from alnm_ray.store.maintenance import pin
+
+    pin(store, [i.ref for i in infos.values()], by=f"bundle {bundle_id}")  # `features vacuum` keeps them
     signer = key_fingerprint(signer_key) if signer_key is not None else None
     return TrainResult(bundle_id, str(out), int(len(y)), int(y.sum()), int(X.shape[1]), used,
                        float(threshold), train_auc, fmt, time.monotonic() - start, signer)
