@@ -1,4 +1,4 @@
-"""The versioned Parquet feature store, its catalog, and read-only SQL over it.
+"""The versioned feature store (Delta Lake tables), its maintenance, and read-only SQL over it.
 
 Example:
     >>> import pyarrow as pa, tempfile
@@ -13,6 +13,8 @@ from alnm_ray.store.diff import FeatureChange, VersionDiff, diff_versions
 from alnm_ray.store.feature_store import FeatureStore
 from alnm_ray.store.health import Problem, VerifyReport, verify
 from alnm_ray.store.imports import ImportResult, import_table
+from alnm_ray.store.maintenance import VacuumReport, compact, pin, vacuum
+from alnm_ray.store.migrate import MigrateResult, migrate
 from alnm_ray.store.output import FORMATS, format_table, write_result
 from alnm_ray.store.limits import SQLLimits
 from alnm_ray.store.repair import Moved, repair
@@ -26,25 +28,31 @@ __all__ = [
     "FeatureChange",
     "FeatureStore",
     "ImportResult",
+    "MigrateResult",
     "Moved",
     "Problem",
     "SQLLimits",
     "StoreSQL",
     "VersionDiff",
+    "VacuumReport",
     "VersionInfo",
     "VerifyReport",
     "canonical_json",
     "check_read_only",
+    "compact",
     "content_hash",
     "diff_versions",
     "feature_columns",
     "format_table",
     "import_table",
     "library_versions",
+    "migrate",
+    "pin",
     "query",
     "repair",
     "split_ref",
     "to_wide",
+    "vacuum",
     "verify",
     "write_result",
 ]

@@ -229,7 +229,7 @@ def utc_now() -> str:
 
 @dataclass(frozen=True)
 class VersionInfo:
-    """One immutable version of one table, as recorded in the catalog.
+    """One immutable version of one table: a commit of its Delta table.
 
     Attributes:
         table: Table name (``radiomics``, ``deep``, ``cv_results``, …).
@@ -243,16 +243,17 @@ class VersionInfo:
         lineage: Where it came from (manifest path and hash, inputs).
         parent: The version this one was derived from (incremental runs).
         counts: Work counters given by the writer (computed/cached/failed).
-        path: Folder or URI of the version's Parquet data.
-        data_dir: The same folder relative to the store root.
-        files: Data file names inside ``path`` (the version's only files).
+        path: Folder or URI of the table's Delta table.
+        data_dir: The same folder relative to the store root (``tables/<table>``).
+        files: Data files of the version's snapshot, relative to ``path``;
+            empty until :meth:`~alnm_ray.store.FeatureStore.with_files` fills them.
         key: Columns that identify a row uniquely (empty when none).
         columns: ``(name, arrow type)`` of every column.
-        errors_file: File name of the error rows inside ``path``, if any.
+        errors_file: Unused since error rows have their own Delta table (``errors/``).
         package_version: alnm-ray version that wrote it.
-        file_sizes: Size in bytes of each file (data and errors) when written;
-            empty for versions written before sizes were recorded.
-        file_sha256: SHA-256 (hex) of each file when written; empty likewise.
+        file_sizes: Size in bytes of each file of :attr:`files`, as the Delta log records.
+        file_sha256: SHA-256 (hex) of each file alnm-ray wrote itself, as the
+            commit that added it records (none for files a merge or compaction wrote).
         role: What the table holds (:data:`ROLES`): ``feature`` (to model),
             ``output`` (results) or ``dictionary``.  Versions written before
             roles were recorded get :func:`default_role`.
