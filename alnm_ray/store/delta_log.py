@@ -94,7 +94,14 @@ class DeltaLog:
         """The URI ``deltalake`` opens for the table folder ``rel`` (relative to the root)."""
         if self.location.is_local:
             return self.location.path(rel)
-        return self.location.display(rel)
+        uri = self.location.display(rel)
+        if "://" not in uri:  # a pyarrow filesystem object deltalake cannot reach: it would take
+            # the path for a local one and write the log beside the data, on this disk
+            raise StoreError(
+                f"store {self.location.uri!r}: expected a URI deltalake can open (s3://, gs://, "
+                "az://, file:// or a local folder) to hold Delta tables; found a path inside a "
+                f"{type(self.location.fs).__name__} given as filesystem=. Pass the store as a URI.")
+        return uri
 
     def is_table(self, rel: str) -> bool:
         """Whether ``rel`` holds a Delta table (a ``_delta_log`` with at least one commit)."""

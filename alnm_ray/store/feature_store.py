@@ -49,7 +49,7 @@ from alnm_ray.store._problems import Problem
 from alnm_ray.store._writer import (ROW_GROUP_ROWS, ROWS_PER_FILE, WrittenData, _check_keys,
                                     as_table, normalize_errors, sort_order, write_parts)
 from alnm_ray.store.delta_log import (COMMIT_KEY, ERRORS_TABLE_DIR, RECORD_FORMAT, TABLES_DIR,
-                                      DeltaLog, table_dir)
+                                      DeltaLog, _valid_table, table_dir)
 from alnm_ray.store.versions import (ROLE_FEATURE, SHORT_ID, VersionInfo, canonical_json, check_role,
                                      check_table_name, check_version_id, content_hash, default_role,
                                      split_ref, utc_now)
@@ -493,11 +493,11 @@ class FeatureStore:
             adds = [(n, digests[n][0], rows) for n, rows in zip(written.files, written.file_rows)]
             self._commit_adds(table, adds, written.schema, "overwrite", record)
         except BaseException:
-            if written is not None:
-                try:
-                    self._remove_files(folder, written.files)
-                except OSError:  # the original error matters more; cleanup() retries later
-                    logger.warning("could not remove the files of a failed write in %s", folder)
+            try:  # the files written so far, also when the data stream itself failed
+                self._remove_files(folder, written.files if written is not None else sorted(
+                    i.base_name for i in _fs.list_dir(fs, folder) if i.base_name.startswith(prefix)))
+            except OSError:  # the original error matters more; cleanup() retries later
+                logger.warning("could not remove the files of a failed write in %s", folder)
             raise
         return self._committed(table, vid)
 
@@ -786,8 +786,12 @@ class FeatureStore:
 
         fs, now = self.location.fs, time.time()
         removed = []
-        for rel in [table_dir(t) for t in self.tables()] + (
-                [ERRORS_TABLE_DIR] if self.log.is_table(ERRORS_TABLE_DIR) else []):
+        # every table folder, with a log or not: a crash in the first write of a table leaves
+        # its files in a folder that has no log yet
+        folders = [table_dir(i.base_name) for i in self._io(
+            lambda: _fs.list_dir(fs, self.location.path(TABLES_DIR)), "list the tables")
+            if i.type == pafs.FileType.Directory and _valid_table(i.base_name)]
+        for rel in folders + [ERRORS_TABLE_DIR]:
             referenced = self._io(lambda r=rel: referenced_files(self, r), "read a Delta log")
             for info in _fs.list_dir(fs, self.location.path(rel)):
                 if info.type != pafs.FileType.File or not info.base_name.endswith(".parquet") \

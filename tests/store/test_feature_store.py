@@ -14,6 +14,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 
 from alnm_ray.constants import CASE_KEY
@@ -29,9 +30,15 @@ def _sorted(table: pa.Table) -> pa.Table:
     return table.sort_by([(k, "ascending") for k in sort_order(CASE_KEY)])
 
 
-def _visible_dirs(store: FeatureStore, table: str) -> list[str]:
+def _data_files(store: FeatureStore, table: str) -> list[str]:
+    """The Parquet files in ``table``'s folder, referenced by its Delta log or not."""
     path = os.path.join(store.uri, "tables", table)
-    return sorted(os.listdir(path)) if os.path.isdir(path) else []
+    return sorted(n for n in os.listdir(path) if n.endswith(".parquet")) if os.path.isdir(path) else []
+
+
+def _commits(store: FeatureStore, table: str) -> list[str]:
+    path = os.path.join(store.uri, "tables", table, "_delta_log")
+    return sorted(n for n in os.listdir(path) if n.endswith(".json")) if os.path.isdir(path) else []
 
 
 def test_round_trip_keeps_values_and_sorts_by_case_key(store, long_table) -> None:
@@ -41,7 +48,14 @@ def test_round_trip_keeps_values_and_sorts_by_case_key(store, long_table) -> Non
     back = store.read("radiomics")
     assert back.equals(_sorted(data))
     assert info.rows == 10 and info.cases == 10 and info.failures == 0
-    assert info.key == CASE_KEY and len(info.files) == 2  # rows_per_file=8
+    assert info.key == CASE_KEY and info.files == ()  # files come from the log, on demand
+    located = store.with_files(info)
+    assert len(located.files) == 2 and located.files == tuple(_data_files(store, "radiomics"))
+    assert located.file_sizes == {n: os.path.getsize(os.path.join(info.path, n)) for n in located.files}
+    assert set(located.file_sha256) == set(located.files)
+    # each file is sorted and the files follow each other in key order
+    parts = [pq.read_table(os.path.join(info.path, n)) for n in located.files]
+    assert [p.num_rows for p in parts] == [8, 2] and pa.concat_tables(parts).equals(_sorted(data))
     assert store.read("radiomics", columns=["patient_id", "original_firstorder_f0"]).num_columns == 2
 
 
@@ -55,13 +69,22 @@ def test_pandas_input_and_latest(store, long_table) -> None:
 
 def test_rewriting_a_version_id_is_idempotent(store, long_table) -> None:
     first = store.write_version("radiomics", long_table(), version_id="abc123")
+    files, commits = _data_files(store, "radiomics"), _commits(store, "radiomics")
     again = store.write_version("radiomics", long_table(seed=5), version_id="abc123")
     assert again == first and len(store.versions()) == 1
-    assert len(_visible_dirs(store, "radiomics")) == 1
+    assert _data_files(store, "radiomics") == files and _commits(store, "radiomics") == commits == [
+        f"{0:020d}.json"]
+    # also when an other version came in between: the id names the old content, nothing is written
+    store.write_version("radiomics", long_table(seed=6), version_id="def456")
+    files, commits = _data_files(store, "radiomics"), _commits(store, "radiomics")
+    assert store.write_version("radiomics", long_table(seed=7), version_id="abc123") == first
+    assert _data_files(store, "radiomics") == files and _commits(store, "radiomics") == commits
+    assert store.latest("radiomics").version == "def456"
     # without a version id the data hash names the version, so equal data is one version
     one = store.write_version("clinical", pa.table({"patient_id": ["a", "b"], "age": [1.0, 2.0]}))
     two = store.write_version("clinical", pa.table({"patient_id": ["a", "b"], "age": [1.0, 2.0]}))
-    assert one == two and len(store.versions("clinical")) == 1
+    assert one == two and len(store.versions("clinical")) == 1 and len(_commits(store, "clinical")) == 1
+    assert len(_data_files(store, "clinical")) == 1  # the second copy was removed again
 
 
 def test_data_hash_does_not_depend_on_batching(tmp_path, long_table) -> None:
@@ -116,8 +139,14 @@ def test_parent_is_resolved_and_checked(store, long_table) -> None:
     first = store.write_version("radiomics", long_table(seed=1))
     child = store.write_version("radiomics", long_table(seed=2), parent=first.version[:8])
     assert child.parent == first.version
-    with pytest.raises(StoreError, match="radiomics@0000"):
-        store.write_version("radiomics", long_table(seed=3), parent="0000")
+    # a short number is a Delta version number: the version current at that commit
+    grandchild = store.write_version("radiomics", long_table(seed=3), parent="1")
+    assert grandchild.parent == child.version and store.latest("radiomics") == grandchild
+    with pytest.raises(StoreError, match="radiomics@ffff: expected the id"):
+        store.write_version("radiomics", long_table(seed=4), parent="ffff")
+    with pytest.raises(StoreError, match=r"radiomics@9: expected a Delta version number between 0 and 2"):
+        store.write_version("radiomics", long_table(seed=4), parent="9")
+    assert len(store.versions("radiomics")) == 3
 
 
 def test_params_must_be_json_like(store, long_table) -> None:
@@ -142,13 +171,22 @@ def test_crash_mid_write_leaves_nothing_visible(store, long_table) -> None:
     with pytest.raises(RuntimeError, match="worker died"):
         store.write_version("radiomics", batches(), version_id="deadbeef")
     assert store.versions() == [] and store.tables() == []
-    assert os.listdir(os.path.join(store.uri, "_tmp")) == []
-    assert _visible_dirs(store, "radiomics") == []
+    assert _data_files(store, "radiomics") == [] and _commits(store, "radiomics") == []
     assert store.write_version("radiomics", data, version_id="deadbeef").rows == 16
+    # the same on a table that has versions: the latest stays, no file is left behind
+    before = _data_files(store, "radiomics")
+    with pytest.raises(RuntimeError, match="worker died"):
+        store.write_version("radiomics", batches(), version_id="cafe0002")
+    assert [v.version for v in store.versions()] == ["deadbeef"] and len(_commits(store, "radiomics")) == 1
+    assert _data_files(store, "radiomics") == before
+    assert store.read("radiomics").equals(_sorted(data))
 
 
-def test_killed_writer_leaves_an_ignored_tmp_folder_that_cleanup_removes(store, long_table) -> None:
+@pytest.mark.parametrize("table", ["clinical", "radiomics"])  # a new table, a table with versions
+def test_killed_writer_leaves_unreferenced_files_that_cleanup_removes(store, long_table, table) -> None:
     store.write_version("radiomics", long_table(seed=9))
+    store.write_version("radiomics", long_table(seed=8))
+    kept = _data_files(store, "radiomics")
     script = textwrap.dedent(f"""
         import os, sys
         sys.path.insert(0, {ROOT!r})
@@ -159,19 +197,23 @@ def test_killed_writer_leaves_an_ignored_tmp_folder_that_cleanup_removes(store, 
             yield data.slice(0, 10)
             yield data.slice(10, 5)
             os._exit(9)  # a crash: no exception handler runs
-        FeatureStore({store.uri!r}, row_group_rows=4, rows_per_file=8).write_version("clinical", batches())
+        FeatureStore({store.uri!r}, row_group_rows=4, rows_per_file=8).write_version({table!r}, batches())
     """)
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, encoding="utf-8")
     assert proc.returncode == 9, proc.stderr
-    leftovers = os.listdir(os.path.join(store.uri, "_tmp"))
-    assert len(leftovers) == 1 and os.listdir(os.path.join(store.uri, "_tmp", leftovers[0]))
-    assert store.tables() == ["radiomics"]
-    with pytest.raises(StoreError, match="table 'clinical'"):
-        store.read("clinical")
+    leftovers = sorted(set(_data_files(store, table)) - set(kept))
+    assert leftovers  # the full first file of 8 rows, the second one half written; no commit names them
+    assert store.tables() == ["radiomics"] and len(store.versions("radiomics")) == 2
+    if table == "clinical":
+        with pytest.raises(StoreError, match="table 'clinical'"):
+            store.read("clinical")
     assert store.cleanup() == []  # too young: it might belong to a running writer
     removed = store.cleanup(older_than_s=0)
-    assert len(removed) == 1 and os.listdir(os.path.join(store.uri, "_tmp")) == []
-    assert store.read("radiomics").num_rows == 12  # committed data untouched
+    assert sorted(os.path.basename(p) for p in removed) == leftovers
+    assert _data_files(store, "radiomics") == kept and _data_files(store, "clinical") == []
+    for info in store.versions("radiomics"):  # committed data untouched, old versions included
+        assert store.read("radiomics", info.version).num_rows == 12
+    assert store.cleanup(older_than_s=0) == []
 
 
 def test_concurrent_threads_writing_distinct_and_equal_versions(store, long_table) -> None:
@@ -187,12 +229,23 @@ def test_concurrent_threads_writing_distinct_and_equal_versions(store, long_tabl
     for t in threads:
         t.join()
     versions = store.versions("radiomics")
-    assert len(versions) == 4  # three distinct + one shared version id
-    same = {results[f"s{i}"].data_dir for i in range(4)}  # type: ignore[attr-defined]
-    assert len(same) == 1
-    assert len(_visible_dirs(store, "radiomics")) == 4  # losers removed their copies
+    # Delta orders the commits; each distinct content is a version, the shared id is at least one
+    distinct = {v.version for v in versions}
+    assert len(distinct) == 4 and "samesame" in distinct  # three distinct + one shared version id
+    assert sorted(v.delta_version for v in versions) == list(range(len(versions)))
+    assert {results[f"s{i}"].version for i in range(4)} == {"samesame"}  # type: ignore[attr-defined]
     for info in versions:
-        assert store.read("radiomics", info.version).num_rows == info.rows == 12
+        got = store.read("radiomics", str(info.delta_version))
+        assert got.num_rows == info.rows == 12
+        seed = 100 if info.version == "samesame" else int(results_by_version(results)[info.version][1:])
+        assert got.equals(_sorted(long_table(seed=seed)))
+    referenced = {n for v in versions for n in store.with_files(v).files}
+    assert store.cleanup(older_than_s=0) == [] or referenced <= set(_data_files(store, "radiomics"))
+
+
+def results_by_version(results: dict) -> dict:
+    """Thread name (``d0``…) of each version id the threads wrote."""
+    return {info.version: name for name, info in results.items()}
 
 
 def test_two_processes_writing_at_once_leave_consistent_versions(store) -> None:
@@ -217,26 +270,35 @@ def test_two_processes_writing_at_once_leave_consistent_versions(store) -> None:
     assert len(versions) == 10
     assert sorted((v.params["writer"], v.params["i"]) for v in versions) == \
         [(w, i) for w in "ab" for i in range(5)]
+    assert sorted(v.delta_version for v in versions) == list(range(10))  # one commit each, no gap
     for info in versions:
-        table = store.read("radiomics", info.version)
-        assert table.num_rows == info.rows == 10 + info.params["i"]
-        assert pc.all(pc.starts_with(table["patient_id"], info.params["writer"])).as_py()
-    assert os.listdir(os.path.join(store.uri, "_tmp")) == []
+        for ref in (info.version, str(info.delta_version)):
+            table = store.read("radiomics", ref)
+            assert table.num_rows == info.rows == 10 + info.params["i"]
+            assert pc.all(pc.starts_with(table["patient_id"], info.params["writer"])).as_py()
+    # every file on disk is one some commit references: retries left nothing behind
+    assert store.cleanup(older_than_s=0) == []
 
 
-def test_object_store_path_commits_with_the_catalog_entry(long_table) -> None:
+def test_a_filesystem_deltalake_cannot_reach_is_refused_and_nothing_lands_on_disk(long_table) -> None:
     fsspec = pytest.importorskip("fsspec")
     memory = pafs.PyFileSystem(pafs.FSSpecHandler(fsspec.filesystem("memory")))
     root = f"/alnm-test-{uuid.uuid4().hex}"
     store = FeatureStore(root, filesystem=memory, row_group_rows=4, rows_per_file=8)
     assert not store.location.is_local
+    with pytest.raises(StoreError, match=r"expected a URI deltalake can open .*Pass the store as a URI"):
+        store.write_version("radiomics", long_table(), version_id="cafe01")
+    assert not os.path.exists(root)  # no Delta log written to the local disk under that path
+    assert [i.path for i in memory.get_file_info(pafs.FileSelector(f"{root}/tables", recursive=True))
+            if i.type == pafs.FileType.File] == []  # nor data files left in the memory store
+    assert store.tables() == [] and store.versions() == []
+
+
+def test_a_file_uri_is_a_local_store(tmp_path, long_table) -> None:
+    store = FeatureStore(f"file://{tmp_path}/s", row_group_rows=4, rows_per_file=8)
     info = store.write_version("radiomics", long_table(), version_id="cafe01")
-    # a crashed writer's folder without catalog entry is invisible and cleaned
-    memory.create_dir(f"{root}/tables/radiomics/orphan-1234", recursive=True)
-    assert FeatureStore(root, filesystem=memory).read("radiomics").num_rows == info.rows == 12
-    assert store.versions() == [info]
-    assert store.cleanup(older_than_s=0) == [f"{root}/tables/radiomics/orphan-1234"]
-    assert store.write_version("radiomics", long_table(seed=3), version_id="cafe01") == info
+    assert store.location.is_local and os.path.isdir(tmp_path / "s" / "tables" / "radiomics" / "_delta_log")
+    assert FeatureStore(tmp_path / "s").read("radiomics").num_rows == info.rows == 12
 
 
 def test_store_under_a_file_gives_a_clear_error(tmp_path, long_table) -> None:
@@ -283,15 +345,17 @@ def test_disk_full_message_names_the_fix() -> None:
     assert "the disk is full: free space or point --store at a volume with room" in message
 
 
-def test_catalog_entry_is_a_json_file_per_version(store, long_table) -> None:
+def test_the_record_is_in_the_commit_of_the_version(store, long_table, delta_files) -> None:
     info = store.write_version("radiomics", long_table(), version_id="0a1b2c", params={"p": 1},
                                lineage={"manifest": "m.csv", "manifest_sha256": "ff"})
-    entry = os.path.join(store.uri, "_catalog", "radiomics", "0a1b2c.json")
-    record = json.loads(open(entry, encoding="utf-8").read())
-    assert record["data_dir"] == info.data_dir and record["files"] == list(info.files)
-    assert record["lineage"] == {"manifest": "m.csv", "manifest_sha256": "ff"}
+    record = delta_files.record(store, "radiomics", 0)
+    assert record["version"] == "0a1b2c" and record["table"] == "radiomics" and record["mode"] == "overwrite"
+    assert sorted(record["file_sha256"]) == sorted(delta_files.added(store, "radiomics", 0)) \
+        == list(store.with_files(info).files)
+    assert record["lineage"] == {"manifest": "m.csv", "manifest_sha256": "ff"} and record["params"] == {"p": 1}
     assert record["rows"] == 12 and record["key"] == list(CASE_KEY)
-    assert os.path.isfile(os.path.join(store.uri, "_store.json"))
+    marker = json.loads(open(os.path.join(store.uri, "_store.json"), encoding="utf-8").read())
+    assert marker["alnm_ray_store"] == 2 and marker["format"] == "delta"
 
 
 def test_dataframe_index_is_kept_only_when_named(store, long_table) -> None:
@@ -303,7 +367,8 @@ def test_dataframe_index_is_kept_only_when_named(store, long_table) -> None:
     assert store.write_version("clinical", wide).column_names == ["age", "patient_id"]
 
 
-def test_each_version_records_its_role_and_the_store_lists_tables_by_role(store, long_table) -> None:
+def test_each_version_records_its_role_and_the_store_lists_tables_by_role(store, long_table,
+                                                                         delta_files) -> None:
     store.write_version("radiomics", long_table())
     store.write_version("cv_results", pd.DataFrame({"auc": [0.7]}))  # a result table by its name
     store.write_version("scores", pd.DataFrame({"auc": [0.6]}), role="output")
@@ -313,9 +378,7 @@ def test_each_version_records_its_role_and_the_store_lists_tables_by_role(store,
     assert store.tables(role="output") == ["cv_results", "scores"]
     assert store.tables(role="dictionary") == ["feature_dictionary"]
     assert store.tables() == ["cv_results", "feature_dictionary", "radiomics", "scores"]
-    record = json.loads(open(os.path.join(store.uri, "_catalog", "scores", f"{store.latest('scores').version}.json"),
-                             encoding="utf-8").read())
-    assert record["role"] == "output"
+    assert delta_files.record(store, "scores", 0)["role"] == "output"
     # the role of the latest version decides: a table re-written as features is a feature table again
     store.write_version("scores", pd.DataFrame({"patient_id": ["p1"], "x": [1.0]}), role="feature")
     assert store.feature_tables() == ["radiomics", "scores"]
@@ -325,14 +388,12 @@ def test_each_version_records_its_role_and_the_store_lists_tables_by_role(store,
         store.tables(role="outputs")
 
 
-def test_entries_written_before_roles_were_recorded_get_the_usual_role(store, long_table) -> None:
+def test_records_without_a_role_get_the_usual_role(store, long_table, delta_files) -> None:
     for table in ("radiomics", "predictions", "feature_dictionary"):
-        info = store.write_version(table, long_table() if table == "radiomics" else pd.DataFrame({"a": [1]}))
-        path = os.path.join(store.uri, "_catalog", table, f"{info.version}.json")
-        record = json.loads(open(path, encoding="utf-8").read())
-        del record["role"]
-        with open(path, "w", encoding="utf-8") as handle:
-            json.dump(record, handle)
+        store.write_version(table, long_table() if table == "radiomics" else pd.DataFrame({"a": [1]}),
+                            role="output")
+        delta_files.edit_record(store, table, 0, drop=("role",))
+    store = FeatureStore(store.uri)
     assert [store.latest(t).role for t in ("radiomics", "predictions", "feature_dictionary")] == [
         "feature", "output", "dictionary"]
     assert store.feature_tables() == ["radiomics"]
