@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import posixpath
+import re
 import socket
 import time
 import uuid
@@ -74,6 +75,8 @@ COMMIT_RETRIES = 8
 STALE_AFTER_S = 3600.0
 #: Columns prepended to error rows by :meth:`FeatureStore.read_errors`.
 ERROR_ORIGIN = ("table", "version")
+#: What pyarrow says (as an ``OSError`` without errno) of a Parquet file it cannot decode.
+_PARQUET_DAMAGE = re.compile(r"thrift|Parquet|page header|magic bytes", re.IGNORECASE)
 
 
 def joined_keys(table: pa.Table, keys: tuple[str, ...]) -> pa.Array:
@@ -836,7 +839,9 @@ class FeatureStore:
         """Call ``fn``; a file Arrow cannot decode becomes a :class:`StoreDamageError`."""
         try:
             return fn()
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as err:
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError) as err:
+            if isinstance(err, OSError) and not (err.errno is None and _PARQUET_DAMAGE.search(str(err))):
+                raise  # a real I/O error (permissions, disk): _io names its fix
             where = rel or f"{info.data_dir}/{', '.join(info.files[:3]) or '_delta_log'}"
             raise StoreDamageError(Problem(
                 info.table, info.version, where, "unreadable",
