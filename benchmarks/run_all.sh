@@ -8,7 +8,7 @@ PY=.venv/bin/python
 OUT=bench-out
 mkdir -p "$OUT"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$OUT/load.txt"
-for bench in bench_sql bench_extract bench_embed bench_tune bench_sweep bench_score bench_select bench_scale; do
+for bench in bench_store bench_sql bench_extract bench_embed bench_tune bench_sweep bench_score bench_select bench_scale; do
   echo "== $bench" >&2
   "$PY" "benchmarks/$bench.py" 2>&1 | tee "$OUT/$bench.txt"
 done
