@@ -713,12 +713,12 @@ class FeatureStore:
         from deltalake.exceptions import CommitFailedError
 
         flag = "__alnm_ray_delete"
-        parts = [upserts.append_column(flag, pa.array([False] * upserts.num_rows))]
+        parts = [upserts.append_column(flag, pa.array([False] * upserts.num_rows, pa.bool_()))]
         if deletes.num_rows:
             filler = {n: pa.nulls(deletes.num_rows, upserts.schema.field(n).type)
                       for n in upserts.schema.names}
             filler.update({k: deletes.column(k).cast(upserts.schema.field(k).type) for k in keys})
-            parts.append(pa.table({**filler, flag: pa.array([True] * deletes.num_rows)}))
+            parts.append(pa.table({**filler, flag: pa.array([True] * deletes.num_rows, pa.bool_())}))
         source = pa.concat_tables(parts)
         on = " AND ".join(f"t.`{k}` = s.`{k}`" for k in keys)
         props = CommitProperties(custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True)})
