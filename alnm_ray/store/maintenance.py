@@ -197,9 +197,13 @@ def vacuum(store: FeatureStore, *, retention_hours: float = DEFAULT_RETENTION_HO
         report.kept[table] = sorted({f"{i.table}{VERSION_SEP}{i.version}" for i in kept})
         versions = sorted({v for i in kept for v in range(i.delta_version, i.read_version + 1)})
         uri = store.table_uri(table)
+        # deltalake also lists tombstoned files an earlier vacuum deleted: report only files still there
+        present = {i.base_name for i in store._io(lambda t=table: _fs.list_dir(
+            store.location.fs, store.location.path("tables", t)), f"list {table!r}")}
         removed = store._io(lambda u=uri, k=versions: DeltaTable(u).vacuum(
             retention_hours=int(retention_hours), dry_run=dry_run, enforce_retention_duration=False,
             keep_versions=k or None), f"vacuum {table!r}")
+        removed = [f for f in removed if f.rstrip("/").rsplit("/", 1)[-1] in present]
         if removed:
             report.files[table] = sorted(removed)
     return report
