@@ -1,50 +1,71 @@
-"""Benchmark: DuckDB SQL over the feature store against pandas reading a CSV.
+"""Benchmark: ``alnm-ray sql`` over the Delta store against DuckDB reading the same Parquet files.
 
-Builds a synthetic store of N patients × 6 sequences (one radiomics row per
-case, F float features, 5 centres) in a temporary folder, writes the same
-rows as one CSV, and times two questions users ask:
+Builds a synthetic store in a temporary folder: a ``radiomics`` table of
+``--patients`` patients (default 10,000) x 6 sequences (one row per case,
+``--features`` float features, 5 centres), written as ``--cohorts``
+incremental runs (each the full content with ``changed=`` marking the new
+cohort, as ``alnm-ray extract`` writes it: one Delta append per cohort).  Then
+it times two questions users ask:
 
 * per-centre aggregate: ``count`` and mean/SD of two features per centre;
 * patient lookup: every row of one patient.
 
 Each is timed as
 
-* ``duckdb cold``  — :func:`alnm_ray.store.query`: open the store, read the
-  catalog, register the views, run the query (what one ``alnm-ray sql`` does
-  after Python start-up);
-* ``duckdb warm``  — one :class:`alnm_ray.store.StoreSQL` session reused;
-* ``pandas csv``   — ``pandas.read_csv`` of the whole CSV, then the operation;
-* ``pandas csv usecols`` — ``read_csv`` of only the needed columns, then the operation;
-* ``pandas memory`` — the operation on an already-loaded DataFrame (reference).
+* ``alnm-ray sql`` — the whole CLI process (``alnm-ray sql --store S --format
+  csv "…"``): interpreter and import start-up, opening the store, reading
+  every table's Delta log, the checks of the latest versions, the views, the
+  query and printing the result;
+* ``duckdb direct`` — the same query in a fresh ``python -c "import duckdb;
+  …"`` process reading the Parquet files of the table's current Delta
+  snapshot with ``read_parquet([...])`` and printing the rows: what a user
+  who knows the file list would run (start-up included);
+* ``StoreSQL cold`` — :func:`alnm_ray.store.query` in this process (opens a
+  session per query: log, checks, views, query);
+* ``StoreSQL warm`` — one :class:`alnm_ray.store.StoreSQL` session reused;
+* ``duckdb in-process`` — a new DuckDB connection in this process running
+  ``read_parquet([...])`` over the same files.
 
-Medians of ``--repeats`` runs, in milliseconds.  Results of every method are
-checked against each other before timing is reported.
+Medians of ``--repeats`` runs, in milliseconds.  The results of every method
+are checked against each other before the timings are reported.  Goal: the
+CLI within 1.3x of DuckDB direct, start-up included.
 
 Usage:
-    python benchmarks/bench_sql.py [--patients 10000] [--features 100] [--repeats 3]
+    python benchmarks/bench_sql.py [--patients 10000] [--features 100] [--repeats 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
+import io
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
+import duckdb
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.csv as pacsv
 
-from alnm_ray.store import FeatureStore, StoreSQL, query
+sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")))
+
+from alnm_ray.store import FeatureStore, StoreSQL, query  # noqa: E402
 
 SEQUENCES = ("MG_CC", "MG_MLO", "T2WI", "DWI", "ADC", "DCE_P2")
 CENTERS = ("C1", "C2", "C3", "C4", "C5")
 F0, F1 = "original_firstorder_f000", "original_glcm_f001"
+#: What the ``duckdb direct`` process runs: the query, rows printed as CSV.
+DIRECT = ("import csv, sys, duckdb\n"
+          "rel = duckdb.sql(sys.argv[1])\n"
+          "out = csv.writer(sys.stdout)\n"
+          "out.writerow(rel.columns)\n"
+          "out.writerows(rel.fetchall())\n")
 
 
 def synthetic_long_table(n_patients: int, n_features: int, seed: int) -> pa.Table:
@@ -68,6 +89,19 @@ def synthetic_long_table(n_patients: int, n_features: int, seed: int) -> pa.Tabl
     return pa.table(columns)
 
 
+def write_incrementally(store: FeatureStore, table: pa.Table, cohorts: int) -> list[Any]:
+    """Write ``table`` as ``cohorts`` runs, each adding the next slice of patients."""
+    bounds = np.linspace(0, table.num_rows // len(SEQUENCES), cohorts + 1).astype(int) * len(SEQUENCES)
+    infos = []
+    for k in range(1, cohorts + 1):
+        content = table.slice(0, bounds[k])
+        changed = np.zeros(content.num_rows, dtype=bool)
+        changed[bounds[k - 1]:] = True
+        infos.append(store.write_version("radiomics", content, version_id=f"bench{k:04d}",
+                                         params={"benchmark": "sql"}, changed=changed))
+    return infos
+
+
 def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     """Median wall time (ms) of ``repeats`` calls, and the last result."""
     times, result = [], None
@@ -78,79 +112,114 @@ def timed(fn: Callable[[], Any], repeats: int) -> tuple[float, Any]:
     return statistics.median(times), result
 
 
+def run_csv(cmd: list[str]) -> list[list[str]]:
+    """Run ``cmd``; its stdout parsed as CSV (header first)."""
+    done = subprocess.run(cmd, capture_output=True, text=True, encoding="utf-8",
+                          env=dict(os.environ, PYTHONIOENCODING="utf-8"))
+    if done.returncode:
+        raise SystemExit(f"{cmd[0]} failed (exit {done.returncode}): {done.stderr[-2000:]}")
+    return list(csv.reader(io.StringIO(done.stdout)))
+
+
+def same_rows(a: list[list[str]], b: list[list[str]], what: str) -> None:
+    """The two CSV results hold the same header and values (floats to 1e-9 relative)."""
+    assert a[0] == b[0], f"{what}: columns differ: {a[0][:5]} vs {b[0][:5]}"
+    assert len(a) == len(b), f"{what}: {len(a) - 1} vs {len(b) - 1} rows"
+    for ra, rb in zip(a[1:], b[1:]):
+        for x, y in zip(ra, rb):
+            if x == y:
+                continue
+            if x.lower() in ("true", "false") and y.lower() == x.lower():
+                continue
+            np.testing.assert_allclose(float(x), float(y), rtol=1e-9, err_msg=what)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--patients", type=int, default=10_000)
     parser.add_argument("--features", type=int, default=100)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cohorts", type=int, default=10, help="incremental runs writing the table")
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--seed", type=int, default=20241482)
+    parser.add_argument("--json", default=None, help="also write every figure to this file")
     args = parser.parse_args(argv)
+    cli = os.path.join(os.path.dirname(sys.executable), "alnm-ray")
+    if not os.path.exists(cli):
+        raise SystemExit(f"expected the alnm-ray command beside {sys.executable}; found none. "
+                         "Run this with the project's .venv/bin/python.")
 
     with tempfile.TemporaryDirectory(prefix="alnm-bench-sql-") as tmp:
         start = time.perf_counter()
         table = synthetic_long_table(args.patients, args.features, args.seed)
         t_gen = time.perf_counter() - start
-        store = FeatureStore(os.path.join(tmp, "store"))
+        store_dir = os.path.join(tmp, "store")
+        store = FeatureStore(store_dir)
         start = time.perf_counter()
-        info = store.write_version("radiomics", table, params={"benchmark": True})
+        infos = write_incrementally(store, table, args.cohorts)
         t_store = time.perf_counter() - start
-        csv_path = os.path.join(tmp, "radiomics.csv")
-        start = time.perf_counter()
-        pacsv.write_csv(table, csv_path)
-        t_csv = time.perf_counter() - start
-        store_mb = sum(os.path.getsize(os.path.join(info.path, f)) for f in info.files) / 2**20
-        csv_mb = os.path.getsize(csv_path) / 2**20
+        from deltalake import DeltaTable
+
+        files = sorted(DeltaTable(store.table_uri("radiomics")).file_uris())
+        store_mb = sum(os.path.getsize(f) for f in files) / 2**20
+        info = infos[-1]
+        # time travel: the first run's Delta version holds the first cohort only
+        first = query(store, f'SELECT count(*) AS n FROM "radiomics@{infos[0].delta_version}"')
+        assert first.column("n")[0].as_py() == infos[0].rows, "time travel to the first cohort"
         print(f"data: {info.rows} rows ({args.patients} patients × {len(SEQUENCES)} sequences), "
               f"{table.num_columns} columns ({args.features} features); generated in {t_gen:.1f} s")
-        print(f"store: {store_mb:.1f} MiB Parquet written in {t_store:.1f} s; "
-              f"CSV: {csv_mb:.1f} MiB written in {t_csv:.1f} s")
-        print(f"machine: {os.cpu_count()} CPU(s); median of {args.repeats} runs, ms\n")
+        print(f"store: Delta table of {len(files)} Parquet files, {store_mb:.1f} MiB, written as "
+              f"{args.cohorts} incremental runs in {t_store:.1f} s (Delta version {info.delta_version})")
+        print(f"machine: {os.cpu_count()} CPU(s), load average {os.getloadavg()[0]:.1f}; "
+              f"median of {args.repeats} runs, ms\n")
 
         target = f"P{args.patients // 2:06d}"
-        agg_sql = (f"SELECT center, count(*) AS n, avg({F0}) AS mean_f0, stddev_samp({F1}) AS sd_f1 "
-                   "FROM radiomics GROUP BY center ORDER BY center")
-        look_sql = f"SELECT * FROM radiomics WHERE patient_id = '{target}' ORDER BY sequence"
-
-        def pd_agg(frame: pd.DataFrame) -> pd.DataFrame:
-            out = frame.groupby("center").agg(n=(F0, "size"), mean_f0=(F0, "mean"),
-                                              sd_f1=(F1, "std"))
-            return out.reset_index().sort_values("center")
-
-        def pd_look(frame: pd.DataFrame) -> pd.DataFrame:
-            return frame[frame["patient_id"] == target].sort_values("sequence")
-
-        loaded = pd.read_csv(csv_path)
-        session = StoreSQL(store)
-        cases = {
-            "per-centre aggregate": (agg_sql, pd_agg, ["center", F0, F1]),
-            "patient lookup": (look_sql, pd_look, None),
+        source = "read_parquet([" + ", ".join(f"'{f}'" for f in files) + "])"
+        queries = {
+            "per-centre aggregate": (f"SELECT center, count(*) AS n, avg({F0}) AS mean_f0, "
+                                     f"stddev_samp({F1}) AS sd_f1 FROM {{src}} GROUP BY center "
+                                     "ORDER BY center"),
+            "patient lookup": f"SELECT * FROM {{src}} WHERE patient_id = '{target}' ORDER BY sequence",
         }
-        rows = []
-        for name, (sql, op, usecols) in cases.items():
-            cold, r_cold = timed(lambda: query(store, sql), args.repeats)
-            warm, r_warm = timed(lambda: session.query(sql), args.repeats)
-            full, r_full = timed(lambda: op(pd.read_csv(csv_path)), args.repeats)
-            cols = usecols or list(table.schema.names)
-            some, _ = timed(lambda: op(pd.read_csv(csv_path, usecols=cols)), args.repeats)
-            memory, _ = timed(lambda: op(loaded), args.repeats)
+        session = StoreSQL(store)
+        rows, figures = [], []
+        for name, template in queries.items():
+            ours, theirs = template.format(src="radiomics"), template.format(src=source)
+            cli_cmd = [cli, "sql", "--store", store_dir, "--format", "csv", ours]
+            direct_cmd = [sys.executable, "-c", DIRECT, theirs]
+            t_cli, r_cli = timed(lambda: run_csv(cli_cmd), args.repeats)
+            t_direct, r_direct = timed(lambda: run_csv(direct_cmd), args.repeats)
+            t_cold, r_cold = timed(lambda: query(store, ours), args.repeats)
+            t_warm, r_warm = timed(lambda: session.query(ours), args.repeats)
+            t_inproc, r_inproc = timed(lambda: duckdb.connect().sql(theirs).to_arrow_table(),
+                                       args.repeats)
             # every method must give the same answer
-            assert r_cold.num_rows == r_warm.num_rows == len(r_full), name
-            if name.startswith("per-centre"):
-                np.testing.assert_allclose(r_warm.column("mean_f0").to_numpy(),
-                                           r_full["mean_f0"].to_numpy(), rtol=1e-9)
-                np.testing.assert_array_equal(r_warm.column("n").to_numpy(), r_full["n"].to_numpy())
-            else:
-                np.testing.assert_allclose(r_warm.column(F1).to_numpy(), r_full[F1].to_numpy())
-            rows.append((name, cold, warm, full, some, memory))
+            same_rows(r_cli, r_direct, name)
+            assert r_cold.num_rows == r_warm.num_rows == r_inproc.num_rows == len(r_cli) - 1, name
+            for col in ((F1,) if name == "patient lookup" else ("n", "mean_f0", "sd_f1")):
+                np.testing.assert_allclose(r_warm.column(col).to_numpy(), r_inproc.column(col).to_numpy(),
+                                           rtol=1e-9, err_msg=name)
+                np.testing.assert_allclose(r_cold.column(col).to_numpy(), r_inproc.column(col).to_numpy(),
+                                           rtol=1e-9, err_msg=name)
+            rows.append((name, t_cli, t_direct, t_cold, t_warm, t_inproc))
+            figures.append({"query": name, "cli_ms": t_cli, "duckdb_direct_ms": t_direct,
+                            "storesql_cold_ms": t_cold, "storesql_warm_ms": t_warm,
+                            "duckdb_inprocess_ms": t_inproc})
         session.close()
 
-    head = ("query", "duckdb cold", "duckdb warm", "pandas csv", "csv usecols", "pandas memory",
-            "csv/cold", "csv/warm")
-    print("  ".join(f"{h:>13}" if i else f"{h:<22}" for i, h in enumerate(head)))
-    for name, cold, warm, full, some, memory in rows:
-        cells = [f"{cold:13.1f}", f"{warm:13.1f}", f"{full:13.1f}", f"{some:13.1f}",
-                 f"{memory:13.1f}", f"{full / cold:12.1f}×", f"{full / warm:12.1f}×"]
+    head = ("query", "alnm-ray sql", "duckdb direct", "CLI/direct", "StoreSQL cold", "StoreSQL warm",
+            "duckdb in-proc", "cold/in-proc", "warm/in-proc")
+    print("  ".join(f"{h:>14}" if i else f"{h:<22}" for i, h in enumerate(head)))
+    for name, t_cli, t_direct, t_cold, t_warm, t_inproc in rows:
+        cells = [f"{t_cli:14.1f}", f"{t_direct:14.1f}", f"{t_cli / t_direct:13.2f}×",
+                 f"{t_cold:14.1f}", f"{t_warm:14.1f}", f"{t_inproc:14.1f}",
+                 f"{t_cold / t_inproc:13.2f}×", f"{t_warm / t_inproc:13.2f}×"]
         print(f"{name:<22}  " + "  ".join(cells))
+    worst = max(t_cli / t_direct for _, t_cli, t_direct, *_ in rows)
+    print(f"\nCLI / DuckDB direct, start-up included: worst {worst:.2f}× (goal <= 1.3×: "
+          f"{'met' if worst <= 1.3 else 'NOT met'})")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as fh:
+            json.dump({"args": vars(args), "figures": figures}, fh, indent=1)
     return 0
 
 
