@@ -1,4 +1,4 @@
-"""`alnm-ray features list|show|diff|import`."""
+"""`alnm-ray features list|show|diff|import|verify|repair|compact|vacuum|migrate`."""
 
 from __future__ import annotations
 
@@ -131,13 +131,95 @@ def test_verify_and_repair_on_a_healthy_store(store_path) -> None:
 
 def test_verify_names_a_missing_file_and_exits_1(store_path) -> None:
     import os
-    import shutil
 
-    info = FeatureStore(store_path).resolve("radiomics@aaaa")
-    shutil.rmtree(info.path)
+    store = FeatureStore(store_path)
+    info = store.with_files(store.resolve("radiomics@aaaa"))
+    os.remove(os.path.join(info.path, info.files[0]))
     verify = _run("verify", "--store", store_path)
     assert verify.exit_code == 1
-    assert f"radiomics@aaaa1111  {info.data_dir}/part-00000.parquet: expected the file" in verify.output
-    assert f"{info.data_dir}/errors.parquet" not in verify.output  # version aaaa had no errors
+    assert f"radiomics@aaaa1111  {info.data_dir}/{info.files[0]}: expected the file" in verify.output
     assert "1 problem(s) in 1 of 2 version(s)" in verify.output
-    assert not os.path.exists(info.path)
+    assert "features repair" in verify.output
+
+
+def _parquet(store_path: str, table: str) -> set[str]:
+    import os
+
+    folder = os.path.join(store_path, "tables", table)
+    return {n for n in os.listdir(folder) if n.endswith(".parquet")}
+
+
+def test_compact_merges_files_and_keeps_every_version(tmp_path) -> None:
+    path = str(tmp_path / "store")
+    store = FeatureStore(path, row_group_rows=2, rows_per_file=2)
+    store.write_version("radiomics", _radiomics([1.0, 2.0, 3.0, 4.0, 5.0]), version_id="aaaa1111")
+    before = store.read("radiomics@aaaa1111")
+    result = _run("compact", "--store", path)
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "radiomics: 3 file(s) merged into 1"
+    fresh = FeatureStore(path)
+    assert len(fresh.with_files(fresh.latest("radiomics")).files) == 1
+    assert fresh.read("radiomics@aaaa1111").equals(before) and fresh.latest("radiomics").version == "aaaa1111"
+    unknown = _run("compact", "radiomic", "--store", path)
+    assert unknown.exit_code == 2 and "Did you mean 'radiomics'" in unknown.output
+
+
+def test_vacuum_is_a_dry_run_unless_apply_and_keeps_what_keep_names(store_path) -> None:
+    store = FeatureStore(store_path)
+    old = set(store.with_files(store.resolve("radiomics@aaaa")).files)
+    everything = _parquet(store_path, "radiomics")
+    dry = _run("vacuum", "--store", store_path, "--retention-hours", "0")
+    assert dry.exit_code == 0, dry.output
+    assert f"radiomics: {len(old)} file(s) to delete" in dry.output
+    assert f"{len(old)} file(s) would be deleted (run again with --apply)" in dry.output
+    assert _parquet(store_path, "radiomics") == everything
+    kept = _run("vacuum", "--store", store_path, "--retention-hours", "0", "--apply", "--keep", "radiomics@aaaa")
+    assert kept.exit_code == 0, kept.output
+    assert "radiomics: kept pinned aaaa1111" in kept.output and "0 file(s) deleted" in kept.output
+    assert _parquet(store_path, "radiomics") == everything
+    applied = _run("vacuum", "--store", store_path, "--retention-hours", "0", "--apply")
+    assert applied.exit_code == 0, applied.output
+    assert f"{len(old)} file(s) deleted" in applied.output
+    assert _parquet(store_path, "radiomics") == everything - old
+    assert FeatureStore(store_path).read("radiomics").num_rows == 2
+    again = _run("vacuum", "--store", store_path, "--retention-hours", "0", "--apply")
+    assert again.output.strip().endswith("0 file(s) deleted")
+    bad = _run("vacuum", "--store", store_path, "--keep", "radiomics")
+    assert bad.exit_code == 2 and "expected table@version" in bad.output
+
+
+def test_migrate_converts_an_old_store_and_a_second_run_does_nothing(tmp_path) -> None:
+    import hashlib
+    import os
+
+    import pyarrow.parquet as pq
+
+    root = tmp_path / "old"
+    folder = root / "tables" / "radiomics" / "aaaa1111-0123abcd"
+    folder.mkdir(parents=True)
+    (root / "_catalog" / "radiomics").mkdir(parents=True)
+    (root / "_store.json").write_text('{"alnm_ray_store": 1}', encoding="utf-8")
+    data = _radiomics([1.0, 2.0])
+    pq.write_table(data, folder / "part-00000.parquet")
+    raw = (folder / "part-00000.parquet").read_bytes()
+    record = {"catalog_format": 1, "table": "radiomics", "version": "aaaa1111",
+              "created": "2025-01-01T00:00:00+00:00", "rows": 2, "cases": 2, "failures": 0,
+              "data_dir": "tables/radiomics/aaaa1111-0123abcd", "files": ["part-00000.parquet"],
+              "errors_file": None, "key": ["cohort", "center", "patient_id", "sequence", "reader"],
+              "columns": [[f.name, str(f.type)] for f in data.schema], "params": {"binWidth": 25},
+              "lineage": {}, "counts": {}, "parent": None, "role": "feature",
+              "file_sizes": {"part-00000.parquet": len(raw)},
+              "file_sha256": {"part-00000.parquet": hashlib.sha256(raw).hexdigest()}}
+    (root / "_catalog" / "radiomics" / "aaaa1111.json").write_text(json.dumps(record), encoding="utf-8")
+    refused = _run("list", "--store", str(root))
+    assert refused.exit_code != 0 and f"alnm-ray features migrate {root}" in refused.output
+    first = _run("migrate", str(root))
+    assert first.exit_code == 0, first.output
+    assert "radiomics: 1 version(s)" in first.output and "migrated 1 version(s) of 1 table(s)" in first.output
+    assert os.path.isdir(root / "_legacy_v1" / "_catalog")
+    listed = json.loads(_run("list", "radiomics", "--store", str(root), "--format", "json").output)
+    assert [(r["version"], r["status"]) for r in listed] == [("aaaa1111", "ok")]
+    assert FeatureStore(str(root)).read("radiomics@aaaa1111").equals(data)
+    second = _run("migrate", str(root))
+    assert second.exit_code == 0 and "nothing to migrate" in second.output
+    assert len(FeatureStore(str(root)).versions()) == 1
