@@ -120,13 +120,13 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
         FeatureStore(store).check_writable()  # features are extracted into it: fail now, not afterwards
     options = ScoreOptions(batch_size=batch_size, max_actors=max_actors, align=align, cohorts=cohorts,
                            n_boot=n_boot, seed=seed, write_store=not no_store_write, quiet=ctx.quiet,
-                           explain=explain_k)
-    with ray_session(ctx.ray_config()):
-        if manifests:
+                           explain=explain_k, ray_config=ctx.ray_config())
+    if manifests:
+        with ray_session(ctx.ray_config()):
             result = score_manifests(bundle, store, manifests, out=out, weights=weights, options=options,
                                      quiet=ctx.quiet, debug=ctx.debug, trust=policy)
-        else:
-            result = score_features(bundle, store, features, out=out, options=options, trust=policy)
+    else:  # Ray starts only for runs too large to score in-process (alnm_ray.score._execution.LOCAL_MAX_ROWS)
+        result = score_features(bundle, store, features, out=out, options=options, trust=policy)
     if result.signature.get("verified"):
         click.echo(f"bundle {result.bundle_id}: signed by {result.signature['signer'][:16]} "
                    f"(trusted key {result.signature['key_source']})")

@@ -33,7 +33,8 @@ from alnm_ray import constants as C
 from alnm_ray.exceptions import ConfigError, SchemaMismatchError
 from alnm_ray.score.bundle import Bundle, BundleFiles, load_bundle_files, read_bundle_files
 from alnm_ray.score.drift import drift_report
-from alnm_ray.score.predict import COL_ERROR_TYPE, COL_MESSAGE, DEFAULT_BATCH_SIZE, predict_wide
+from alnm_ray.model.cohort import LongTables
+from alnm_ray.score.predict import DEFAULT_BATCH_SIZE
 from alnm_ray.score.report import DEFAULT_N_BOOT, external_validation, write_reports
 from alnm_ray.score.schema_check import check_feature_schema
 from alnm_ray.score.signing import TrustPolicy, write_trust_record
@@ -67,6 +68,9 @@ class ScoreOptions:
         write_store: Also write a version of the store's ``predictions`` table.
         quiet: No Ray Data progress output.
         explain: Add each patient's ``explain`` largest SHAP contributions to the output file (0: none).
+        ray_config: How to reach Ray when the run is too large to score in this process
+            (:class:`~alnm_ray.runtime.RayConfig`; its address also forces Ray).  None:
+            ``RAY_ADDRESS`` or an embedded local Ray.
     """
 
     batch_size: int = DEFAULT_BATCH_SIZE
@@ -78,6 +82,7 @@ class ScoreOptions:
     write_store: bool = True
     quiet: bool = True
     explain: int = 0
+    ray_config: Any = None
 
 
 @dataclass(frozen=True)
@@ -105,15 +110,26 @@ def _error_row(stage: str, cohort: str, center: str, patient: str, reader: str, 
             C.COL_SEQUENCE: "", C.COL_READER: reader, "error_type": etype, "message": message}
 
 
-def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
-                     ) -> tuple[pd.DataFrame, list[dict[str, str]], pd.DataFrame]:
-    """Rows to score, error rows and drift rows for one cohort of one source."""
+def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool, tables: LongTables | None = None,
+                     with_drift: bool = True) -> tuple[pd.DataFrame, list[dict[str, str]], pd.DataFrame]:
+    """Rows to score, error rows and drift rows for one cohort of one source.
+
+    Args:
+        bundle: The loaded bundle.
+        source: Where the rows come from (name, expected patients, upstream errors).
+        cohort: The cohort.
+        align: Accept extra / re-ordered features.
+        tables: One partition of the source's tables (default: all of ``source.tables``);
+            every row of a patient must be in it.
+        with_drift: Also compute the drift rows (else an empty frame).
+    """
     from alnm_ray.model.cohort import cohort_from
     from alnm_ray.model.feature_sets import feature_columns
     from alnm_ray.model.feature_spec import FeatureSetSpec
 
     reader = str(bundle.metadata.get("reader") or C.PRIMARY_READER)
-    data = cohort_from(source.tables, cohorts=[cohort], reader=reader)
+    tables = source.tables if tables is None else tables
+    data = cohort_from(tables, cohorts=[cohort], reader=reader)
     wides = data.tables
     centers = None if data.centers is None else data.centers.dropna()
     labels = data.labels
@@ -124,7 +140,7 @@ def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
         exp_centers = expected.drop_duplicates(C.COL_PATIENT).set_index(C.COL_PATIENT)[C.COL_CENTER].astype(str)
         centers = exp_centers if centers is None else centers.combine_first(exp_centers)
     else:  # tables without a cohort column (clinical) hold every cohort's patients: not a source of ids
-        cased = [w for t, w in wides.items() if C.COL_COHORT in source.tables.longs[t].columns] or list(wides.values())
+        cased = [w for t, w in wides.items() if C.COL_COHORT in tables.longs[t].columns] or list(wides.values())
         ids = pd.Index(sorted(set().union(*[set(w.index) for w in cased])))
     center_of = {str(k): str(v) for k, v in (centers.items() if centers is not None else [])}
     upstream = source.upstream_errors
@@ -136,7 +152,7 @@ def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
     for table, wide in wides.items():
         for pid in ids.difference(wide.index):
             gaps.setdefault(str(pid), []).append(table)
-        long = source.tables.longs[table]
+        long = tables.longs[table]
         if C.COL_SEQUENCE not in long.columns:
             continue
         keep = pd.Series(True, index=long.index)
@@ -160,13 +176,16 @@ def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
             + (f" ({detail})" if detail else "; the case was not extracted or its extraction failed "
                "(see `alnm-ray sql \"SELECT * FROM errors\"`)")))
     complete = [str(p) for p in ids if str(p) not in gaps]
+    if not complete:  # nothing to check in this partition: its patients are all error rows (or none)
+        empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in (C.COL_COHORT, C.COL_CENTER, C.COL_PATIENT)})
+        return empty.assign(_label=pd.Series([], dtype=float)), errors, pd.DataFrame()
     parts = [wides[p.table].loc[complete, feature_columns(wides[p.table], p.kind)]
              for p in FeatureSetSpec.parse(bundle.metadata["feature_set"]).parts]
     X = pd.concat(parts, axis=1) if parts else pd.DataFrame(index=pd.Index(complete))
     excluded = [c for c in bundle.metadata.get("excluded_features") or () if c in X.columns]
     X = check_feature_schema(bundle.features, X.drop(columns=excluded), what=f"cohort {cohort!r} ({source.name})",
                              align=align)
-    drift = drift_report(bundle.summary, X) if len(X) else pd.DataFrame()
+    drift = drift_report(bundle.summary, X) if len(X) and with_drift else pd.DataFrame()
     if len(drift):
         drift.insert(0, C.COL_COHORT, cohort)
     rows = X.copy()
@@ -177,9 +196,31 @@ def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
     return rows.reset_index(drop=True), errors, drift
 
 
+def _cohorts_of(source: Source, options: ScoreOptions, n_sources: int) -> list[str]:
+    cohorts = source.cohort_names() or [DEFAULT_COHORT]
+    if options.cohorts:
+        unknown = sorted(set(options.cohorts) - set(cohorts))
+        if unknown and n_sources == 1:
+            raise ConfigError(f"--cohort: expected cohorts of {source.name} ({', '.join(cohorts)}); "
+                              f"got {', '.join(unknown)}. Check the names with `alnm-ray sql`.")
+        cohorts = [c for c in cohorts if c in options.cohorts]
+    return cohorts
+
+
 def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Sequence[Source], *, out: str,
                   options: ScoreOptions = ScoreOptions()) -> ScoreResult:
-    """Score every cohort of every source with one Ray Data pass; write predictions and reports.
+    """Score every cohort of every source, partition by partition; write predictions and reports.
+
+    Each source yields its tables in partitions (a stored source streams them,
+    see :mod:`alnm_ray.score.stream`; a manifest source is one partition).
+    Every partition is widened, schema-checked and split into prediction rows
+    and error rows, then scored: in this process when the run reads at most
+    :data:`~alnm_ray.score._execution.LOCAL_MAX_ROWS` stored rows and no
+    cluster address is given, else in a Ray Data actor pool.  Predictions are
+    appended to ``out`` as they are made.  The validation summary uses every
+    prediction; the drift report a uniform sample of at most
+    :data:`~alnm_ray.score._execution.DRIFT_SAMPLE_ROWS` patients per cohort
+    (all of them in smaller cohorts).
 
     Args:
         files: The bundle's bytes (shipped to the actors, which verify them again).
@@ -193,64 +234,71 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
         SchemaMismatchError: A cohort's features do not match the bundle's, or
             a patient appears in two sources.
         BundleIntegrityError: The bundle was altered.
+        ConfigError: Bad options or ``$ALNM_RAY_SCORE_*`` settings.
     """
+    import contextlib
+
+    from alnm_ray.runtime import RayConfig, ray_session
+    from alnm_ray.score._execution import DriftSample, PredictionSink, RaySink, scores_locally
+    from alnm_ray.score.predict import score_chunk
     from alnm_ray.store.versions import utc_now
 
+    if int(options.batch_size) < 1:
+        raise ConfigError(f"batch_size: expected an integer >= 1; got {options.batch_size}.")
     start = time.monotonic()
-    frames, errors, drifts, rows_in = [], [], [], 0
-    seen: dict[tuple[str, str], str] = {}
-    for source in sources:
-        cohorts = source.tables.cohorts() if source.expected is None else sorted(
-            source.expected[C.COL_COHORT].astype(str).unique())
-        cohorts = cohorts or [DEFAULT_COHORT]
-        if options.cohorts:
-            unknown = sorted(set(options.cohorts) - set(cohorts))
-            if unknown and len(sources) == 1:
-                raise ConfigError(f"--cohort: expected cohorts of {source.name} ({', '.join(cohorts)}); "
-                                  f"got {', '.join(unknown)}. Check the names with `alnm-ray sql`.")
-            cohorts = [c for c in cohorts if c in options.cohorts]
-        for cohort in cohorts:
-            rows, errs, drift = _assemble_cohort(bundle, source, cohort, align=options.align)
-            for pid in list(rows[C.COL_PATIENT]) + [e[C.COL_PATIENT] for e in errs]:
-                if (cohort, pid) in seen:
-                    raise SchemaMismatchError(
-                        f"patient {cohort}/{pid}: expected once per scoring run; found in {seen[(cohort, pid)]} "
-                        f"and {source.name}. Score the two inputs in separate runs or remove the duplicate.")
-                seen[(cohort, pid)] = source.name
-            rows_in += len(rows) + len(errs)
-            frames.append(rows)
-            errors += errs
-            drifts.append(drift)
-    timings = {"assemble_s": time.monotonic() - start}
-    wide = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-    labels = wide.pop("_label") if "_label" in wide.columns else pd.Series(dtype=float)
-    scored = predict_wide(files, wide, batch_size=options.batch_size, max_actors=options.max_actors,
-                          quiet=options.quiet)
-    timings["predict_s"] = time.monotonic() - start - sum(timings.values())
-    scored[C.COL_LABEL] = pd.Series(pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float),
-                                    dtype="Float64").astype("Int64").to_numpy()
-    failed = scored[COL_ERROR_TYPE] != ""
-    reader = str(bundle.metadata.get("reader") or C.PRIMARY_READER)
-    errors += [_error_row("score", r.cohort, r.center, r.patient_id, reader, r.error_type, r.message)
-               for r in scored[failed].itertuples(index=False)]
-    now = utc_now()
-    preds = scored[~failed].drop(columns=[COL_ERROR_TYPE, COL_MESSAGE]).assign(
-        threshold=bundle.threshold, bundle_id=bundle.bundle_id, scored_at=now)
-    preds = preds.loc[:, list(PREDICTION_COLUMNS)].reset_index(drop=True)
+    timings = {"assemble_s": 0.0, "predict_s": 0.0}
+    plans = [(source, _cohorts_of(source, options, len(sources))) for source in sources]
+    local = scores_locally(sum(s.rows for s in sources), options.ray_config)
+    out_path = Path(out)
+    sink = PredictionSink(out_path, bundle, PREDICTION_COLUMNS, utc_now())
+    sample = DriftSample(bundle.summary.feature_names_ if bundle.summary is not None else [], seed=options.seed)
+    seen: dict[tuple[str, str], str] | None = {} if len(sources) > 1 else None  # one source: ids are unique
+    errors: list[dict[str, str]] = []
+    rows_in = 0
+    session = contextlib.nullcontext() if local else ray_session(options.ray_config or RayConfig(quiet=True))
+    with session:
+        parked = None if local else RaySink()
+        for source, cohorts in plans:
+            t0 = time.monotonic()
+            for tables in source.partitions():
+                for cohort in cohorts:
+                    rows, errs, _ = _assemble_cohort(bundle, source, cohort, align=options.align, tables=tables,
+                                                     with_drift=False)
+                    if seen is not None:
+                        _check_once(seen, source.name, cohort, list(rows[C.COL_PATIENT]) +
+                                    [e[C.COL_PATIENT] for e in errs])
+                    rows_in += len(rows) + len(errs)
+                    errors += errs
+                    sample.add(cohort, rows)
+                    timings["assemble_s"] += time.monotonic() - t0
+                    t0 = time.monotonic()
+                    if parked is not None:
+                        parked.add(rows)
+                    else:
+                        for i in range(0, len(rows), int(options.batch_size)):
+                            sink.add(score_chunk(bundle, rows.iloc[i:i + int(options.batch_size)],
+                                                 explain=options.explain, seed=options.seed))
+                    timings["predict_s"] += time.monotonic() - t0
+                    t0 = time.monotonic()
+                timings["assemble_s"] += time.monotonic() - t0
+                t0 = time.monotonic()
+        if parked is not None:
+            timings["predict_s"] += parked.score(files, sink, batch_size=options.batch_size,
+                                                 max_actors=options.max_actors, explain=options.explain,
+                                                 seed=options.seed, quiet=options.quiet)
+    logger.info("scored %d patient(s) %s", rows_in, "in this process" if local else "on Ray")
+    preds = sink.close()
+    errors += sink.errors
     error_frame = pd.DataFrame(errors, columns=list(C.ERROR_COLUMNS)).sort_values(
         [C.COL_COHORT, C.COL_PATIENT], kind="stable").reset_index(drop=True)
     if rows_in != len(preds) + len(error_frame):  # the accounting promise; a bug if it breaks
         raise RuntimeError(f"rows in ({rows_in}) != predictions ({len(preds)}) + errors ({len(error_frame)})")
-    drift_all = pd.concat([d for d in drifts if len(d)], ignore_index=True) if any(len(d) for d in drifts) \
-        else pd.DataFrame(columns=[C.COL_COHORT, "feature", "flagged"])
+    mark = time.monotonic()
+    drift_all = sample.report(bundle.summary, [c for _, cohorts in plans for c in cohorts])
     validation = external_validation(preds, threshold=bundle.threshold, model_name=bundle.bundle_id,
                                      n_boot=options.n_boot, seed=options.seed)
-    timings["validate_s"] = time.monotonic() - start - sum(timings.values())
-    out_path = Path(out)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    from alnm_ray.score.explain import add_top_contributions  # score --explain K; the store table is unchanged
-
-    add_top_contributions(bundle, wide, preds, options.explain, seed=options.seed).to_parquet(out_path, index=False)
+    timings["validate_s"] = time.monotonic() - mark
+    mark = time.monotonic()
     reports = write_reports(out_path, bundle_id=bundle.bundle_id, validation=validation, drift=drift_all,
                             errors=error_frame)
     reports.append(write_trust_record(out_path, bundle_id=bundle.bundle_id, bundle_path=bundle.path,
@@ -258,11 +306,21 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
     version = None
     if options.write_store:
         version = _write_predictions(store, bundle, preds, error_frame, sources, rows_in)
-    timings["write_s"] = time.monotonic() - start - sum(timings.values())
+    timings["write_s"] = time.monotonic() - mark
     logger.info("scored %d patient(s): %s", rows_in, ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
     return ScoreResult(bundle.bundle_id, preds, error_frame, drift_all, validation, rows_in, str(out_path),
                        [str(p) for p in reports], version, time.monotonic() - start, timings=timings,
                        signature=bundle.signature.to_dict() if bundle.signature else {})
+
+
+def _check_once(seen: dict[tuple[str, str], str], name: str, cohort: str, patients: Sequence[str]) -> None:
+    """Record ``patients`` of ``cohort`` as scored from ``name``; refuse one already scored from another source."""
+    for pid in patients:
+        if (cohort, pid) in seen:
+            raise SchemaMismatchError(
+                f"patient {cohort}/{pid}: expected once per scoring run; found in {seen[(cohort, pid)]} "
+                f"and {name}. Score the two inputs in separate runs or remove the duplicate.")
+        seen[(cohort, pid)] = name
 
 
 def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: pd.DataFrame,
@@ -327,7 +385,7 @@ def score_features(bundle_path: str, store: Any, refs: Sequence[str], *, out: st
     store = store if isinstance(store, FeatureStore) else FeatureStore(store)
     files = read_bundle_files(bundle_path, trust=trust)  # the signature is checked before any other file is read
     bundle = load_bundle_files(files)  # verifies every checksum before anything is parsed
-    sources = feature_sources(store, bundle, refs)
+    sources = feature_sources(store, bundle, refs, stream=True, cohorts=options.cohorts, align=options.align)
     return score_sources(files, bundle, store, sources, out=out or default_out(bundle.bundle_id),
                          options=options)
 

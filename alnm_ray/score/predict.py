@@ -269,6 +269,59 @@ def predict_wide(files: BundleFiles, wide: pd.DataFrame, *, batch_size: int = DE
     return out.loc[:, list(OUTPUT_COLUMNS)]
 
 
+#: Column of a chunk of rows to score holding each patient's label (float, NaN: unlabelled).
+COL_ROW_LABEL = "_label"
+
+
+def score_chunk(bundle: Bundle, rows: pd.DataFrame, *, explain: int = 0, seed: int = 0) -> pd.DataFrame:
+    """Score one chunk of assembled rows; carry the label; add SHAP contributions when ``explain``.
+
+    Args:
+        bundle: The loaded bundle.
+        rows: Keys, the bundle's features and :data:`COL_ROW_LABEL`, one row per patient.
+        explain: Largest SHAP contributions per scored patient (0: none); see
+            :func:`alnm_ray.score.explain.add_top_contributions`.
+        seed: Seed of the permutation explainer.
+
+    Returns:
+        :data:`OUTPUT_COLUMNS` plus ``label`` (Int64) and, with ``explain``, the
+        ``shap_*`` columns (missing on failed rows).
+    """
+    from alnm_ray.constants import COL_LABEL
+
+    out = score_batch(bundle, rows)
+    labels = rows[COL_ROW_LABEL] if COL_ROW_LABEL in rows.columns else pd.Series(np.nan, index=rows.index)
+    out[COL_LABEL] = pd.array(pd.to_numeric(labels, errors="coerce").to_numpy(dtype=float),
+                              dtype="Float64").astype("Int64")
+    if int(explain) <= 0:
+        return out
+    from alnm_ray.score.explain import add_top_contributions
+
+    ok = (out[COL_ERROR_TYPE] == "").to_numpy()
+    if not ok.any():
+        return out
+    top = add_top_contributions(bundle, rows.reset_index(drop=True), out[ok].reset_index(drop=True), int(explain),
+                                seed=seed)
+    return pd.concat([top, out[~ok]], ignore_index=True)
+
+
+class ChunkScorer(BundleScorer):
+    """:func:`score_chunk` as a ``map_batches`` callable class (bundle loaded once per actor).
+
+    Args:
+        files: As for :class:`BundleScorer`.
+        explain: SHAP contributions per patient (0: none).
+        seed: Seed of the permutation explainer.
+    """
+
+    def __init__(self, files: list[Any] | BundleFiles, explain: int = 0, seed: int = 0) -> None:
+        super().__init__(files)
+        self.explain, self.seed = int(explain), int(seed)
+
+    def __call__(self, batch: pd.DataFrame) -> pd.DataFrame:
+        return score_chunk(self.bundle, batch, explain=self.explain, seed=self.seed)
+
+
 class _RowTaggingScorer(BundleScorer):
     """Carries the input row number through (Ray Data does not keep order)."""
 

@@ -13,7 +13,7 @@ table versions read and, for manifests, the patients that must come out.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +24,7 @@ from alnm_ray.exceptions import ConfigError
 from alnm_ray.model.cohort import LongTables, read_tables
 from alnm_ray.model.feature_spec import FeatureSetSpec
 from alnm_ray.score.bundle import Bundle
+from alnm_ray.score.stream import StoredTables, needed_columns
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +49,29 @@ class Source:
     tables: LongTables
     expected: pd.DataFrame | None = None
     upstream_errors: pd.DataFrame = field(default_factory=_no_errors)
+    stored: StoredTables | None = None
+
+    def cohort_names(self) -> list[str]:
+        """Cohorts to score: the manifest's, else those found in the tables (sorted)."""
+        if self.expected is not None:
+            return sorted(self.expected[C.COL_COHORT].astype(str).unique())
+        if self.stored is not None:
+            return list(self.stored.found_cohorts)
+        return self.tables.cohorts()
+
+    def partitions(self) -> Iterator[LongTables]:
+        """The tables one partition at a time (stored: streamed; else all at once)."""
+        if self.stored is None:
+            yield self.tables
+        else:
+            yield from self.stored.partitions()
+
+    @property
+    def rows(self) -> int:
+        """Stored rows this source scores (every table, the cohorts read)."""
+        if self.stored is not None:
+            return self.stored.rows
+        return int(sum(len(df) for df in self.tables.longs.values()))
 
 
 def bundle_tables(bundle: Bundle) -> tuple[str, ...]:
@@ -55,8 +79,19 @@ def bundle_tables(bundle: Bundle) -> tuple[str, ...]:
     return FeatureSetSpec.parse(bundle.metadata["feature_set"]).tables
 
 
-def feature_sources(store: Any, bundle: Bundle, refs: Sequence[str]) -> list[Source]:
+def feature_sources(store: Any, bundle: Bundle, refs: Sequence[str], *, stream: bool = False,
+                    cohorts: Sequence[str] = (), align: bool = False) -> list[Source]:
     """One source from ``TABLE[@VERSION]`` references (the bundle's other tables: latest versions).
+
+    Args:
+        store: The feature store.
+        bundle: The loaded bundle.
+        refs: ``TABLE[@VERSION]`` references.
+        stream: Do not read the tables: the source streams them in partitions
+            (:class:`~alnm_ray.score.stream.StoredTables`, only the columns
+            the bundle needs, only ``cohorts``); else they are read whole.
+        cohorts: With ``stream``, the cohorts read (empty: all).
+        align: With ``stream``, leave unread the stored features the bundle does not know.
 
     Raises:
         ConfigError: A reference names a table the bundle does not use.
@@ -75,11 +110,19 @@ def feature_sources(store: Any, bundle: Bundle, refs: Sequence[str]) -> list[Sou
     for table in needed:
         if table not in pins:
             logger.info("--features does not name %r: using its latest version", table)
-    tables = read_tables(store, needed, pins=pins)
+    if stream:
+        infos = {t: store.resolve(f"{t}@{pins[t]}" if pins.get(t) else t) for t in needed}
+        datasets = {t: store.dataset(i) for t, i in infos.items()}  # checked: files present, of their size
+        columns = {t: needed_columns(bundle, t, d.schema, align=align) for t, d in datasets.items()}
+        stored = StoredTables(store, infos, columns, cohorts=tuple(str(c) for c in cohorts),
+                              _datasets=datasets).scan()
+        tables = LongTables(infos, {})
+    else:
+        stored, tables = None, read_tables(store, needed, pins=pins)
     name = ", ".join(i.short if hasattr(i, "short") else f"{t}@{i.version[:12]}" for t, i in tables.infos.items())
     upstream = [store.read_errors(t, i.version).to_pandas() for t, i in tables.infos.items()]
     upstream = [e[list(C.ERROR_COLUMNS)].astype(str) for e in upstream if len(e)]
-    return [Source(name=name, tables=tables,
+    return [Source(name=name, tables=tables, stored=stored,
                    upstream_errors=pd.concat(upstream, ignore_index=True) if upstream else _no_errors())]
 
 
