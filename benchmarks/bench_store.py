@@ -206,8 +206,9 @@ def main(argv: list[str] | None = None) -> int:
                         "before_total_s": b_total, "now_total_s": n_total})
     last = figures[-1]
     goal = last["now"]["bytes"] / last["data"]["bytes"]
+    shrink = last["before"]["bytes"] / last["now"]["bytes"]
     print(f"\nafter {args.cohorts} cohorts: now/data {goal:.3f}x (goal <= 1.1x: "
-          f"{'met' if goal <= 1.1 else 'NOT met'}); before/now {last['before']['bytes'] / last['now']['bytes']:.1f}x "
+          f"{'met' if goal <= 1.1 else 'NOT met'}); before/now {shrink:.1f}x "
           f"bytes; last write before {last['before']['seconds']:.2f} s, now {last['now']['seconds']:.2f} s; "
           f"files now {last['now']['files']}, before {last['before']['files']}")
     if args.json:
