@@ -210,8 +210,8 @@ class RaySink:
                 ChunkScorer, fn_constructor_args=([ref], explain, seed), batch_format="pandas",
                 batch_size=int(batch_size), num_cpus=pool.num_cpus,
                 compute=ray.data.ActorPoolStrategy(min_size=pool.min_size, max_size=pool.max_size))
-            for batch in ds.iter_batches(batch_format="pandas", batch_size=None):
-                sink.add(batch)
+            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+                sink.add(batch.to_pandas())  # plain pandas dtypes, as in this process (not Arrow-backed)
         finally:
             ctx.enable_progress_bars, ctx.print_on_execution_start = saved
         logger.info("scored %d patient(s) on Ray with up to %d actor(s)", self.rows, pool.max_size)

@@ -127,3 +127,23 @@ def test_feature_schema_mismatch_names_the_features(trained, long_factory):
     assert text.startswith(f"cohort 'ext4' (radiomics@{version[:12]}")
     assert "2 missing: T2WI__original_firstorder_F3, ADC__original_firstorder_F3" in text
     assert "2 extra: T2WI__original_firstorder_Renamed, ADC__original_firstorder_Renamed" in text
+
+
+def test_in_process_and_ray_paths_give_the_same_results(trained, monkeypatch):
+    store, bundle_dir, version, root = trained
+    opts = ScoreOptions(n_boot=200, batch_size=16, cohorts=("ext1", "ext2"), write_store=False)
+    results = {}
+    for path, limit in (("local", "1000000"), ("ray", "0")):  # the size below which no Ray is used
+        monkeypatch.setenv("ALNM_RAY_SCORE_LOCAL_MAX_ROWS", limit)
+        monkeypatch.setenv("ALNM_RAY_SCORE_PARTITION_ROWS", "50")  # several partitions either way
+        results[path] = score_features(str(bundle_dir), store, [f"radiomics@{version}"],
+                                       out=str(root / f"{path}.parquet"), options=opts)
+    local, ray = results["local"], results["ray"]
+    assert local.rows_in == ray.rows_in == 160 and len(local.predictions) == len(ray.predictions) == 160
+    columns = ["cohort", "center", "patient_id", "label", "predicted_label", "threshold", "bundle_id"]
+    pd.testing.assert_frame_equal(local.predictions[columns], ray.predictions[columns])
+    np.testing.assert_allclose(local.predictions["probability"], ray.predictions["probability"], rtol=0, atol=1e-12)
+    assert local.validation["ext1"]["models"][local.bundle_id]["auc"] == pytest.approx(
+        ray.validation["ext1"]["models"][ray.bundle_id]["auc"], abs=1e-12)
+    on_disk = {p: pd.read_parquet(root / f"{p}.parquet").sort_values(["cohort", "patient_id"]) for p in results}
+    np.testing.assert_allclose(on_disk["local"]["probability"], on_disk["ray"]["probability"], rtol=0, atol=1e-12)
