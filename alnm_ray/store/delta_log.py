@@ -170,10 +170,11 @@ class DeltaLog:
                 f"{', '.join(known) if known else 'no tables yet'}.{did_you_mean(table, known)} "
                 "List them with `alnm-ray features list`.")
         by_delta = sorted(entries, key=lambda e: e.delta_version)
-        newest_broken = max((_commit_number(p) for p in broken), default=-1)
+        newest_broken = max((commit_number(p) for p in broken), default=-1)
         if broken and (version is None or not by_delta) and \
                 (not by_delta or newest_broken > by_delta[-1].delta_version):
-            raise StoreDamageError(broken[-1].message(self.location.uri))
+            raise StoreDamageError(broken[-1].message(self.location.uri).replace(
+                ". Run", "; the latest version of the table is therefore unknown. Run", 1))
         if version is None:
             return by_delta[-1]
         exact = [e for e in by_delta if e.version == version]
@@ -298,7 +299,8 @@ def _valid_table(name: str) -> bool:
     return True
 
 
-def _commit_number(problem: Problem) -> int:
+def commit_number(problem: Problem) -> int:
+    """The Delta commit a problem of an unreadable record is about (huge for a whole log)."""
     tail = problem.version[len(FOREIGN_PREFIX):] if problem.version.startswith(FOREIGN_PREFIX) else ""
     return int(tail) if tail.isdigit() else 10**12  # an unreadable log: newer than anything
 

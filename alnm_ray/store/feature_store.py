@@ -472,6 +472,7 @@ class FeatureStore:
         fs, action = self.location.fs, f"write a version of {table!r}"
         folder = self.location.path(table_dir(table))
         prefix = f"part-{uuid.uuid4().hex[:16]}"
+        new_folder = self._io(lambda: fs.get_file_info(folder).type == pafs.FileType.NotFound, action)
         self._io(lambda: fs.create_dir(folder, recursive=True), action)
         written: WrittenData | None = None
         try:
@@ -499,6 +500,8 @@ class FeatureStore:
             try:  # the files written so far, also when the data stream itself failed
                 self._remove_files(folder, written.files if written is not None else sorted(
                     i.base_name for i in _fs.list_dir(fs, folder) if i.base_name.startswith(prefix)))
+                if new_folder and not _fs.list_dir(fs, folder):  # a failed first write leaves nothing
+                    fs.delete_dir(folder)
             except OSError:  # the original error matters more; cleanup() retries later
                 logger.warning("could not remove the files of a failed write in %s", folder)
             raise

@@ -44,12 +44,15 @@ class VerifyReport:
     """What :func:`verify` found.
 
     Attributes:
-        versions: Number of catalog entries checked.
-        problems: One :class:`Problem` per damaged entry or file.
+        versions: Number of versions checked.
+        problems: One :class:`Problem` per damaged record or file.
+        quarantined: ``table@version`` of versions ``features repair`` set
+            aside (their files are in ``_quarantine/``; not checked again).
     """
 
     versions: int = 0
     problems: list[Problem] = field(default_factory=list)
+    quarantined: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -160,9 +163,48 @@ def verify(store: FeatureStore) -> VerifyReport:
     """
     store.check_is_store()
     entries, broken = store.scan()
-    report = VerifyReport(versions=len(entries) + len(broken), problems=list(broken))
+    aside = quarantined_versions(store)
+    report = VerifyReport(versions=len(entries) + len(broken),
+                          problems=[p for p in broken if (p.table, p.version) not in aside])
+    report.quarantined = sorted(f"{t}@{v}" for t, v in aside)
     for info in entries:
+        if (info.table, info.version) in aside and info.delta_version != _latest_delta(entries, info):
+            continue
         report.problems += store._io(lambda i=info: check_version(store, i, deep=True),
                                      f"verify {info.short}")
     report.problems.sort(key=lambda p: (p.table, p.version, p.file))
     return report
+
+
+#: The list of versions ``features repair`` set aside, below the store root (JSON lines).
+QUARANTINE_LIST = "_quarantine/versions.jsonl"
+
+
+def _latest_delta(entries: list[VersionInfo], info: VersionInfo) -> int:
+    return max(e.delta_version for e in entries if e.table == info.table)
+
+
+def quarantined_versions(store: FeatureStore) -> set[tuple[str, str]]:
+    """``(table, version)`` of the versions ``features repair`` set aside.
+
+    A Delta log keeps every commit, so a version whose files were moved into
+    ``_quarantine/`` stays in the log; repair lists it here and :func:`verify`
+    no longer reports it (unless it is, still, its table's latest).  Delete a
+    line to have a version checked again after putting its files back.
+    """
+    import json
+
+    fs = store.location.fs
+    path = store.location.path(QUARANTINE_LIST)
+    if fs.get_file_info(path).type != pafs.FileType.File:
+        return set()
+    out = set()
+    for line in _fs.read_bytes(fs, path).decode("utf-8", "replace").splitlines():
+        try:
+            item = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(item, dict) and isinstance(item.get("table"), str) and \
+                isinstance(item.get("version"), str):
+            out.add((item["table"], item["version"]))
+    return out

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import os
 import posixpath
 import uuid
 from dataclasses import dataclass
@@ -90,9 +91,14 @@ def _repair_table(store: FeatureStore, table: str, problems: list[Problem]) -> l
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
     dest = f"{QUARANTINE_DIR}/{table}/{stamp}-{uuid.uuid4().hex[:4]}"
     items: list[tuple[str, str]] = []
-    for rel in sorted({p.file for p in problems if p.kind in ("size", "checksum", "unreadable", "schema")
-                       and p.file.startswith(f"{TABLES_DIR}/{table}/")
+    for rel in sorted({p.file for p in problems
+                       if p.kind in ("size", "checksum", "unreadable", "schema", "escapes")
+                       and _fs.is_plain_relpath(p.file) and p.file.startswith(f"{TABLES_DIR}/{table}/")
                        and not p.file.startswith(f"{TABLES_DIR}/{table}/_delta_log")}):
+        link = loc.path(rel)
+        if loc.is_local and os.path.islink(link):  # a link pointing out moves as a link, unfollowed
+            items.append((rel, f"{dest}/files/{posixpath.basename(rel)}"))
+            continue
         try:
             path = _fs.inside(loc, rel, "damaged file")
         except StoreDamageError:  # a file outside the store is left alone
@@ -133,6 +139,16 @@ def _repair_table(store: FeatureStore, table: str, problems: list[Problem]) -> l
     text = "\n".join(["Repaired by `alnm-ray features repair`.", "", *lines, "",
                       json.dumps(note, indent=1)]) + "\n"
     _fs.write_bytes(fs, loc.path(dest, REASON_FILE), text.encode("utf-8"))
+    now_latest = store.latest(table)
+    aside = sorted({p.version for p in problems} - ({now_latest.version} if now_latest else set()))
+    if aside:
+        from alnm_ray.store.health import QUARANTINE_LIST
+
+        path = loc.path(QUARANTINE_LIST)
+        old = _fs.read_bytes(fs, path) if fs.get_file_info(path).type == pafs.FileType.File else b""
+        new = "".join(json.dumps({"table": table, "version": v, "destination": dest,
+                                  "when": note["repaired"]}) + "\n" for v in aside)
+        _fs.write_bytes(fs, path, old + new.encode("utf-8"))
     version = restored.version if restored is not None else problems[0].version
     return [Moved(table, version, dest, tuple(items), tuple(problems))]
 

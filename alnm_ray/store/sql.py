@@ -50,6 +50,7 @@ import pyarrow as pa
 from alnm_ray.constants import ERROR_COLUMNS
 from alnm_ray.exceptions import StoreDamageError, StoreError
 from alnm_ray.store._problems import Problem
+from alnm_ray.store.delta_log import commit_number
 from alnm_ray.store.feature_store import ERROR_ORIGIN, FeatureStore
 from alnm_ray.store.health import check_version
 from alnm_ray.store.limits import SQLLimits, run_bounded
@@ -185,8 +186,10 @@ class StoreSQL:
         by_table: dict[str, VersionInfo] = {}
         for info in entries:  # oldest first: the last one per table wins
             by_table[info.table] = info
-        for problem in broken:
-            self._skip(problem.table, problem, "its latest version is unknown")
+        for problem in broken:  # a damaged commit older than a good one hides nothing
+            good = by_table.get(problem.table)
+            if good is None or commit_number(problem) > good.delta_version:
+                self._skip(problem.table, problem, "its latest version is unknown")
         self._latest: dict[str, VersionInfo] = {}
         errors: list[pa.Table] = []
         for info in entries:

@@ -315,8 +315,8 @@ def too_few_positives_for_smote(root, rng):
 @kind
 def unknown_table_version(root, rng):
     return Case(_train(root, rng, [0, 1] * 10, "--table", "radiomics@ffff"), [
-        "version radiomics@ffff: expected the id (or a unique prefix) of a version of 'radiomics'; found none "
-        "matching. Recent versions:", "List them with `alnm-ray features list`."])
+        "version radiomics@ffff: expected the id (or a unique prefix, or a Delta version number) of a version "
+        "of 'radiomics'; found none matching. Recent versions:", "List them with `alnm-ray features list`."])
 
 
 def _tune(root: Path, rng: np.random.Generator, labels: list[int]) -> list[str]:

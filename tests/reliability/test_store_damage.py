@@ -30,15 +30,22 @@ def _run(*args: str):
     return CliRunner().invoke(cli, ["--quiet", *args])
 
 
-def _entry(store: Path, table: str, version: str) -> Path:
-    return store / "_catalog" / table / f"{version}.json"
+def _commit_file(store: Path, table: str, number: int) -> Path:
+    return store / "tables" / table / "_delta_log" / f"{number:020d}.json"
 
 
-def _edit_entry(store: Path, table: str, version: str, **changes) -> None:
-    path = _entry(store, table, version)
-    record = json.loads(path.read_text(encoding="utf-8"))
-    record.update(changes)
-    path.write_text(json.dumps(record), encoding="utf-8")
+def _edit_commit(store: Path, table: str, number: int, *, record=None, add_path=None) -> None:
+    """Rewrite commit ``number`` of ``table``: its alnm-ray record and/or its (first) added file."""
+    path = _commit_file(store, table, number)
+    lines = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        action = json.loads(line)
+        if "commitInfo" in action and record is not None:
+            action["commitInfo"]["alnm_ray"] = record if isinstance(record, str) else json.dumps(record)
+        if "add" in action and add_path is not None:
+            action["add"]["path"] = add_path
+        lines.append(json.dumps(action))
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 @pytest.fixture
@@ -58,28 +65,28 @@ def store(tmp_path: Path) -> Path:
 
 
 def _data_file(store: Path, table: str, version: str) -> Path:
-    info = FeatureStore(store).resolve(f"{table}@{version}")
+    opened = FeatureStore(store)
+    info = opened.with_files(opened.resolve(f"{table}@{version}"))
     return Path(info.path) / info.files[0]
 
 
 # --- 1. confined ---------------------------------------------------------------------------------
-@pytest.mark.parametrize("field", ["data_dir", "errors_file"])
-def test_a_catalog_entry_pointing_outside_the_store_is_never_read(store: Path, field: str) -> None:
+@pytest.mark.parametrize("where", ["relative", "absolute"])
+def test_a_log_naming_a_file_outside_the_store_is_never_read(store: Path, where: str) -> None:
     outside = store.parent / "outside"
     outside.mkdir()
     pq.write_table(pa.table({"patient_id": ["SECRET-42"], "v": [9.0]}), outside / "part-00000.parquet")
-    shutil.copy(outside / "part-00000.parquet", outside / "errors.parquet")
-    value = "../outside" if field == "data_dir" else "../../../outside/errors.parquet"
-    _edit_entry(store, "radiomics", "aaaa1111", **{field: value})
+    value = "../../../outside/part-00000.parquet" if where == "relative" else \
+        str(outside / "part-00000.parquet")
+    _edit_commit(store, "radiomics", 0, add_path=value)
     for sql in ("SELECT * FROM radiomics", "SELECT * FROM errors", 'SELECT * FROM "radiomics@aaaa"'):
         result = _run("sql", "--store", str(store), sql)
         assert "SECRET-42" not in result.output
         assert "Traceback" not in result.output and "internal error" not in result.output
     named = _run("sql", "--store", str(store), 'SELECT * FROM "radiomics@aaaa"')
     assert named.exit_code == 2
-    assert f"expected a folder 'tables/radiomics/<name>' inside the store in field 'data_dir'" in \
-        named.output or "expected a plain file name or null in field 'errors_file'" in named.output
-    assert "radiomics@aaaa1111" in named.output and "features repair" in named.output
+    assert "expected data file paths inside the table folder; the log names" in named.output
+    assert "radiomics@" in named.output and "features verify" in named.output
     healthy = _run("sql", "--store", str(store), "SELECT count(*) AS n FROM clinical")
     assert healthy.exit_code == 0 and "2" in healthy.output
 
@@ -88,17 +95,24 @@ def test_a_symlink_out_of_the_store_is_not_followed(store: Path) -> None:
     outside = store.parent / "outside"
     outside.mkdir()
     pq.write_table(pa.table({"patient_id": ["SECRET-42"], "v": [9.0]}), outside / "part-00000.parquet")
-    data = _data_file(store, "radiomics", "aaaa1111").parent
-    shutil.rmtree(data)
-    data.symlink_to(outside, target_is_directory=True)
-    result = _run("sql", "--store", str(store), 'SELECT * FROM "radiomics@aaaa"')
+    FeatureStore(store).write_version("radiomics", pa.table({"patient_id": ["p1", "p2", "p3"],
+                                                             "v": [1.0, 2.0, 3.0]}), version_id="aaaa2222")
+    data = _data_file(store, "radiomics", "aaaa2222")
+    data.unlink()
+    data.symlink_to(outside / "part-00000.parquet")
+    result = _run("sql", "--store", str(store), 'SELECT * FROM "radiomics@aaaa2222"')
     assert result.exit_code == 2 and "SECRET-42" not in result.output
     assert "a symbolic link makes it point to" in result.output
     verify = _run("features", "verify", "--store", str(store))
-    assert verify.exit_code == 1 and "radiomics@aaaa1111" in verify.output
+    assert verify.exit_code == 1 and "radiomics@aaaa2222" in verify.output
     repaired = _run("features", "repair", "--store", str(store))
-    assert repaired.exit_code == 0 and (outside / "part-00000.parquet").is_file()  # outside untouched
-    assert not data.is_symlink() and _run("features", "verify", "--store", str(store)).exit_code == 0
+    assert repaired.exit_code == 0, repaired.output
+    assert (outside / "part-00000.parquet").is_file()  # outside untouched
+    assert not data.is_symlink() and not data.exists()  # the link moved into _quarantine/, as a link
+    assert "latest now radiomics@aaaa1111" in repaired.output
+    assert _run("features", "verify", "--store", str(store)).exit_code == 0
+    back = _run("sql", "--store", str(store), "--format", "csv", "SELECT count(*) AS n FROM radiomics")
+    assert back.exit_code == 0 and back.output.strip().endswith("2")
 
 
 def test_duckdb_temp_folder_is_private_not_the_working_folder(store: Path, tmp_path: Path,
@@ -169,22 +183,28 @@ def test_ctrl_c_stops_a_running_query_with_exit_130(store: Path, tmp_path: Path)
 
 
 # --- 3. a damaged store ----------------------------------------------------------------------------
-def test_an_empty_catalog_entry_blocks_only_its_table(store: Path) -> None:
-    _entry(store, "radiomics", "ffff0000").write_text("{}", encoding="utf-8")
+def test_a_damaged_commit_record_blocks_only_its_table(store: Path) -> None:
+    FeatureStore(store).write_version("radiomics", pa.table({"patient_id": ["p9"], "v": [9.0]}),
+                                      version_id="ffff0000")
+    _edit_commit(store, "radiomics", 1, record={})
     catalog = _run("sql", "--store", str(store), "--format", "csv",
                    'SELECT "table", version, status FROM catalog ORDER BY 1, 2')
     assert catalog.exit_code == 0, catalog.output
-    assert '"radiomics","ffff0000","entry: expected \'radiomics\'' in catalog.output
+    assert '"radiomics","delta-1","entry: ' in catalog.output and "expected 'radiomics'" in catalog.output
     assert "features verify" in catalog.output  # the warning naming the commands
     assert _run("sql", "--store", str(store), "SELECT * FROM clinical").exit_code == 0
     old = _run("sql", "--store", str(store), 'SELECT count(*) AS n FROM "radiomics@aaaa"')
     assert old.exit_code == 0, old.output
     latest = _run("sql", "--store", str(store), "SELECT * FROM radiomics")
-    assert latest.exit_code == 2 and "View radiomics is left out: radiomics@ffff0000" in latest.output
+    assert latest.exit_code == 2 and "View radiomics is left out: radiomics@delta-1" in latest.output
     show = _run("features", "show", "radiomics", "--store", str(store))
     assert show.exit_code == 2
-    assert "version radiomics@ffff0000, file _catalog/radiomics/ffff0000.json" in show.output
+    assert "file tables/radiomics/_delta_log/00000000000000000001.json" in show.output
     assert "latest version of the table is therefore unknown" in show.output
+    repaired = _run("features", "repair", "--store", str(store))
+    assert repaired.exit_code == 0 and "latest now radiomics@aaaa1111" in repaired.output
+    assert _run("features", "verify", "--store", str(store)).exit_code == 0
+    assert _run("sql", "--store", str(store), "SELECT * FROM radiomics").exit_code == 0
 
 
 def test_a_truncated_data_file_leaves_the_rest_queryable(store: Path) -> None:
@@ -195,15 +215,15 @@ def test_a_truncated_data_file_leaves_the_rest_queryable(store: Path) -> None:
     assert _run("sql", "--store", str(store), "SELECT * FROM clinical").exit_code == 0
     named = _run("sql", "--store", str(store), 'SELECT * FROM "radiomics@aaaa"')
     assert named.exit_code == 2
-    assert f"version radiomics@aaaa1111, file tables/radiomics/{path.parent.name}/part-00000.parquet: " \
-           "expected" in named.output and "bytes (as recorded); found 100" in named.output
+    assert f"version radiomics@aaaa1111, file tables/radiomics/{path.name}: expected" in named.output
+    assert "bytes (as recorded); found 100" in named.output
     listed = _run("features", "list", "radiomics", "--store", str(store))
     assert listed.exit_code == 0 and "size: tables/radiomics/" in listed.output
 
 
-def test_a_deleted_version_folder_is_marked_and_named(store: Path) -> None:
-    folder = _data_file(store, "clinical", "cccc3333").parent
-    shutil.rmtree(folder)
+def test_a_deleted_data_file_is_marked_and_named(store: Path) -> None:
+    path = _data_file(store, "clinical", "cccc3333")
+    path.unlink()
     listed = _run("features", "list", "--store", str(store))
     assert listed.exit_code == 0
     assert "missing: tables/clinical/" in listed.output
@@ -211,29 +231,33 @@ def test_a_deleted_version_folder_is_marked_and_named(store: Path) -> None:
     result = _run("sql", "--store", str(store), 'SELECT * FROM "clinical@cccc"')
     assert result.exit_code == 2
     assert "check the store path exists" not in result.output
-    assert f"version clinical@cccc3333, file tables/clinical/{folder.name}/part-00000.parquet: " \
-           "expected the file" in result.output
+    assert f"version clinical@cccc3333, file tables/clinical/{path.name}: expected the file" in result.output
 
 
 def test_verify_checks_sha256_and_repair_quarantines_idempotently(store: Path) -> None:
-    assert _run("features", "verify", "--store", str(store)).output.startswith("ok: 3 version(s)")
-    path = _data_file(store, "big", "bbbb2222")
+    opened = FeatureStore(store)
+    opened.write_version("big", pa.table({"x": pa.array(range(10), pa.int64())}), version_id="bbbb3333")
+    assert _run("features", "verify", "--store", str(store)).output.startswith("ok: 4 version(s)")
+    path = _data_file(store, "big", "bbbb3333")
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # same size, one byte altered
     path.write_bytes(bytes(data))
     verify = _run("features", "verify", "--store", str(store))
     assert verify.exit_code == 1
-    assert f"big@bbbb2222  tables/big/{path.parent.name}/part-00000.parquet: expected SHA-256" in verify.output
-    assert "1 problem(s) in 1 of 3 version(s): big@bbbb2222" in verify.output
+    assert f"big@bbbb3333  tables/big/{path.name}: expected SHA-256" in verify.output
+    assert "1 problem(s) in 1 of 4 version(s): big@bbbb3333" in verify.output
     repaired = _run("features", "repair", "--store", str(store))
-    assert repaired.exit_code == 0 and "quarantined big@bbbb2222 -> _quarantine/big/" in repaired.output
-    quarantine = next((store / "_quarantine" / "big").iterdir())
-    assert (quarantine / "data" / "part-00000.parquet").read_bytes() == bytes(data)  # kept, not deleted
+    assert repaired.exit_code == 0 and "repaired big (latest now big@bbbb2222) -> _quarantine/big/" \
+        in repaired.output
+    quarantine = next(p for p in (store / "_quarantine" / "big").iterdir() if p.is_dir())
+    assert (quarantine / "files" / path.name).read_bytes() == bytes(data)  # kept, not deleted
     assert "expected SHA-256" in (quarantine / "REASON.txt").read_text(encoding="utf-8")
-    assert (quarantine / "entry.json").is_file() and not path.parent.exists()
+    assert not path.exists()
+    assert FeatureStore(store).read("big").num_rows == 20_000  # the healthy version is the latest again
     again = _run("features", "repair", "--store", str(store))
     assert again.exit_code == 0 and "nothing to repair" in again.output
-    assert _run("features", "verify", "--store", str(store)).exit_code == 0
+    checked = _run("features", "verify", "--store", str(store))
+    assert checked.exit_code == 0, checked.output
 
 
 # --- 4. not a store --------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ import os
 from deltalake import DeltaTable
 
 from alnm_ray.store import FeatureStore
-from alnm_ray.store.health import verify
+from alnm_ray.store.health import QUARANTINE_LIST, verify
 from alnm_ray.store.repair import QUARANTINE_DIR, REASON_FILE, repair
 
 
@@ -49,16 +49,19 @@ def test_repair_quarantines_restores_the_latest_healthy_version_and_is_idempoten
     assert fresh.read("radiomics").equals(expected_r1) and fresh.read("radiomics@0").equals(expected_r1)
     assert fresh.read("deep").equals(expected_d1) and os.path.isfile(_files(fresh, "deep@d1")[0])
     assert old.version == "r1" and deep.version == "d1"
-    # r2 keeps being reported until its file is put back; a second repair does nothing more
-    assert [(p.version, p.kind) for p in verify(fresh).problems] == [("r2", "missing")]
+    # r2 is set aside (listed, no longer reported); a second repair does nothing more
+    report = verify(fresh)
+    assert report.ok and report.quarantined == ["radiomics@r2"]
     commits = len(os.listdir(os.path.join(store.uri, "tables", "radiomics", "_delta_log")))
     assert repair(fresh) == []
     assert len(os.listdir(os.path.join(store.uri, "tables", "radiomics", "_delta_log"))) == commits
     assert os.listdir(os.path.join(store.uri, QUARANTINE_DIR, "radiomics")) == [os.path.basename(folder)]
-    # putting the file back heals r2
+    # putting the file back and its line out of the list has r2 checked, and healthy, again
     os.replace(quarantined, damaged)
     open(damaged, "wb").write(kept)
-    assert verify(FeatureStore(store.uri)).ok
+    os.remove(os.path.join(store.uri, QUARANTINE_LIST))
+    again = verify(FeatureStore(store.uri))
+    assert again.ok and again.quarantined == []
 
 
 def test_an_altered_older_version_is_quarantined_without_a_restore(store, long_table) -> None:
