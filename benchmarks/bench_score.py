@@ -1,33 +1,36 @@
 """Benchmark: batch scoring with a frozen bundle.
 
-Part 1 — throughput from stored features.  A synthetic store holds a training
-cohort (``--train`` patients) and a new cohort of ``--patients`` patients
-(default 100 000) x 2 sequences x ``--features`` radiomics features per
-sequence.  A bundle is trained on the training cohort (guo2024 selection with
-fewer LASSO repeats, ``--classifier``), then the new cohort is scored two ways:
+Part 1 -- stored features, whole processes side by side.  A synthetic store
+holds a training cohort (``--train`` patients) and a new, unlabelled cohort of
+``--patients`` patients (default 200 000) x 2 sequences x ``--features``
+radiomics features per sequence (default 20: 40 model inputs), written to the
+Delta table in chunks.  A bundle is trained on the training cohort, then the
+new cohort is scored two ways, each as its own process (start-up included):
 
-* ``alnm-ray`` — :func:`alnm_ray.score.job.score_features`: read the version
-  from the store, pivot to one row per patient, schema and drift checks, Ray
-  Data ``map_batches`` over an autoscaling actor pool (bundle loaded once per
-  actor, checksums verified in each), predictions Parquet + reports + a new
-  ``predictions`` store version;
-* ``pandas`` — the plain script: ``pandas.read_parquet`` of the same version's
-  files, ``pivot`` to one row per patient, ``predict_proba`` of the loaded
-  bundle's model in this process, ``to_parquet``.
+* ``alnm-ray score BUNDLE --features radiomics@V --cohort new`` -- the whole
+  CLI: signature and checksums, streaming read of the Delta snapshot (only
+  the bundle's columns), widening, schema and drift checks, prediction (in
+  process below ``ALNM_RAY_SCORE_LOCAL_MAX_ROWS`` stored rows, else Ray),
+  predictions Parquet, reports and a ``predictions`` store version;
+* the plain script -- ``pickle.load`` of the fitted pipeline,
+  ``pandas.read_parquet`` of the same patients' wide features (one file,
+  written beforehand), ``predict_proba``, ``to_parquet``.
 
-Both produce the same probabilities (checked).  Reported: wall seconds,
-patients per second and the ratio; also the Ray Data stage alone vs the
-in-process ``predict_proba`` alone.
+Reported: wall seconds of each, their ratio (goal: CLI <= 2x the script),
+the CLI's driver peak RSS (``/usr/bin/time -v``, else psutil polling), and
+that both give the same probabilities.  ``--rss-patients 2000000`` repeats the
+CLI run at that size for its peak RSS (slow: minutes to write the store).
 
-Part 2 — end-to-end seconds per new case from images (``--image-patients``,
+Part 2 -- end-to-end seconds per new case from images (``--image-patients``,
 0 to skip): tiny synthetic T2WI cases are extracted with the bundle's
 PyRadiomics params (``--image-params tiny`` or ``guo2024``), then scored;
 a second run of the same manifest shows the cached path.
 
 Usage::
 
-    .venv/bin/python benchmarks/bench_score.py                       # 100 000 patients, 2 CPUs
-    .venv/bin/python benchmarks/bench_score.py --patients 20000 --image-patients 0 --json out.json
+    .venv/bin/python benchmarks/bench_score.py                          # 200 000 patients, no images
+    .venv/bin/python benchmarks/bench_score.py --rss-patients 2000000   # also the driver RSS at 2M
+    .venv/bin/python benchmarks/bench_score.py --patients 20000 --image-patients 8 --json out.json
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -50,7 +56,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), "..")
 
 from alnm_ray.runtime import RayConfig, ray_session  # noqa: E402
 from alnm_ray.score.bundle import load_bundle  # noqa: E402
-from alnm_ray.score.job import ScoreOptions, score_features, score_manifests  # noqa: E402
+from alnm_ray.score.job import ScoreOptions, score_manifests  # noqa: E402
 from alnm_ray.score.train import TrainConfig, train_bundle  # noqa: E402
 from alnm_ray.store import FeatureStore  # noqa: E402
 
@@ -58,111 +64,151 @@ SEQUENCES = ("T2WI", "ADC")
 SELECTION = {"preset": "guo2024", "icc_threshold": None, "lasso_repeats": 3, "lasso_folds": 5}
 TINY_PARAMS = {"imageType": {"Original": {}}, "featureClass": {"firstorder": None, "glcm": None},
                "setting": {"binWidth": 25, "label": 1}}
+#: Patients generated and written per chunk (bounds the benchmark's own memory).
+CHUNK = 200_000
+#: The plain script the CLI is compared with (run as its own process, like the CLI).
+PLAIN_SCRIPT = """
+import pickle, sys
+import pandas as pd
+model = pickle.load(open(sys.argv[1], "rb"))
+wide = pd.read_parquet(sys.argv[2])
+features = [c for c in wide.columns if "__" in c]
+proba = model.predict_proba(wide[features])[:, 1]
+pd.DataFrame({"patient_id": wide["patient_id"], "probability": proba,
+              "predicted_label": (proba >= float(sys.argv[4])).astype(int)}).to_parquet(sys.argv[3], index=False)
+"""
 
 
-def long_table(n: int, n_features: int, cohort: str, seed: int, split: str | None) -> pa.Table:
-    """One row per (patient, sequence), reader A; the first two features carry the label."""
-    rng = np.random.default_rng(seed)
+def long_table(first: int, n: int, n_features: int, cohort: str, seed: int, split: str | None,
+               labelled: bool = True) -> pa.Table:
+    """Patients ``first .. first+n-1``: one row per (patient, sequence), reader A; features 0-1 carry the label."""
+    rng = np.random.default_rng([seed, first])
     y = (rng.random(n) < 0.433).astype(np.int64)
     patient = np.repeat(np.arange(n), len(SEQUENCES))
     rows = n * len(SEQUENCES)
     values = rng.normal(size=(rows, n_features))
     values[:, 0] += 1.2 * y[patient]
     values[:, 1] -= 0.8 * y[patient]
+    ids = np.char.add(f"{cohort}-", np.char.zfill((patient + first).astype(str), 7))
     cols: dict[str, Any] = {
-        "cohort": pa.array([cohort] * rows), "center": pa.array([f"C{p % 5}" for p in patient]),
-        "patient_id": pa.array([f"{cohort}-{p:06d}" for p in patient]),
-        "sequence": pa.array(np.tile(np.array(SEQUENCES), n)), "reader": pa.array(["A"] * rows),
-        "label": pa.array(y[patient]),
+        "cohort": pa.array(np.full(rows, cohort)), "center": pa.array(np.char.add("C", ((patient + first) % 5).astype(str))),
+        "patient_id": pa.array(ids), "sequence": pa.array(np.tile(np.array(SEQUENCES), n)),
+        "reader": pa.array(np.full(rows, "A")),
+        "label": pa.array(y[patient] if labelled else np.full(rows, None, dtype=object), pa.int64()),
+        "split": pa.array(np.full(rows, split or "")),
     }
-    if split:
-        cols["split"] = pa.array([split] * rows)
     for j in range(n_features):
         cols[f"original_firstorder_f{j:03d}"] = pa.array(values[:, j])
     return pa.table(cols)
 
 
-def pandas_baseline(store: FeatureStore, version: str, bundle_dir: str, out: str) -> tuple[dict[str, float], pd.Series]:
-    """The plain one-process script: read Parquet, pivot, predict_proba, write."""
-    info = store.resolve(f"radiomics@{version}")
+def build_store(root: Path, n: int, args: argparse.Namespace) -> tuple[FeatureStore, str, float]:
+    """Training cohort + ``n`` new patients written in chunks; (store, version id, seconds)."""
+    store = FeatureStore(root)
     t0 = time.perf_counter()
-    bundle = load_bundle(bundle_dir)
-    paths = [store.location.path(info.data_dir, f) for f in info.files]
-    long = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True)
-    long = long[long["cohort"] == "new"]
-    feats = [c for c in long.columns if c.startswith("original_")]
-    wide = long.pivot(index="patient_id", columns="sequence", values=feats)
-    wide.columns = [f"{s}__{f}" for f, s in wide.columns]
-    t1 = time.perf_counter()
-    proba = bundle.model.predict_proba(wide[bundle.features])[:, 1]
-    t2 = time.perf_counter()
-    pd.DataFrame({"patient_id": wide.index, "probability": proba,
-                  "predicted_label": (proba >= bundle.threshold).astype(int)}).to_parquet(out, index=False)
-    t3 = time.perf_counter()
-    return ({"total_s": t3 - t0, "read_pivot_s": t1 - t0, "predict_s": t2 - t1, "write_s": t3 - t2},
-            pd.Series(proba, index=wide.index))
+
+    def batches():
+        yield from long_table(0, args.train, args.features, "train_c", args.seed, "train").to_batches()
+        for first in range(0, n, CHUNK):
+            yield from long_table(first, min(CHUNK, n - first), args.features, "new", args.seed + 1, None,
+                                  labelled=False).to_batches()
+
+    info = store.write_version("radiomics", batches())
+    return store, info.version, time.perf_counter() - t0
 
 
-def bench_features(args: argparse.Namespace, root: Path) -> dict[str, Any]:
-    store = FeatureStore(root / "store")
+def _peak_rss_mb(cmd: list[str], env: dict[str, str]) -> tuple[float, float, str]:
+    """Run ``cmd``; (wall seconds, peak RSS in MB, output)."""
     t0 = time.perf_counter()
-    store.write_version("radiomics", pa.concat_tables([
-        long_table(args.train, args.features, "train_c", args.seed, "train"),
-        long_table(args.patients, args.features, "new", args.seed + 1, None)], promote_options="permissive"))
-    version = store.latest("radiomics").version
-    t_store = time.perf_counter() - t0
+    if shutil.which("time") or os.path.exists("/usr/bin/time"):
+        done = subprocess.run(["/usr/bin/time", "-v", *cmd], env=env, capture_output=True, text=True)
+        wall = time.perf_counter() - t0
+        found = re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr)
+        if done.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed ({done.returncode}):\n{done.stdout}\n{done.stderr[-3000:]}")
+        return wall, (int(found.group(1)) / 1024 if found else float("nan")), done.stdout
+    import psutil
+
+    proc = psutil.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    peak = 0
+    while proc.poll() is None:
+        try:
+            peak = max(peak, proc.memory_info().rss)
+        except psutil.Error:
+            break
+        time.sleep(0.05)
+    out = proc.stdout.read() if proc.stdout else ""
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{out}")
+    return time.perf_counter() - t0, peak / 2**20, out
+
+
+def run_cli(store: FeatureStore, version: str, bundle: Path, out: Path, env: dict[str, str], batch_size: int
+            ) -> tuple[float, float, str]:
+    """``alnm-ray score --features`` as its own process; (wall seconds, peak RSS MB, output)."""
+    local = Path(sys.executable).parent / "alnm-ray"
+    cli = str(local) if local.exists() else (shutil.which("alnm-ray") or "alnm-ray")
+    cmd = [cli, "--quiet", "score", str(bundle), "--features", f"radiomics@{version}", "--store", str(store.uri),
+           "--cohort", "new", "--out", str(out), "--n-boot", "100", "--batch-size", str(batch_size)]
+    return _peak_rss_mb(cmd, env)
+
+
+def bench_features(args: argparse.Namespace, root: Path, env: dict[str, str]) -> dict[str, Any]:
+    import pickle
+
+    store, version, t_store = build_store(root / "store", args.patients, args)
     t0 = time.perf_counter()
     trained = train_bundle(store, TrainConfig("radiomics", args.classifier, selection=SELECTION, seed=args.seed,
                                               cohorts=("train_c",)), str(root / "bundle"))
     t_train = time.perf_counter() - t0
-    print(f"store: {args.patients + args.train} patients x {len(SEQUENCES)} sequences x {args.features} features "
-          f"written in {t_store:.1f} s; bundle {trained.bundle_id} ({args.classifier}, {trained.features} inputs, "
-          f"{len(trained.selected)} used) trained in {t_train:.1f} s")
-
-    opts = ScoreOptions(cohorts=("new",), batch_size=args.batch_size, n_boot=args.n_boot, quiet=True)
-    t0 = time.perf_counter()
-    result = score_features(str(root / "bundle"), store, [f"radiomics@{version}"], out=str(root / "ray.parquet"),
-                            options=opts)
-    ray_total = time.perf_counter() - t0
-    base, base_p = pandas_baseline(store, version, str(root / "bundle"), str(root / "pandas.parquet"))
-    ray_p = result.predictions.set_index("patient_id")["probability"]
-    max_diff = float(np.max(np.abs(ray_p.sort_index().to_numpy() - base_p.sort_index().to_numpy())))
-    assert len(ray_p) == args.patients and max_diff < 1e-9, (len(ray_p), max_diff)
-
-    # the Ray Data stage alone vs predict_proba alone, on the same in-memory wide table
-    from alnm_ray.score.bundle import read_bundle_files
-    from alnm_ray.score.predict import predict_wide
+    bundle = load_bundle(root / "bundle")
+    print(f"store: {args.patients} new + {args.train} training patients x {len(SEQUENCES)} sequences x "
+          f"{args.features} features written in {t_store:.1f} s; bundle {trained.bundle_id} ({args.classifier}, "
+          f"{len(bundle.features)} inputs, {len(trained.selected)} used) trained in {t_train:.1f} s")
+    # the plain script's inputs: the pickled pipeline and the same patients' wide features in one file
     from alnm_ray.store import to_wide
 
-    wide = to_wide(store.read("radiomics", version).to_pandas().query("cohort == 'new'")).reset_index()
-    bundle = load_bundle(root / "bundle")
-    files = read_bundle_files(root / "bundle")
+    with open(root / "model.pkl", "wb") as fh:
+        pickle.dump(bundle.model, fh)
+    long = store.read("radiomics", version).to_pandas()
+    wide = to_wide(long[long["cohort"] == "new"])[bundle.features].reset_index()
+    wide.to_parquet(root / "wide.parquet", index=False)
+    del long, wide
     t0 = time.perf_counter()
-    predict_wide(files, wide[["cohort", "center", "patient_id", *bundle.features]], batch_size=args.batch_size)
-    ray_stage = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    bundle.predict_proba(wide[bundle.features])
-    inproc = time.perf_counter() - t0
+    subprocess.run([sys.executable, "-c", PLAIN_SCRIPT, str(root / "model.pkl"), str(root / "wide.parquet"),
+                    str(root / "plain.parquet"), str(bundle.threshold)], env=env, check=True)
+    plain = time.perf_counter() - t0
+    cli, rss, output = run_cli(store, version, root / "bundle", root / "cli.parquet", env, args.batch_size)
+    ray_s, ray_rss, _ = run_cli(store, version, root / "bundle", root / "cli_ray.parquet",
+                                dict(env, ALNM_RAY_SCORE_LOCAL_MAX_ROWS="0"), args.batch_size)
+    mine = pd.read_parquet(root / "cli.parquet", columns=["patient_id", "probability"]).set_index("patient_id")
+    theirs = pd.read_parquet(root / "plain.parquet").set_index("patient_id")
+    max_diff = float(np.max(np.abs(mine["probability"].sort_index().to_numpy()
+                                   - theirs["probability"].sort_index().to_numpy())))
+    assert len(mine) == args.patients and max_diff < 1e-9, (len(mine), max_diff)
     n = args.patients
-    out = {
+    out: dict[str, Any] = {
         "patients": n, "features_per_patient": len(bundle.features), "cpus": os.cpu_count(),
-        "alnm_ray_total_s": ray_total, "alnm_ray_patients_per_s": n / ray_total,
-        "pandas_total_s": base["total_s"], "pandas_patients_per_s": n / base["total_s"],
-        "ratio_total_alnm_over_pandas": base["total_s"] / ray_total,
-        "ray_data_stage_s": ray_stage, "in_process_predict_s": inproc,
-        "ratio_stage": inproc / ray_stage, "pandas_breakdown_s": base, "alnm_ray_breakdown_s": result.timings,
-        "max_abs_prob_diff": max_diff,
+        "cli_s": cli, "plain_script_s": plain, "ratio_cli_over_script": cli / plain,
+        "cli_peak_rss_mb": rss, "max_abs_prob_diff": max_diff, "cli_forced_ray_s": ray_s,
+        "cli_forced_ray_peak_rss_mb": ray_rss,
     }
-    print(f"\n{'':<34}{'seconds':>10}{'patients/s':>14}")
-    print(f"{'alnm-ray score (end to end)':<34}{ray_total:>10.2f}{n / ray_total:>14,.0f}")
-    print(f"{'pandas + predict_proba (script)':<34}{base['total_s']:>10.2f}{n / base['total_s']:>14,.0f}")
-    print(f"{'Ray Data actor stage only':<34}{ray_stage:>10.2f}{n / ray_stage:>14,.0f}")
-    print(f"{'predict_proba in process only':<34}{inproc:>10.2f}{n / inproc:>14,.0f}")
-    print("alnm-ray breakdown (s): " + ", ".join(f"{k} {v:.1f}" for k, v in result.timings.items())
-          + f"; read+verify rest {ray_total - sum(result.timings.values()):.1f}")
-    print("pandas breakdown (s): " + ", ".join(f"{k} {v:.2f}" for k, v in base.items()))
-    print(f"throughput ratio alnm-ray / pandas: {base['total_s'] / ray_total:.2f} (end to end), "
-          f"{inproc / ray_stage:.2f} (prediction stage); probabilities identical (max diff {max_diff:.1e})")
+    print(f"\n{'':<44}{'seconds':>10}{'patients/s':>14}")
+    print(f"{'alnm-ray score --features (whole CLI)':<44}{cli:>10.2f}{n / cli:>14,.0f}")
+    print(f"{'alnm-ray score, Ray forced (LOCAL_MAX_ROWS=0)':<44}{ray_s:>10.2f}{n / ray_s:>14,.0f}")
+    print(f"{'plain script (pickle, pandas, predict_proba)':<44}{plain:>10.2f}{n / plain:>14,.0f}")
+    print(f"ratio CLI / script: {cli / plain:.2f}x (goal <= 2x); CLI driver peak RSS {rss:,.0f} MB "
+          f"({ray_rss:,.0f} MB with Ray forced); "
+          f"probabilities identical (max diff {max_diff:.1e})")
+    shutil.rmtree(root / "store")
+    if args.rss_patients:
+        t0 = time.perf_counter()
+        big, big_version, t_big = build_store(root / "big_store", args.rss_patients, args)
+        print(f"\nstore of {args.rss_patients:,} new patients written in {t_big:.0f} s")
+        secs, big_rss, _ = run_cli(big, big_version, root / "bundle", root / "big.parquet", env, args.batch_size)
+        out.update({"rss_patients": args.rss_patients, "cli_big_s": secs, "cli_big_peak_rss_mb": big_rss})
+        print(f"alnm-ray score at {args.rss_patients:,} patients: {secs:.1f} s, driver peak RSS {big_rss:,.0f} MB "
+              f"(x{big_rss / rss:.2f} the RSS at {n:,} for x{args.rss_patients / n:.0f} the patients)")
     return out
 
 
@@ -222,13 +268,15 @@ def bench_images(args: argparse.Namespace, root: Path) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--patients", type=int, default=100_000, help="new patients scored from features (0: skip)")
+    parser.add_argument("--patients", type=int, default=200_000, help="new patients scored from features (0: skip)")
+    parser.add_argument("--rss-patients", type=int, default=0,
+                        help="also the CLI's driver peak RSS at this many patients (e.g. 2000000; slow)")
     parser.add_argument("--train", type=int, default=400, help="training patients")
-    parser.add_argument("--features", type=int, default=50, help="radiomics features per sequence")
+    parser.add_argument("--features", type=int, default=20, help="radiomics features per sequence")
     parser.add_argument("--classifier", default="lr")
     parser.add_argument("--batch-size", type=int, default=8192)
     parser.add_argument("--n-boot", type=int, default=200)
-    parser.add_argument("--image-patients", type=int, default=8, help="new cases from images (0: skip)")
+    parser.add_argument("--image-patients", type=int, default=0, help="new cases from images (0: skip)")
     parser.add_argument("--image-params", default="tiny", help="'tiny' (firstorder + GLCM) or 'guo2024'")
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded Ray (default: all)")
     parser.add_argument("--seed", type=int, default=0)
@@ -236,16 +284,18 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     results: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp, ray_session(RayConfig(num_cpus=args.num_cpus, quiet=True)):
+    with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         from alnm_ray.score.signing import SIGNING_KEY_ENVVAR, TRUSTED_KEYS_ENVVAR, create_key_pair
 
         private, public = create_key_pair(root / "keys", "bench")  # bundles are signed; scoring trusts this key
         os.environ[SIGNING_KEY_ENVVAR], os.environ[TRUSTED_KEYS_ENVVAR] = str(private), str(public)
+        env = dict(os.environ, PYTHONWARNINGS="ignore")
         if args.patients > 0:
-            results["features"] = bench_features(args, root)
+            results["features"] = bench_features(args, root, env)
         if args.image_patients > 0:
-            results["images"] = bench_images(args, root)
+            with ray_session(RayConfig(num_cpus=args.num_cpus, quiet=True)):
+                results["images"] = bench_images(args, root)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=float), encoding="utf-8")
     return 0
