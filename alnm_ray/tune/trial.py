@@ -119,6 +119,7 @@ def _lasso_record(step: Any) -> dict[str, Any]:
 
 def _run_cv_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     from alnm_ray.model import run_cv
+    from alnm_ray.model.inputs import prepare_metadata
     from alnm_ray.tune.search import cv_candidate
 
     cfg, sel = payload.config, payload.selection
@@ -136,7 +137,8 @@ def _run_cv_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.Da
     params = payload.candidates[unit.candidate]
     res, oof = cv_candidate(sets, y, unit.plain, unit.candidate, params, sel, repeats=cfg.repeats,
                             folds=cfg.folds, seed=cfg.seed, repeat_indices=list(unit.repeats),
-                            reader_table=payload.reader_ratings, inner_folds=cfg.inner_folds)
+                            reader_table=payload.reader_ratings, inner_folds=cfg.inner_folds,
+                            metadata=prepare_metadata(sel, y.index, payload.centers))
     return res, oof, {}
 
 
@@ -166,18 +168,18 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
     sets, y = payload.rows(unit, ids)
     yv = y.to_numpy().astype(int)
     tr, te = np.arange(len(train_ids)), np.arange(len(train_ids), len(ids))
+    metadata = prepare_metadata(sel, y.index, payload.centers)
     if payload.candidates is None:
         rows, preds, models = evaluate_split(
             sets, yv, tr, te, normalise_classifiers(cfg.classifier_map()), sel,
             fusion={k: list(v) for k, v in unit.fusion}, reader_table=payload.reader_ratings,
             seed=seed, inner_folds=cfg.fusion_inner_folds, meta_params=cfg.fusion_meta_params or None,
-            label=label,
-            metadata=prepare_metadata(sel, y.index, payload.centers))
+            label=label, metadata=metadata)
     else:
         rows, preds, models = split_search(
             sets, yv, tr, te, unit.plain, list(cfg.classifiers), payload.candidates, sel,
             reader_table=payload.reader_ratings, seed=seed, inner_folds=cfg.inner_folds,
-            label=label)
+            label=label, metadata=metadata)
     keep = set(unit.sets)
     results = pd.DataFrame(rows)
     results = results[results["feature_set"].isin(keep)].reset_index(drop=True)
