@@ -22,6 +22,8 @@ import pandas as pd
 from alnm_ray.exceptions import RunFolderError
 from alnm_ray.report import _html as H
 from alnm_ray.report.baseline import RULES_NOTE, baseline_table, display_table
+from alnm_ray.report.harmonization import TITLE as HARMONIZATION_TITLE
+from alnm_ray.report.harmonization import harmonization_section, has_harmonization
 from alnm_ray.typing import PathLike
 
 logger = logging.getLogger(__name__)
@@ -278,6 +280,8 @@ def build_report(run_dir: PathLike, out: PathLike | None = None, *, n_boot: int 
     if cohort is not None and "label" in cohort:
         sections.append(("cohort", "Cohort", _section_cohort(cohort)))
     sections.append(("selection", "Feature selection", _section_selection(data["selection"])))
+    if has_harmonization(data["selection"]):
+        sections.append(("harmonization", HARMONIZATION_TITLE, harmonization_section(data["selection"])))
     sections.append(("cv", "Cross-validation", _section_cv(summary)))
     if data["holdout"] is not None:
         perf, comp = _section_holdout(data["holdout"], best, n_boot, seed)

@@ -43,3 +43,11 @@ def test_every_set_is_scored_and_the_selection_record_lists_the_combat_step(eval
     _, _, ev = evaluated
     assert set(ev.metrics["set"]) == {"training", "test"}
     assert [s["step"] for s in ev.selection["radiomics"]["steps"]][:3] == ["input", "combat", "zscore"]
+
+
+def test_the_selection_record_holds_the_report_s_before_after_rows(evaluated) -> None:
+    p, inputs, ev = evaluated
+    train = set_membership(p, inputs.cohort.set_index(C.COL_PATIENT)[C.COL_SPLIT])[TRAINING]
+    harm = ev.selection["radiomics"]["harmonization"]
+    assert sorted(harm["patients"]) == sorted(train)  # training split only: what ComBat learned from
+    assert harm["features"] and set(harm["before"]) == set(harm["after"]) == set(harm["features"])

@@ -85,3 +85,5 @@ def test_search_trials_pass_the_centres_to_cv_and_holdout_units(tmp_path, tiny_s
             if kind == KIND_HOLDOUT:
                 steps = [s["step"] for s in record["selection"]["radiomics"]["steps"]]
                 assert steps[:3] == ["input", "combat", "zscore"]
+                harm = record["selection"]["radiomics"]["harmonization"]  # for the report's section
+                assert sorted(harm["patients"]) == sorted(inputs.train_ids)
