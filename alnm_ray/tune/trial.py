@@ -196,6 +196,7 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
     from alnm_ray.model.fitted import FittedModel
     from alnm_ray.model.holdout import evaluate_split
     from alnm_ray.model.inputs import normalise_classifiers, prepare_metadata
+    from alnm_ray.model.permutation import permutation_auc_drop
     from alnm_ray.model.splits import derive_seed
     from alnm_ray.tune.search import split_search
 
@@ -234,7 +235,7 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
     results = results[results["feature_set"].isin(keep)].reset_index(drop=True)
     test = pd.concat(preds, ignore_index=True)
     test = test[test["feature_set"].isin(keep)].assign(split="test")
-    parts, selection = [test], {}
+    parts, selection, importance = [test], {}, []
     if unit.kind == KIND_HOLDOUT:
         train_idx = sets[unit.components[0]].index[tr]
         for (fs, clf), model in models.items():
@@ -244,11 +245,18 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
             thr = float(model.threshold)
             if isinstance(model, FittedModel) and fs not in selection:
                 selection[fs] = selection_record(model.selection, sets[fs].iloc[tr], model.metadata)
+            if isinstance(model, FittedModel):  # post-fusion models have no single feature table
+                table = permutation_auc_drop(model, sets[fs].iloc[te], yv[te], seed=seed)
+                if table is not None:
+                    importance += table.assign(feature_set=fs, classifier=clf).to_dict("records")
             parts.append(pd.DataFrame({"feature_set": fs, "classifier": clf,
                                        "patient_id": [str(i) for i in train_idx],
                                        "y_true": yv[tr], "prob": p, "pred": (p >= thr).astype(int),
                                        "split": "train"}))
-    return results, pd.concat(parts, ignore_index=True), {"selection": selection}
+    extra: dict[str, Any] = {"selection": selection}
+    if importance:
+        extra["permutation_importance"] = importance
+    return results, pd.concat(parts, ignore_index=True), extra
 
 
 def execute_unit(unit: Unit, payload: TrialPayload) -> dict[str, Any]:

@@ -87,3 +87,5 @@ def test_search_trials_pass_the_centres_to_cv_and_holdout_units(tmp_path, tiny_s
                 assert steps[:3] == ["input", "combat", "zscore"]
                 harm = record["selection"]["radiomics"]["harmonization"]  # for the report's section
                 assert sorted(harm["patients"]) == sorted(inputs.train_ids)
+                importance = pd.DataFrame(record["permutation_importance"])  # on the test rows
+                assert set(importance["feature_set"]) == {"radiomics"} and importance["auc_drop_sd"].ge(0).all()
