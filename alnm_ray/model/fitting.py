@@ -110,8 +110,16 @@ def fit_selection(X: pd.DataFrame, y: np.ndarray, config: SelectionConfig, *,
             f"fit_selection: harmonize={config.harmonize!r} needs each patient's centre; got no "
             "metadata['batch']. Pass metadata=prepare_metadata(config, ids, centers) "
             "(alnm_ray.model.inputs), or set harmonize to None.")
-    pipe = build_selection_pipeline(config, reader_table=reader_table, kinds=kinds_of(X.columns),
-                                    encode=needs_encoding(X), seed=seed)
+    pipe = build_selection_pipeline(config, kinds=kinds_of(X.columns), encode=needs_encoding(X), seed=seed)
+    if "icc" in pipe.named_steps and reader_table is None:
+        from alnm_ray.exceptions import ConfigError
+
+        raise ConfigError(
+            f"selection {config.name!r}: the ICC filter (icc_threshold={config.icc_threshold}) needs "
+            "the readers' rows; got reader_table=None. Pass reader_table=<long radiomics "
+            "table with readers A, B, A2> or use a config with icc_threshold=None.")
+    # Data the steps request through metadata routing: centres for ComBat, readers' rows for ICC.
+    fit_meta = {**meta, "reader_table": reader_table}
     Xt: Any = X
     yt = np.asarray(y).astype(int)
     times: dict[str, float] = {}
@@ -123,7 +131,7 @@ def fit_selection(X: pd.DataFrame, y: np.ndarray, config: SelectionConfig, *,
             if hasattr(step, "fit_resample"):
                 Xt, yt = step.fit_resample(Xt, yt)
             else:
-                Xt = step.fit_transform(Xt, yt, **requested_params(step, "fit", meta))
+                Xt = step.fit_transform(Xt, yt, **requested_params(step, "fit", fit_meta))
             times[name] = time.perf_counter() - t0
     for w in caught:  # fallbacks are recorded on the steps; re-emit anything else
         if not issubclass(w.category, FallbackWarning):

@@ -94,6 +94,12 @@ def _clinical_model(p: Protocol, cohort: pd.DataFrame, members: dict[str, list[s
     return model, youden_threshold(y.loc[train].to_numpy(), p_train), X
 
 
+def _covariates(cfg: Any, cohort: pd.DataFrame) -> pd.DataFrame | None:
+    """The clinical covariates ComBat preserves (``combat_covariates``), by patient id; None if none."""
+    names = [c for c in getattr(cfg, "combat_covariates", ()) if c in cohort.columns]
+    return cohort[names] if names else None
+
+
 def _comparisons(p: Protocol, preds: pd.DataFrame) -> pd.DataFrame:
     from alnm_ray.stats import continuous_nri, delong_test, idi
 
@@ -140,7 +146,7 @@ def evaluate_protocol(p: Protocol, inputs: Any, *, quick: bool = False, seed: in
         An :class:`Evaluation`.
     """
     from alnm_ray.model.holdout import evaluate_split
-    from alnm_ray.model.inputs import prepare_reader_table
+    from alnm_ray.model.inputs import prepare_metadata, prepare_reader_table
     from alnm_ray.tune.trial import selection_record
 
     cohort = inputs.cohort.set_index(C.COL_PATIENT)
@@ -155,12 +161,15 @@ def evaluate_protocol(p: Protocol, inputs: Any, *, quick: bool = False, seed: in
     te = pos.loc[list(dict.fromkeys(others))].to_numpy()
     yv = y.to_numpy(int)
     reader_table = prepare_reader_table(cfg, sets, inputs.reader_ratings)
+    # ComBat (``harmonize: combat``) learns on the training set's rows only, as in the CV folds;
+    # every other set is harmonised with its own centre's parameters (or the unseen-centre policy).
+    metadata = prepare_metadata(cfg, index, inputs.centers, _covariates(cfg, cohort))
     plain = {n: sets[n].loc[index] for n in inputs.plain}
     all_sets = {n: X.loc[index] for n, X in sets.items()}
     _, _, fitted = evaluate_split(
         all_sets, yv, tr, te, p.classifiers, cfg, fusion=inputs.fusion, reader_table=reader_table,
         seed=seed, inner_folds=p.inner_folds(quick=quick),
-        meta_params=p.post_fusion.get("meta_params"), label={"split": "protocol"})
+        meta_params=p.post_fusion.get("meta_params"), label={"split": "protocol"}, metadata=metadata)
     models: dict[tuple[str, str], Any] = {
         (str(k[0]), str(k[1])): m for k, m in fitted.items() if k[0] in plain or k[0] in inputs.fusion}
     rows, preds = [], []
@@ -203,7 +212,8 @@ def evaluate_protocol(p: Protocol, inputs: Any, *, quick: bool = False, seed: in
     selection = {}
     for (fs, clf), model in models.items():
         if fs in plain and fs not in selection and hasattr(model, "selection"):
-            selection[fs] = selection_record(model.selection, plain[fs].loc[members[TRAINING]])
+            selection[fs] = selection_record(model.selection, plain[fs].loc[members[TRAINING]],
+                                             getattr(model, "metadata", None))
     return Evaluation(pd.DataFrame(rows), predictions, _comparisons(p, predictions), selection, models, odds)
 
 

@@ -77,7 +77,7 @@ def _freeze_fusion(p: Protocol, store: Any, fs: str, clf: str, pins: dict[str, s
     import dataclasses
 
     from alnm_ray.model.fusion import fit_post_fusion
-    from alnm_ray.model.inputs import prepare_reader_table
+    from alnm_ray.model.inputs import prepare_metadata, prepare_reader_table
     from alnm_ray.score.checksums import CHECKSUM_FILE, SIGNATURE_FILE
     from alnm_ray.score.serialize import dump_model
     from alnm_ray.score.signing import sign_checksums
@@ -97,9 +97,11 @@ def _freeze_fusion(p: Protocol, store: Any, fs: str, clf: str, pins: dict[str, s
     train = training_inputs(p, load_inputs(store, cfg))
     sel = p.selection_config()
     reader = prepare_reader_table(sel, train.sets, train.reader_ratings)
+    # The meta model's inner folds harmonise like every other fit (ComBat learned per training fold).
+    metadata = prepare_metadata(sel, train.y.index, train.centers)
     fitted = fit_post_fusion({n: train.sets[n] for n in parts}, train.y.to_numpy(int), {clf: p.classifiers.get(clf, {})},
                              sel, inner_folds=p.inner_folds(), meta_params=p.post_fusion.get("meta_params"),
-                             reader_table=reader, seed=p.cv()[2])[clf]
+                             reader_table=reader, seed=p.cv()[2], metadata=metadata)[clf]
     oof = fitted.oof_.to_numpy(float)
     data, info = dump_model(fitted.meta_, probe=oof[:8])
     (out / META_FILE).write_bytes(data)

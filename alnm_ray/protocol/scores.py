@@ -248,9 +248,10 @@ class ROIScore(BaseEstimator):
                                       f"among {capped(sorted(map(str, X.columns)))}. Extract/embed the "
                                       f"{self.sequence} ROI first.")
         self.columns_ = cols
-        pipe = build_selection_pipeline(self.selection, reader_table=self.reader_table,
-                                        kinds=kinds_of(cols), seed=self.seed)
-        pipe.fit(X[cols], np.asarray(y, dtype=int))
+        pipe = build_selection_pipeline(self.selection, kinds=kinds_of(cols), seed=self.seed)
+        # The readers' rows are data of the ICC step's fit (step__param routing of the Pipeline).
+        icc = {"icc__reader_table": self.reader_table} if "icc" in pipe.named_steps else {}
+        pipe.fit(X[cols], np.asarray(y, dtype=int), **icc)
         self.pipeline_ = pipe
         lasso = pipe.named_steps[last]
         self.fallback_ = None

@@ -2,7 +2,8 @@
 
 Reads the run folder written by ``alnm-ray tune`` (``run.json``,
 ``cv_results.parquet``, ``summary.csv``, ``holdout_predictions.parquet``,
-``selection/*.json``, ``external_predictions.parquet``, ``cohort.csv``) and
+``selection/*.json``, ``holdout_permutation_importance.csv``,
+``external_predictions.parquet``, ``cohort.csv``) and
 writes a page a clinician can read: cohort, feature selection, CV and hold-out
 performance with confidence intervals, model comparisons, plots, the features' IBSI
 conformance, links to the CLEAR/TRIPOD+AI checklists (written into the run folder)
@@ -20,14 +21,19 @@ import numpy as np
 import pandas as pd
 
 from alnm_ray.exceptions import RunFolderError
+from alnm_ray.model.permutation import PERMUTATION_FILE
 from alnm_ray.report import _html as H
 from alnm_ray.report.baseline import RULES_NOTE, baseline_table, display_table
+from alnm_ray.report.harmonization import TITLE as HARMONIZATION_TITLE
+from alnm_ray.report.harmonization import harmonization_section, has_harmonization
 from alnm_ray.typing import PathLike
 
 logger = logging.getLogger(__name__)
 
 #: Files a run folder must hold for a report.
 REQUIRED_FILES = ("run.json", "cv_results.parquet")
+#: Features per model in the permutation-importance table and plot.
+IMPORTANCE_TOP = 15
 #: Bootstrap replicates for the report's intervals (DeLong intervals need none).
 DEFAULT_N_BOOT = 1000
 
@@ -43,6 +49,7 @@ def _read_run(run: Path) -> dict:
     for name, reader in (("holdout", "holdout_predictions.parquet"), ("external", "external_predictions.parquet")):
         path = run / reader
         data[name] = pd.read_parquet(path) if path.exists() else None
+    data["importance"] = pd.read_csv(run / PERMUTATION_FILE) if (run / PERMUTATION_FILE).exists() else None
     data["cohort"] = pd.read_csv(run / "cohort.csv") if (run / "cohort.csv").exists() else None
     data["selection"] = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted((run / "selection").glob("*.json"))} \
         if (run / "selection").is_dir() else {}
@@ -190,6 +197,31 @@ def _section_holdout(holdout: pd.DataFrame, best: dict[str, str], n_boot: int, s
     return perf, comp
 
 
+def _section_importance(importance: pd.DataFrame, best: dict[str, str]) -> str:
+    """Permutation importance on the hold-out test set of the best classifier per feature set."""
+    from alnm_ray.plots import plot_feature_weights
+
+    rows, figs = [], []
+    for fs, clf in best.items():
+        sub = importance[(importance.feature_set == fs) & (importance.classifier == clf)]
+        if sub.empty:
+            continue
+        sub = sub.sort_values("auc_drop_mean", ascending=False, kind="stable").head(IMPORTANCE_TOP)
+        rows.append(sub)
+        if (sub["auc_drop_mean"] != 0).any():
+            figs.append(H.figure(plot_feature_weights(sub["feature"], sub["auc_drop_mean"].to_numpy(float),
+                                                      xlabel="drop in test AUC", title=f"Permutation importance — {fs}-{clf}"),
+                                 f"{fs}-{clf}: mean drop in hold-out AUC when each selected feature is shuffled."))
+    if not rows:
+        return "<p class='note'>No permutation importance in this run (hold-out test set with one class?).</p>"
+    table = pd.concat(rows, ignore_index=True)[["feature_set", "classifier", "feature", "auc_drop_mean", "auc_drop_sd"]]
+    return ("<p class='note'>A model-agnostic check of what the models use: each selected feature is shuffled "
+            f"in the hold-out test rows (scikit-learn <code>permutation_importance</code>, ROC AUC; the top "
+            f"{IMPORTANCE_TOP} per feature set, best classifier by CV AUC). Near-zero or negative drops mean the "
+            "model does not rely on that feature on unseen patients.</p>"
+            + H.table(table, floatfmt="{:.4f}") + f"<div class='figs'>{''.join(figs)}</div>")
+
+
 def _section_external(external: pd.DataFrame, best: dict[str, str]) -> str:
     from alnm_ray.plots import plot_center_rocs
     from alnm_ray.stats import roc_auc
@@ -278,12 +310,17 @@ def build_report(run_dir: PathLike, out: PathLike | None = None, *, n_boot: int 
     if cohort is not None and "label" in cohort:
         sections.append(("cohort", "Cohort", _section_cohort(cohort)))
     sections.append(("selection", "Feature selection", _section_selection(data["selection"])))
+    if has_harmonization(data["selection"]):
+        sections.append(("harmonization", HARMONIZATION_TITLE, harmonization_section(data["selection"])))
     sections.append(("cv", "Cross-validation", _section_cv(summary)))
     if data["holdout"] is not None:
         perf, comp = _section_holdout(data["holdout"], best, n_boot, seed)
         sections.append(("holdout", "Hold-out test set", perf))
         if comp:
             sections.append(("comparisons", "Model comparisons (DeLong, NRI, IDI)", comp))
+    if data["importance"] is not None:
+        sections.append(("importance", "Permutation importance (hold-out test set)",
+                         _section_importance(data["importance"], best)))
     if data["external"] is not None and not data["external"].empty:
         sections.append(("external", "External validation by centre", _section_external(data["external"], best)))
     target = Path(out) if out else run_path / "report.html"

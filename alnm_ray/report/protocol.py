@@ -21,6 +21,8 @@ from typing import Any
 import pandas as pd
 
 from alnm_ray.report import _html as H
+from alnm_ray.report.harmonization import TITLE as HARMONIZATION_TITLE
+from alnm_ray.report.harmonization import harmonization_section, has_harmonization
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +57,14 @@ def _table1(cohort: pd.DataFrame, sets: dict[str, list[str]]) -> str:
     return "".join(parts) if len(parts) > 1 else "<p class='note'>No clinical variables to tabulate.</p>"
 
 
-def _selection(run: Path) -> str:
+def _records(run: Path) -> dict[str, Any]:
     sel_dir = run / "selection"
-    records = {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(sel_dir.glob("*.json"))} \
+    return {p.stem: json.loads(p.read_text(encoding="utf-8")) for p in sorted(sel_dir.glob("*.json"))} \
         if sel_dir.is_dir() else {}
+
+
+def _selection(run: Path) -> str:
+    records = _records(run)
     if not records:
         return "<p class='note'>No selection record.</p>"
     steps: dict[str, dict[str, int]] = {}
@@ -162,6 +168,9 @@ def build_protocol_report(run_dir: Any, out: Any = None) -> Path:
     table1 = labels.merge(extra, on="patient_id", how="left")
     sections.append(("table1", "Table 1: baseline by outcome within each set", _table1(table1, members)))
     sections.append(("selection", "Feature selection", _selection(run)))
+    records = _records(run)
+    if has_harmonization(records):
+        sections.append(("harmonization", HARMONIZATION_TITLE, harmonization_section(records)))
     cv = pd.read_parquet(run / SWEEP_DIR / "cv_results.parquet")
     sections.append(("cv", "Repeated cross-validation (training set)",
                      H.table(cv_summary(cv).drop(columns=["_auc"]))))

@@ -99,6 +99,24 @@ def check_fitted(estimator: Any, attribute: str) -> None:
             "the training rows before transform(). Call fit first.")
 
 
+def binary_target_tags(tags: Any) -> Any:
+    """scikit-learn tags of a step that learns from the binary ALNM label: ``y`` is required
+    and has two classes (``classifier_tags.multi_class=False``), so scikit-learn's estimator
+    checks give it 0/1 targets instead of multiclass ones.
+
+    Example:
+        >>> from sklearn.base import BaseEstimator
+        >>> tags = binary_target_tags(BaseEstimator().__sklearn_tags__())
+        >>> tags.target_tags.required, tags.classifier_tags.multi_class
+        (True, False)
+    """
+    from sklearn.utils import ClassifierTags
+
+    tags.target_tags.required = True
+    tags.classifier_tags = ClassifierTags(multi_class=False)
+    return tags
+
+
 def check_binary_y(y: Any, n_rows: int, *, step: str) -> np.ndarray:
     """Return ``y`` as an int array of 0/1 with ``n_rows`` entries.
 
@@ -107,8 +125,8 @@ def check_binary_y(y: Any, n_rows: int, *, step: str) -> np.ndarray:
     """
     if y is None:
         raise SchemaMismatchError(
-            f"{step}: y: expected the binary labels (0/1) of the training rows; got None. "
-            "Pass y to fit().")
+            f"{step} requires y to be passed, but the target y is None. {step}: y: expected the "
+            "binary labels (0/1) of the training rows; got None. Pass y to fit().")
     arr = np.asarray(y).ravel()
     if arr.shape[0] != n_rows:
         raise SchemaMismatchError(
@@ -138,6 +156,10 @@ class BaseSelector(TransformerMixin, BaseEstimator):
 
     def _select(self, X: pd.DataFrame, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
+
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        return binary_target_tags(tags) if self._requires_y else tags
 
     def _validate_params(self) -> None:  # noqa: D401 - overridden by subclasses
         """Check constructor parameters (called at the start of fit)."""

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils.validation import check_array, validate_data
 
 from alnm_ray._validation import capped, check_range
 from alnm_ray.exceptions import NotFittedError, SchemaMismatchError
@@ -51,14 +52,37 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
     def __init__(self, max_categories: int = 20) -> None:
         self.max_categories = max_categories
 
+    def __sklearn_tags__(self) -> Any:
+        tags = super().__sklearn_tags__()
+        # Mixed-type clinical tables: strings are categories, NaN is imputed (and counted) in-fold;
+        # the output is float columns whatever the input dtype.
+        tags.input_tags.allow_nan = True
+        tags.input_tags.string = True
+        tags.input_tags.categorical = True
+        tags.transformer_tags.preserves_dtype = []
+        return tags
+
+    def _table(self, X: Any, *, reset: bool) -> pd.DataFrame:
+        """``X`` as a DataFrame, after scikit-learn's standard checks (and messages) for sparse,
+        1-D, empty and complex input; arrays also get the feature-count check."""
+        try:
+            check_array(X, dtype=None, ensure_all_finite=False, input_name="X")
+        except ValueError as err:
+            raise SchemaMismatchError(
+                f"{err} encode: X: expected a 2-D table of clinical variables (patients x "
+                "variables, at least one row); pass the clinical DataFrame.") from err
+        if reset or not isinstance(X, pd.DataFrame):
+            validate_data(self, X, reset=reset, skip_check_array=True)
+        return X if isinstance(X, pd.DataFrame) else pd.DataFrame(np.asarray(X))
+
     def fit(self, X: Any, y: Any = None) -> "ClinicalEncoder":
         """Learn medians and levels from the training rows (a DataFrame)."""
         check_range("encode: max_categories", self.max_categories, 2)
-        if not isinstance(X, pd.DataFrame):
-            X = pd.DataFrame(np.asarray(X))
+        X = self._table(X, reset=True)
         self.medians_: dict[str, float] = {}
         self.categories_: dict[str, list[str]] = {}
         self.imputed_: dict[str, int] = {}
+        self.n_unseen_: dict[str, int] = {}
         self.columns_ = [str(c) for c in X.columns]
         for col in X.columns:
             s = X[col]
@@ -100,16 +124,14 @@ class ClinicalEncoder(TransformerMixin, BaseEstimator):
         """
         if not hasattr(self, "feature_names_out_"):
             raise NotFittedError("ClinicalEncoder: not fitted yet; call fit(X_train) first.")
-        if not isinstance(X, pd.DataFrame):
-            X = pd.DataFrame(np.asarray(X))
-        X = X.rename(columns=str)
+        X = self._table(X, reset=False).rename(columns=str)
         missing = [c for c in self.columns_ if c not in X.columns]
         if missing:
             raise SchemaMismatchError(
                 f"encode: X lacks column(s) {capped(sorted(missing))}; expected the clinical "
                 "columns seen in fit. Use the same clinical table layout.")
         out: dict[str, np.ndarray] = {}
-        self.n_unseen_: dict[str, int] = {}
+        self.n_unseen_ = {}
         for col in self.columns_:
             s = X[col]
             if col in self.categories_:

@@ -156,13 +156,15 @@ def as_reader_ratings(reader_table: Any, key: str = C.COL_PATIENT) -> ReaderRati
 class ICCFilter(BaseSelector):
     """Keep reader-reproducible radiomics features (ICC above a threshold in every pair).
 
+    The readers' rows are data, not a parameter: pass them to :meth:`fit`
+    (``reader_table=``).  The estimator requests ``reader_table`` through
+    scikit-learn's metadata routing by default, so a Pipeline forwards it
+    (``pipe.fit(X, y, icc__reader_table=t)``, or ``pipe.fit(X, y, reader_table=t)``
+    under ``sklearn.config_context(enable_metadata_routing=True)``).
+
     Args:
-        reader_table: :class:`ReaderRatings` or a long table (DataFrame or
-            pyarrow Table) with columns
-            ``patient_id, sequence, reader`` and one column per radiomics
-            feature (PyRadiomics names, without the sequence prefix).  It must
-            hold the reference reader's rows and each pair reader's rows for
-            the re-delineated patients.
+        reader_table: Deprecated: the readers' rows given to the constructor
+            (still used by ``fit`` when it gets none, with a ``FutureWarning``).
         threshold: ICC cut-off in [0, 1] (0.9 in Guo 2024, 0.75 in Gu 2025).
         kind: "ICC2" (two-way random, ICC(2,1); default), "ICC3" or "ICC1".
         pairs: Readers compared with ``reference``; a feature must pass in every
@@ -182,9 +184,10 @@ class ICCFilter(BaseSelector):
         fallback_: Text of any fallback applied, else None.
 
     Example:
-        >>> # ICCFilter(store.read("radiomics").to_pandas(), threshold=0.9).fit(X_train, y_train)
+        >>> # ICCFilter(threshold=0.9).fit(X_train, reader_table=store.read("radiomics").to_pandas())
     """
 
+    __metadata_request__fit = {"reader_table": True}
     _step_name = "icc"
     _score_name = "worst-pair ICC"
     _requires_y = False
@@ -205,20 +208,55 @@ class ICCFilter(BaseSelector):
         self.empty_policy = empty_policy
         self.empty_keep = empty_keep
 
+    def fit(self, X: Any, y: Any = None, *, reader_table: Any = None) -> "ICCFilter":
+        """Compute each radiomics feature's ICC on the training patients of ``X`` and filter.
+
+        Args:
+            X: Training features (n_patients, n_features), index = patient ids.
+            y: Ignored (the ICC does not look at the label).
+            reader_table: :class:`ReaderRatings` or a long table (DataFrame or
+                pyarrow Table) with columns ``patient_id, sequence, reader`` and
+                one column per radiomics feature (PyRadiomics names, without the
+                sequence prefix): the reference reader's rows and each pair
+                reader's rows for the re-delineated patients.  Only the rows of
+                ``X``'s patients are used.
+
+        Returns:
+            self
+
+        Raises:
+            SchemaMismatchError: No reader table, or a malformed one.
+        """
+        table = reader_table
+        if table is None and self.reader_table is not None:
+            warnings.warn(
+                "icc: reader_table given to ICCFilter(...) is deprecated; expected it as data of "
+                "fit (ICCFilter(...).fit(X, reader_table=table), or icc__reader_table=table "
+                "through a Pipeline). Move it to fit; the constructor argument will be removed.",
+                FutureWarning, stacklevel=2)
+            table = self.reader_table
+        self._fit_readers = table
+        try:
+            super().fit(X, y)
+        finally:
+            del self._fit_readers
+        return self
+
     def _validate_params(self) -> None:
         check_range("icc: threshold", self.threshold, 0.0, 1.0)
         look_up_option("icc: kind", self.kind, ICC_KINDS)
         check_range("icc: min_patients", self.min_patients, 2)
-        if self.reader_table is None:
+        if getattr(self, "_fit_readers", None) is None:
             raise SchemaMismatchError(
                 "icc: reader_table: expected the long radiomics table with the readers' rows "
-                "(A, B, A2); got None. Pass reader_table=store.read('radiomics'), or disable "
-                "the ICC step (SelectionConfig(icc_threshold=None)).")
+                "(A, B, A2) as data of fit; got None. Pass fit(X, reader_table=store.read("
+                "'radiomics')) (icc__reader_table= through a Pipeline), or disable the ICC step "
+                "(SelectionConfig(icc_threshold=None)).")
         if len(tuple(self.pairs)) == 0:
             raise SchemaMismatchError("icc: pairs: expected at least one reader (e.g. ('B', 'A2')).")
 
     def _select(self, X: pd.DataFrame, y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        ratings_by_reader = as_reader_ratings(self.reader_table, self.key)
+        ratings_by_reader = as_reader_ratings(self._fit_readers, self.key)
         ref = ratings_by_reader.wide(self.reference)
         cols = [str(c) for c in X.columns]
         assessed = [c for c in cols if c in ref.columns]

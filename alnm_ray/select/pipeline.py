@@ -98,8 +98,10 @@ def build_selection_pipeline(config: SelectionConfig | str | dict | None = "guo2
 
     Args:
         config: A :class:`SelectionConfig`, a preset name or a dict.
-        reader_table: Long radiomics table with the readers' rows (needed when
-            the config has an ICC threshold and radiomics columns are present).
+        reader_table: Deprecated (bound to the ICC step's constructor): give the
+            readers' rows to ``fit`` instead (``pipe.fit(X, y, icc__reader_table=t)``,
+            as :func:`alnm_ray.model.fitting.fit_selection` does through metadata
+            routing).
         kinds: Feature kinds present in X ("radiomics", "deep", "clinical");
             None = unknown (ICC built; per-kind routes built for all kinds).
         encode: Prepend a :class:`~alnm_ray.select.encode.ClinicalEncoder`
@@ -114,9 +116,8 @@ def build_selection_pipeline(config: SelectionConfig | str | dict | None = "guo2
         "importance", "cnn1d", "lasso", or "router" for per-kind steps).
 
     Raises:
-        ConfigError: When ICC is on, radiomics columns may be present and no
-            reader table is given; or when "cnn1d" runs for more than one kind
-            (their ``cnn_*`` output columns would clash).
+        ConfigError: When "cnn1d" runs for more than one kind (their ``cnn_*``
+            output columns would clash).
 
     Example:
         >>> [n for n, _ in build_selection_pipeline("guo2024", kinds={"deep"}).steps]
@@ -132,11 +133,6 @@ def build_selection_pipeline(config: SelectionConfig | str | dict | None = "guo2
     if encode:
         steps.append(("encode", ClinicalEncoder()))
     if cfg.icc_threshold is not None and KIND_RADIOMICS in kinds:
-        if reader_table is None:
-            raise ConfigError(
-                f"selection {cfg.name!r}: the ICC filter (icc_threshold={cfg.icc_threshold}) needs "
-                "the readers' rows; got reader_table=None. Pass reader_table=<long radiomics "
-                "table with readers A, B, A2> or use a config with icc_threshold=None.")
         steps.append(("icc", ICCFilter(
             reader_table, threshold=cfg.icc_threshold, kind=cfg.icc_kind, pairs=cfg.icc_pairs,
             inclusive=cfg.icc_inclusive, min_patients=cfg.icc_min_patients,

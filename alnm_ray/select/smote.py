@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator
 
 from alnm_ray._validation import check_range, look_up_option
 from alnm_ray.exceptions import FallbackWarning, SchemaMismatchError
-from alnm_ray.select.base import as_frame, check_binary_y
+from alnm_ray.select.base import as_frame, binary_target_tags, check_binary_y
 
 SMOTE_FALLBACKS: tuple[str, ...] = ("reduce_k", "skip")
 #: Index label prefix of synthetic rows (``"smote:0"``, ``"smote:1"``, ...).
@@ -62,6 +62,9 @@ class SafeSMOTE(BaseEstimator):
         self.fallback = fallback
         self.seed = seed
 
+    def __sklearn_tags__(self) -> Any:
+        return binary_target_tags(super().__sklearn_tags__())
+
     def fit(self, X: Any, y: Any) -> "SafeSMOTE":
         """Resample and discard the result (for API symmetry); returns self."""
         self.fit_resample(X, y)
@@ -85,13 +88,13 @@ class SafeSMOTE(BaseEstimator):
         """
         check_range("smote: k_neighbors", self.k_neighbors, 1)
         look_up_option("smote: fallback", self.fallback, SMOTE_FALLBACKS)
-        df = as_frame(X, step=self._step_name)
+        df = as_frame(X, step=self._step_name, estimator=self, reset=True)
         yy = check_binary_y(y, df.shape[0], step=self._step_name)
         counts = np.bincount(yy, minlength=2)
         if counts.min() == 0:
             raise SchemaMismatchError(
-                f"smote: y: expected both classes in the training rows; got only class "
-                f"{int(np.argmax(counts))} ({counts.max()} rows). Use stratified splits.")
+                f"smote: y: expected both classes in the training rows; got 1 class only (class "
+                f"{int(np.argmax(counts))}, {counts.max()} rows). Use stratified splits.")
         self.n_original_ = df.shape[0]
         self.n_minority_ = int(counts.min())
         self.fallback_: str | None = None

@@ -3,7 +3,8 @@
 The run-folder layout is the one ``alnm-ray report`` and ``alnm-ray train
 --run`` read: ``run.json``, ``cv_results.parquet``, ``oof_predictions.parquet``,
 ``summary.csv``, ``holdout_predictions.parquet``, ``holdout_metrics.json``,
-``selection/<set>.json``, ``external_predictions.parquet``, ``cohort.csv``.
+``selection/<set>.json``, ``holdout_permutation_importance.csv``,
+``external_predictions.parquet``, ``cohort.csv``.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pandas as pd
 
 from alnm_ray import constants as C
 from alnm_ray.csvsafe import neutralize_frame
+from alnm_ray.model.permutation import PERMUTATION_FILE
 from alnm_ray.tune.config import TuneRunConfig
 from alnm_ray.tune.inputs import TuneInputs, cv_patients
 from alnm_ray.tune.trial import MARKER_SUFFIX, PREDICTIONS_SUFFIX, RESULTS_SUFFIX
@@ -186,6 +188,12 @@ def write_outputs(store: Any, cfg: TuneRunConfig, inputs: TuneInputs, units: Seq
         for meta in hmeta:
             for fs, record in (meta.get("selection") or {}).items():
                 (sel_dir / f"{fs}.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
+        importance = [row for meta in hmeta for row in meta.get("permutation_importance") or []]
+        if importance:
+            path = run_dir / PERMUTATION_FILE
+            neutralize_frame(pd.DataFrame(importance)[["feature_set", "classifier", "feature", "auc_drop_mean",
+                                                       "auc_drop_sd"]]).to_csv(path, index=False)
+            outputs["permutation_importance"] = str(path)
         if candidates is not None:
             best_params = {f"{r.feature_set}/{r.classifier}": dict(candidates[int(r.candidate)][r.classifier])
                            for r in hold.itertuples() if hasattr(r, "candidate")}

@@ -111,8 +111,14 @@ def best_candidate(scores: Sequence[float]) -> int:
 def cv_candidate(sets: Mapping[str, pd.DataFrame], y: pd.Series, plain: Sequence[str],
                  candidate: int, params: Mapping[str, Mapping[str, Any]], cfg: Any, *,
                  repeats: int, folds: int, seed: int, repeat_indices: Sequence[int],
-                 reader_table: Any, inner_folds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+                 reader_table: Any, inner_folds: int,
+                 metadata: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Outer CV rows of one candidate (all its classifiers) over some repeats.
+
+    Args:
+        metadata: Per-patient metadata of the selection steps (centres for ComBat,
+            from :func:`~alnm_ray.model.inputs.prepare_metadata`), indexed by patient
+            id; each outer fold's ComBat step learns from its training rows only.
 
     Returns:
         ``(results, oof)`` like :func:`alnm_ray.model.run_cv`, plus columns
@@ -125,7 +131,8 @@ def cv_candidate(sets: Mapping[str, pd.DataFrame], y: pd.Series, plain: Sequence
         s_seed = derive_seed(seed, r, f)
         for name in plain:
             X = sets[name]
-            sel = fit_selection(X.iloc[tr], yv[tr], cfg, reader_table=reader_table, seed=s_seed)
+            sel = fit_selection(X.iloc[tr], yv[tr], cfg, reader_table=reader_table, seed=s_seed,
+                                metadata=metadata)
             Xt = sel.transform(X.iloc[tr])
             n_fit = len(sel.y_train)
             fold_rows, probs, _ = evaluate_classifiers(
@@ -151,9 +158,13 @@ def cv_candidate(sets: Mapping[str, pd.DataFrame], y: pd.Series, plain: Sequence
 def split_search(sets: Mapping[str, pd.DataFrame], yv: np.ndarray, tr: np.ndarray, te: np.ndarray,
                  plain: Sequence[str], classifiers: Sequence[str],
                  candidates: Sequence[Mapping[str, Mapping[str, Any]]], cfg: Any, *,
-                 reader_table: Any, seed: int, inner_folds: int, label: Mapping[str, Any]
+                 reader_table: Any, seed: int, inner_folds: int, label: Mapping[str, Any],
+                 metadata: Mapping[str, Any] | None = None
                  ) -> tuple[list[dict[str, Any]], list[pd.DataFrame], dict[tuple[str, ...], FittedClassifier]]:
     """Train/test evaluation with each (set, classifier)'s candidate chosen on inner CV of train.
+
+    ``metadata`` is as in :func:`cv_candidate` (it covers the test rows too: they are
+    harmonised with their own centre's parameters learned on the training rows).
 
     Returns:
         ``(rows, predictions, models)`` shaped like
@@ -166,7 +177,8 @@ def split_search(sets: Mapping[str, pd.DataFrame], yv: np.ndarray, tr: np.ndarra
     models: dict[tuple[str, ...], FittedClassifier] = {}
     for name in plain:
         X = sets[name]
-        sel = fit_selection(X.iloc[tr], yv[tr], cfg, reader_table=reader_table, seed=seed)
+        sel = fit_selection(X.iloc[tr], yv[tr], cfg, reader_table=reader_table, seed=seed,
+                            metadata=metadata)
         Xt = sel.transform(X.iloc[tr])
         chosen, scores = {}, {}
         for clf in classifiers:
@@ -188,7 +200,7 @@ def split_search(sets: Mapping[str, pd.DataFrame], yv: np.ndarray, tr: np.ndarra
                          .assign(**label))
             models[(name, clf)] = FittedModel(name, clf, sel.pipeline, fitted[clf].model,
                                               row["threshold"], [str(c) for c in X.columns],
-                                              sel.selected)
+                                              sel.selected, sel.metadata)
     return rows, preds, models
 
 

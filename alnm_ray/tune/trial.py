@@ -28,6 +28,9 @@ from alnm_ray.tune.units import KIND_CV, KIND_HOLDOUT, KIND_LOCO, Unit
 
 logger = logging.getLogger(__name__)
 
+#: Features whose per-centre distributions the selection record keeps (one report figure row
+#: each; four keep the before/after figure readable on one screen).
+HARMONIZATION_FEATURES = 4
 #: Suffixes of a unit's files in ``RUN/trials``.
 RESULTS_SUFFIX = ".results.parquet"
 PREDICTIONS_SUFFIX = ".predictions.parquet"
@@ -77,19 +80,65 @@ def selection_record(pipeline: Any, X_train: pd.DataFrame,
 
     Returns:
         ``{"steps": [{"step", "n"}], "lasso": {...} | None}`` (the run-folder
-        ``selection/<set>.json`` layout).
+        ``selection/<set>.json`` layout), plus ``"harmonization"`` when the pipeline
+        has a ComBat step (see :func:`harmonization_record`).
     """
     steps = [{"step": "input", "n": int(X_train.shape[1])}]
     Xt: Any = X_train
     lasso = None
+    combat = None
     for name, step in pipeline.steps:
         if not hasattr(step, "fit_resample"):  # samplers add rows, never columns
+            before = Xt
             Xt = step.transform(Xt, **requested_params(step, "transform", metadata or {}))
+            if hasattr(step, "gamma_star_"):  # ComBat: keep its input and output rows
+                combat = (step, before, Xt)
         steps.append({"step": name, "n": int(Xt.shape[1])})
         found = _find_lasso(step)
         if found is not None:
             lasso = found
-    return {"steps": steps, "lasso": _lasso_record(lasso) if lasso is not None else None}
+    out = {"steps": steps, "lasso": _lasso_record(lasso) if lasso is not None else None}
+    if combat is not None:
+        out["harmonization"] = harmonization_record(*combat, metadata or {},
+                                                    selected=[str(c) for c in Xt.columns])
+    return out
+
+
+def harmonization_record(step: Any, before: pd.DataFrame, after: pd.DataFrame,
+                         metadata: Mapping[str, Any], *, selected: list[str],
+                         max_features: int = HARMONIZATION_FEATURES) -> dict[str, Any]:
+    """Per-centre values of a few features before and after a fitted ComBat step (training rows).
+
+    The features are the selected ones that ComBat adjusted, then those whose centre
+    means differ most before harmonisation (in SD units), up to ``max_features``.
+
+    Args:
+        step: The fitted :class:`~alnm_ray.select.combat.ComBatHarmonizer`.
+        before, after: Its input and output rows (the training rows it learned from).
+        metadata: ``{"batch": centre per patient id, ...}``.
+        selected: The pipeline's output feature names.
+        max_features: How many features to keep.
+
+    Returns:
+        ``{"patients", "centers", "features", "before": {feature: values},
+        "after": {feature: values}, "n_per_center", "fallback"}``.
+    """
+    ids = [str(i) for i in before.index]
+    batch = metadata.get("batch")
+    centres = (pd.Series(batch).rename(index=str).reindex(ids).astype(str).tolist()
+               if batch is not None else ["all"] * len(ids))
+    harmonised = [c for c in step.harmonized_features_ if c in before.columns and c in after.columns]
+    chosen = [c for c in selected if c in harmonised][:max_features]
+    if len(chosen) < max_features and harmonised:
+        b = before[harmonised].astype(float)
+        sd = b.std().replace(0.0, np.nan)
+        spread = (b.groupby(np.asarray(centres)).mean().agg(np.ptp) / sd).fillna(0.0)
+        rest = [c for c in spread.sort_values(ascending=False, kind="stable").index if c not in chosen]
+        chosen += rest[:max_features - len(chosen)]
+    return {"patients": ids, "centers": centres, "features": chosen,
+            "before": {c: [float(v) for v in before[c]] for c in chosen},
+            "after": {c: [float(v) for v in after[c]] for c in chosen},
+            "n_per_center": dict(step.n_per_batch_), "fallback": step.fallback_}
 
 
 def _find_lasso(step: Any) -> Any:
@@ -119,6 +168,7 @@ def _lasso_record(step: Any) -> dict[str, Any]:
 
 def _run_cv_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     from alnm_ray.model import run_cv
+    from alnm_ray.model.inputs import prepare_metadata
     from alnm_ray.tune.search import cv_candidate
 
     cfg, sel = payload.config, payload.selection
@@ -136,7 +186,8 @@ def _run_cv_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.Da
     params = payload.candidates[unit.candidate]
     res, oof = cv_candidate(sets, y, unit.plain, unit.candidate, params, sel, repeats=cfg.repeats,
                             folds=cfg.folds, seed=cfg.seed, repeat_indices=list(unit.repeats),
-                            reader_table=payload.reader_ratings, inner_folds=cfg.inner_folds)
+                            reader_table=payload.reader_ratings, inner_folds=cfg.inner_folds,
+                            metadata=prepare_metadata(sel, y.index, payload.centers))
     return res, oof, {}
 
 
@@ -145,6 +196,7 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
     from alnm_ray.model.fitted import FittedModel
     from alnm_ray.model.holdout import evaluate_split
     from alnm_ray.model.inputs import normalise_classifiers, prepare_metadata
+    from alnm_ray.model.permutation import permutation_auc_drop
     from alnm_ray.model.splits import derive_seed
     from alnm_ray.tune.search import split_search
 
@@ -166,24 +218,24 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
     sets, y = payload.rows(unit, ids)
     yv = y.to_numpy().astype(int)
     tr, te = np.arange(len(train_ids)), np.arange(len(train_ids), len(ids))
+    metadata = prepare_metadata(sel, y.index, payload.centers)
     if payload.candidates is None:
         rows, preds, models = evaluate_split(
             sets, yv, tr, te, normalise_classifiers(cfg.classifier_map()), sel,
             fusion={k: list(v) for k, v in unit.fusion}, reader_table=payload.reader_ratings,
             seed=seed, inner_folds=cfg.fusion_inner_folds, meta_params=cfg.fusion_meta_params or None,
-            label=label,
-            metadata=prepare_metadata(sel, y.index, payload.centers))
+            label=label, metadata=metadata)
     else:
         rows, preds, models = split_search(
             sets, yv, tr, te, unit.plain, list(cfg.classifiers), payload.candidates, sel,
             reader_table=payload.reader_ratings, seed=seed, inner_folds=cfg.inner_folds,
-            label=label)
+            label=label, metadata=metadata)
     keep = set(unit.sets)
     results = pd.DataFrame(rows)
     results = results[results["feature_set"].isin(keep)].reset_index(drop=True)
     test = pd.concat(preds, ignore_index=True)
     test = test[test["feature_set"].isin(keep)].assign(split="test")
-    parts, selection = [test], {}
+    parts, selection, importance = [test], {}, []
     if unit.kind == KIND_HOLDOUT:
         train_idx = sets[unit.components[0]].index[tr]
         for (fs, clf), model in models.items():
@@ -193,11 +245,18 @@ def _run_split_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd
             thr = float(model.threshold)
             if isinstance(model, FittedModel) and fs not in selection:
                 selection[fs] = selection_record(model.selection, sets[fs].iloc[tr], model.metadata)
+            if isinstance(model, FittedModel):  # post-fusion models have no single feature table
+                table = permutation_auc_drop(model, sets[fs].iloc[te], yv[te], seed=seed)
+                if table is not None:
+                    importance += table.assign(feature_set=fs, classifier=clf).to_dict("records")
             parts.append(pd.DataFrame({"feature_set": fs, "classifier": clf,
                                        "patient_id": [str(i) for i in train_idx],
                                        "y_true": yv[tr], "prob": p, "pred": (p >= thr).astype(int),
                                        "split": "train"}))
-    return results, pd.concat(parts, ignore_index=True), {"selection": selection}
+    extra: dict[str, Any] = {"selection": selection}
+    if importance:
+        extra["permutation_importance"] = importance
+    return results, pd.concat(parts, ignore_index=True), extra
 
 
 def execute_unit(unit: Unit, payload: TrialPayload) -> dict[str, Any]:

@@ -17,8 +17,7 @@ from alnm_ray.select.pipeline import build_selection_pipeline
 def test_off_in_every_paper_preset_and_not_in_their_hash(name):
     cfg = SelectionConfig.preset(name)
     assert cfg.harmonize is None
-    assert "combat" not in [n for n, _ in build_selection_pipeline(cfg, reader_table=object(),
-                                                                   kinds={"deep"}).steps]
+    assert "combat" not in [n for n, _ in build_selection_pipeline(cfg, kinds={"deep"}).steps]
     # combat_* settings without harmonisation change nothing, so neither the hash
     assert cfg.replace(combat_mean_only=True).config_hash() == cfg.config_hash()
     on = cfg.replace(harmonize="combat")

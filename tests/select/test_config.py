@@ -64,10 +64,10 @@ def _readers(rng, readers):
 def test_guo_icc3_with_pairs_b_and_a2_is_expressible(rng):
     table, X = _readers(rng, ("B", "A2"))
     y = np.r_[np.zeros(20), np.ones(20)].astype(int)
-    pipe = build_selection_pipeline(PRESETS["guo2024"], reader_table=table, kinds={"radiomics"})
+    pipe = build_selection_pipeline(PRESETS["guo2024"], kinds={"radiomics"})
     icc = pipe.named_steps["icc"]
     assert (icc.kind, tuple(icc.pairs), icc.threshold, icc.inclusive) == ("ICC3", ("B", "A2"), 0.9, False)
-    icc.fit(X, y)
+    icc.fit(X, y, reader_table=table)
     assert list(icc.icc_.columns) == ["B", "A2"]
     assert icc.selected_features_ == [f"DCE_P1__original_firstorder_F{j}" for j in range(3)]
 

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
+import sklearn
+from imblearn.pipeline import Pipeline as ImbPipeline
+from sklearn.pipeline import Pipeline as SkPipeline
 
 from alnm_ray.exceptions import FallbackWarning, NotFittedError, SchemaMismatchError
-from alnm_ray.select import EmptySelectionError, ICCFilter, ReaderRatings, intraclass_correlation
+from alnm_ray.select import EmptySelectionError, ICCFilter, ReaderRatings, ZScoreScaler, intraclass_correlation
 
 from .conftest import long_reader_table
 
@@ -59,7 +64,7 @@ def _setup(rng, n=40, n_icc=20):
 
 def test_filter_keeps_reproducible_and_bypasses_non_radiomics(rng):
     X, table = _setup(rng)
-    f = ICCFilter(table, threshold=0.9).fit(X)
+    f = ICCFilter(threshold=0.9).fit(X, reader_table=table)
     # F1 fails the A-B pair, F2 fails the A-A2 pair: a feature must pass both.
     assert f.selected_features_ == ["T2WI__original_glcm_F0", "T2WI__original_glcm_F3",
                                     "T2WI__deep_000", "age"]
@@ -76,16 +81,16 @@ def test_uses_only_training_patients(rng):
     mask = table.reader.eq("B") & table.patient_id.isin(outside)
     table.loc[mask, "original_glcm_F0"] += 50.0
     train = X.drop(index=outside)
-    assert "T2WI__original_glcm_F0" in ICCFilter(table, 0.9).fit(train).selected_features_
-    assert "T2WI__original_glcm_F0" not in ICCFilter(table, 0.9).fit(X).selected_features_
+    assert "T2WI__original_glcm_F0" in ICCFilter(threshold=0.9).fit(train, reader_table=table).selected_features_
+    assert "T2WI__original_glcm_F0" not in ICCFilter(threshold=0.9).fit(X, reader_table=table).selected_features_
 
 
 def test_inclusive_threshold_and_icc3(rng):
     X, table = _setup(rng)
-    exact = ICCFilter(table, 0.0, kind="ICC3").fit(X).icc_.min(axis=1)
+    exact = ICCFilter(threshold=0.0, kind="ICC3").fit(X, reader_table=table).icc_.min(axis=1)
     value = float(exact.loc["T2WI__original_glcm_F0"])
-    keep_incl = ICCFilter(table, value, kind="ICC3", inclusive=True).fit(X).selected_features_
-    keep_excl = ICCFilter(table, value, kind="ICC3", inclusive=False).fit(X).selected_features_
+    keep_incl = ICCFilter(threshold=value, kind="ICC3", inclusive=True).fit(X, reader_table=table).selected_features_
+    keep_excl = ICCFilter(threshold=value, kind="ICC3", inclusive=False).fit(X, reader_table=table).selected_features_
     assert "T2WI__original_glcm_F0" in keep_incl
     assert "T2WI__original_glcm_F0" not in keep_excl
 
@@ -93,7 +98,7 @@ def test_inclusive_threshold_and_icc3(rng):
 def test_too_few_patients_falls_back_with_record(rng):
     X, table = _setup(rng, n_icc=3)
     with pytest.warns(FallbackWarning, match="pair skipped"):
-        f = ICCFilter(ReaderRatings(table), 0.9, min_patients=5).fit(X)
+        f = ICCFilter(threshold=0.9, min_patients=5).fit(X, reader_table=ReaderRatings(table))
     assert "no pair usable" in f.fallback_
     assert f.get_support().all()
 
@@ -102,21 +107,55 @@ def test_all_filtered_policies(rng):
     X, table = _setup(rng)
     radiomics = X[[c for c in X.columns if "original" in c]]
     with pytest.warns(FallbackWarning, match="all 4 features filtered out"):
-        f = ICCFilter(table, 1.0).fit(radiomics)
+        f = ICCFilter(threshold=1.0).fit(radiomics, reader_table=table)
     assert len(f.selected_features_) == 1
     assert "policy 'best'" in f.fallback_
     with pytest.raises(EmptySelectionError, match="all 4 features were filtered out"):
-        ICCFilter(table, 1.0, empty_policy="raise").fit(radiomics)
+        ICCFilter(threshold=1.0, empty_policy="raise").fit(radiomics, reader_table=table)
 
 
 def test_errors_name_the_problem(rng):
     X, table = _setup(rng)
     with pytest.raises(SchemaMismatchError, match=r"no rows for reader 'C'.*readers present"):
-        ICCFilter(table, 0.9, pairs=("C",)).fit(X)
-    with pytest.raises(SchemaMismatchError, match="reader_table: expected the long radiomics"):
-        ICCFilter(None, 0.9).fit(X)
+        ICCFilter(threshold=0.9, pairs=("C",)).fit(X, reader_table=table)
+    with pytest.raises(SchemaMismatchError, match=r"reader_table: expected the long radiomics table .* as "
+                                                  r"data of fit; got None\. Pass fit\(X, reader_table="):
+        ICCFilter(threshold=0.9).fit(X)
     dup = pd.concat([table, table.iloc[:1]])
     with pytest.raises(SchemaMismatchError, match="duplicate rows"):
-        ICCFilter(dup, 0.9).fit(X)
+        ICCFilter(threshold=0.9).fit(X, reader_table=dup)
     with pytest.raises(NotFittedError, match="not fitted"):
-        ICCFilter(table).transform(X)
+        ICCFilter().transform(X)
+
+
+def test_constructor_reader_table_still_works_with_a_future_warning(rng):
+    X, table = _setup(rng)
+    with pytest.warns(FutureWarning, match="reader_table given to ICCFilter\\(...\\) is deprecated"):
+        old = ICCFilter(table, threshold=0.9).fit(X)
+    new = ICCFilter(threshold=0.9).fit(X, reader_table=table)
+    assert old.selected_features_ == new.selected_features_
+    # data given to fit wins over the constructor's
+    other = table.assign(original_glcm_F1=table["original_glcm_F0"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no deprecation warning when fit gets the table
+        assert "T2WI__original_glcm_F1" in ICCFilter(table, 0.9).fit(X, reader_table=other).selected_features_
+
+
+def test_reader_rows_travel_through_a_pipeline_as_fit_data(rng):
+    X, table = _setup(rng)
+    y = np.arange(len(X)) % 2
+    expected = ICCFilter(threshold=0.9).fit(X, reader_table=table).selected_features_
+    # step__param routing (no global setting), in scikit-learn's and imbalanced-learn's Pipeline
+    for pipe in (SkPipeline([("icc", ICCFilter(threshold=0.9)), ("z", ZScoreScaler())]),
+                 ImbPipeline([("icc", ICCFilter(threshold=0.9)), ("z", ZScoreScaler())])):
+        pipe.fit(X, y, icc__reader_table=table)
+        assert pipe.named_steps["icc"].selected_features_ == expected
+        assert pipe.named_steps["icc"].reader_table is None  # the data is not a parameter
+    # metadata routing: requested by default, or under an alias with set_fit_request
+    with sklearn.config_context(enable_metadata_routing=True):
+        pipe = SkPipeline([("icc", ICCFilter(threshold=0.9)), ("z", ZScoreScaler())])
+        assert pipe.fit(X, y, reader_table=table).named_steps["icc"].selected_features_ == expected
+        aliased = ICCFilter(threshold=0.9).set_fit_request(reader_table="readers")
+        pipe = SkPipeline([("icc", aliased), ("z", ZScoreScaler())])
+        assert pipe.fit(X, y, readers=table).named_steps["icc"].selected_features_ == expected
+        assert not hasattr(pipe.named_steps["icc"], "_fit_readers")

@@ -8,7 +8,8 @@ import pytest
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from alnm_ray.exceptions import ConfigError
+from alnm_ray.exceptions import ConfigError, SchemaMismatchError
+from alnm_ray.model.fitting import fit_selection
 from alnm_ray.select import SelectionConfig, build_selection_pipeline
 
 from .conftest import long_reader_table
@@ -19,21 +20,24 @@ def _names(pipe):
 
 
 def test_guo2024_order():
-    table = pd.DataFrame({"patient_id": ["a"], "sequence": ["T2WI"], "reader": ["A"], "f": [1.0]})
-    pipe = build_selection_pipeline("guo2024", reader_table=table, kinds={"radiomics", "deep"})
+    pipe = build_selection_pipeline("guo2024", kinds={"radiomics", "deep"})
     assert _names(pipe) == ["icc", "smote", "zscore", "univariate", "spearman", "mrmr", "lasso"]
     assert pipe.named_steps["smote"].k_neighbors == 5
     assert pipe.named_steps["lasso"].n_repeats == 20
     # Deep-only sets skip the ICC filter; clinical tables get the encoder.
     assert _names(build_selection_pipeline("guo2024", kinds={"deep"}))[0] == "smote"
     assert _names(build_selection_pipeline("guo2024", kinds={"clinical"}, encode=True))[0] == "encode"
-    assert _names(build_selection_pipeline("liu2025", reader_table=table))[-3:] == [
+    assert _names(build_selection_pipeline("liu2025"))[-3:] == [
         "spearman", "pearson", "lasso"]
 
 
-def test_icc_requires_reader_table():
+def test_icc_requires_reader_table(rng):
+    X = pd.DataFrame({"T2WI__original_glcm_F0": rng.normal(size=10)}, index=[f"P{i}" for i in range(10)])
+    y = np.r_[np.zeros(5), np.ones(5)].astype(int)
     with pytest.raises(ConfigError, match="needs the readers' rows; got reader_table=None"):
-        build_selection_pipeline("guo2024", kinds={"radiomics"})
+        fit_selection(X, y, "guo2024")
+    with pytest.raises(SchemaMismatchError, match="as data of fit; got None"):
+        build_selection_pipeline("guo2024", kinds={"radiomics"}).fit(X, y)
     no_icc = SelectionConfig.preset("guo2024").replace(icc_threshold=None)
     assert "icc" not in _names(build_selection_pipeline(no_icc, kinds={"radiomics"}))
 
@@ -54,17 +58,17 @@ def test_end_to_end_fit_transform_and_as_model(rng):
     table = long_reader_table(base, ids, {"B": {}, "A2": {}}, ids[:30], seed=0)
     X = pd.DataFrame({f"T2WI__{k}": v for k, v in base.items()}, index=ids)
     cfg = SelectionConfig.preset("guo2024").replace(lasso_repeats=2, lasso_folds=5)
-    pipe = build_selection_pipeline(cfg, reader_table=table, kinds={"radiomics"})
+    pipe = build_selection_pipeline(cfg, kinds={"radiomics"})
     train, test = X.iloc[:90], X.iloc[90:]
-    Xt = pipe.fit(train, y[:90]).transform(test)
+    Xt = pipe.fit(train, y[:90], icc__reader_table=table).transform(test)
     assert list(Xt.index) == ids[90:]
     assert 1 <= Xt.shape[1] <= 20
     assert set(Xt.columns) <= set(X.columns)
     assert {"T2WI__original_glcm_F0", "T2WI__original_glcm_F1"} & set(Xt.columns)
     from imblearn.pipeline import Pipeline
 
-    model = Pipeline(build_selection_pipeline(cfg, reader_table=table).steps
-                     + [("clf", LogisticRegression())]).fit(train, y[:90])
+    model = Pipeline(build_selection_pipeline(cfg).steps
+                     + [("clf", LogisticRegression())]).fit(train, y[:90], icc__reader_table=table)
     assert model.predict_proba(test).shape == (30, 2)  # SMOTE is not applied to test rows
 
 

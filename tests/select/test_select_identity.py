@@ -154,16 +154,14 @@ def test_lasso_selector_equals_reference(rng):
 @pytest.mark.parametrize("table_seed", [0, 1, 2, 3])
 def test_guo2024_pipeline_selects_identically(table_seed):
     X, y, readers = radiomics_fold(table_seed)
-    fast = build_selection_pipeline("guo2024", reader_table=readers, kinds={"radiomics"},
-                                    seed=table_seed)
-    ref = build_selection_pipeline("guo2024", reader_table=readers, kinds={"radiomics"},
-                                   seed=table_seed)
+    fast = build_selection_pipeline("guo2024", kinds={"radiomics"}, seed=table_seed)
+    ref = build_selection_pipeline("guo2024", kinds={"radiomics"}, seed=table_seed)
     ref.steps = [(name, REFERENCE_STEPS[name](**step.get_params()) if name in REFERENCE_STEPS
                   else step) for name, step in ref.steps]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fast.fit(X, y)
-        ref.fit(X, y)
+        fast.fit(X, y, icc__reader_table=readers)
+        ref.fit(X, y, icc__reader_table=readers)
     for (name, a), (_, b) in zip(fast.steps, ref.steps):
         if hasattr(a, "selected_features_"):
             assert a.selected_features_ == b.selected_features_, name

@@ -1,10 +1,15 @@
 """scikit-learn's estimator checks over every selection estimator owned by this package.
 
-Checks that cannot pass are listed with the reason, per estimator: scikit-learn's
-generic checks generate multiclass targets (0/1/2), while the selection steps
-model the binary ALNM label (0/1) and refuse anything else on purpose; SMOTE
-changes the number of rows by design; the router reads feature kinds from
-column names, so it needs a DataFrame.
+What the steps need by design is declared as estimator tags, so scikit-learn adapts or skips
+its checks itself: the selectors and SMOTE require ``y`` and take two classes
+(``target_tags.required``, ``classifier_tags.multi_class=False``: the checks then generate
+binary targets); the clinical encoder takes strings and categories and imputes NaN
+(``input_tags.string/categorical/allow_nan``) and outputs floats whatever the input dtype
+(``transformer_tags.preserves_dtype=[]``).  The checks still listed below fail for a reason no
+tag can state, each with its reason: a two-class target other than 0/1 (some checks derive
+``y`` from X or use {1, 2}; the ALNM label is 0/1 with 1 = positive, and other values are
+refused on purpose), no single ``n_iter_`` for a LASSO fitted over many CV splits, and the
+router's need for a DataFrame (scikit-learn has no "DataFrame only" input tag).
 """
 
 from __future__ import annotations
@@ -27,156 +32,36 @@ from alnm_ray.select import (
     ZScoreScaler,
 )
 
-BINARY = "binary 0/1 ALNM labels only: a multiclass y (0/1/2) is refused on purpose"
-SMOTE = ("a sampler: fit_resample adds rows and the step has no transform; it also takes "
-         "binary 0/1 labels only")
-ENCODER = ("takes mixed-type clinical DataFrames (strings are categories, NaN is imputed in-fold and "
-           "counted), so scikit-learn's numeric-array input checks do not apply")
-ROUTER = "reads feature kinds from column names, so it refuses arrays (needs a DataFrame)"
-N_ITER = "LASSO by LARS paths over many CV splits: no single n_iter_ to report"
+LABEL_VALUES = ("binary targets other than 0/1 (this check uses {1, 2} or labels derived from X): the ALNM "
+                "label is 0/1 with 1 = positive and other values are refused on purpose; no tag states label values")
+ROUTER = ("reads feature kinds from column names, so it refuses arrays (needs a DataFrame); scikit-learn "
+          "has no input tag for 'DataFrame only'")
+N_ITER = "LASSO by LARS paths over many CV splits: no single n_iter_ to report (no tag for that)"
 
 ESTIMATORS = [
     ComBatHarmonizer(), ZScoreScaler(), CorrelationFilter(), UnivariateFilter(), MRMRSelector(k=3),
     MutualInfoSelector(k=3), LassoCVSelector(n_repeats=1, n_folds=3), SafeSMOTE(),
     ClinicalEncoder(), KindRouter(),
 ]
-#: Checks that fail for a documented reason: estimator class -> check -> reason.
+_LABELS = {"check_estimators_dtypes": LABEL_VALUES, "check_fit2d_1feature": LABEL_VALUES}
+#: Checks that fail for a documented reason no tag can express: estimator class -> check -> reason.
 EXPECTED: dict[str, dict[str, str]] = {
-    "ClinicalEncoder": {
-        "check_complex_data": ENCODER,
-        "check_dict_unchanged": ENCODER,
-        "check_dtype_object": ENCODER,
-        "check_estimator_sparse_array": ENCODER,
-        "check_estimator_sparse_matrix": ENCODER,
-        "check_estimator_sparse_tag": ENCODER,
-        "check_estimators_empty_data_messages": ENCODER,
-        "check_estimators_nan_inf": ENCODER,
-        "check_fit1d": ENCODER,
-        "check_fit2d_predict1d": ENCODER,
-        "check_n_features_in": ENCODER,
-        "check_n_features_in_after_fitting": ENCODER,
-        "check_transformer_preserve_dtypes": ENCODER,
-    },
-    "KindRouter": {
-        "check_complex_data": ROUTER,
-        "check_dict_unchanged": ROUTER,
-        "check_dont_overwrite_parameters": ROUTER,
-        "check_dtype_object": ROUTER,
-        "check_estimator_sparse_array": ROUTER,
-        "check_estimator_sparse_matrix": ROUTER,
-        "check_estimator_sparse_tag": ROUTER,
-        "check_estimators_dtypes": ROUTER,
-        "check_estimators_empty_data_messages": ROUTER,
-        "check_estimators_fit_returns_self": ROUTER,
-        "check_estimators_nan_inf": ROUTER,
-        "check_estimators_overwrite_params": ROUTER,
-        "check_estimators_pickle": ROUTER,
-        "check_f_contiguous_array_estimator": ROUTER,
-        "check_fit2d_1feature": ROUTER,
-        "check_fit2d_1sample": ROUTER,
-        "check_fit2d_predict1d": ROUTER,
-        "check_fit_check_is_fitted": ROUTER,
-        "check_fit_idempotent": ROUTER,
-        "check_fit_score_takes_y": ROUTER,
-        "check_methods_sample_order_invariance": ROUTER,
-        "check_methods_subset_invariance": ROUTER,
-        "check_n_features_in": ROUTER,
-        "check_n_features_in_after_fitting": ROUTER,
-        "check_pipeline_consistency": ROUTER,
-        "check_positive_only_tag_during_fit": ROUTER,
-        "check_readonly_memmap_input": ROUTER,
-        "check_transformer_data_not_an_array": ROUTER,
-        "check_transformer_general": ROUTER,
-        "check_transformer_preserve_dtypes": ROUTER,
-    },
-    "LassoCVSelector": {
-        "check_dict_unchanged": BINARY,
-        "check_dont_overwrite_parameters": BINARY,
-        "check_dtype_object": BINARY,
-        "check_estimators_dtypes": BINARY,
-        "check_estimators_fit_returns_self": BINARY,
-        "check_estimators_overwrite_params": BINARY,
-        "check_f_contiguous_array_estimator": BINARY,
-        "check_fit2d_1feature": BINARY,
-        "check_fit2d_predict1d": BINARY,
-        "check_fit_score_takes_y": BINARY,
-        "check_methods_sample_order_invariance": BINARY,
-        "check_methods_subset_invariance": BINARY,
-        "check_n_features_in_after_fitting": BINARY,
-        "check_positive_only_tag_during_fit": BINARY,
-        "check_readonly_memmap_input": BINARY,
-        "check_transformer_n_iter": N_ITER,
-    },
-    "MRMRSelector": {
-        "check_dict_unchanged": BINARY,
-        "check_dont_overwrite_parameters": BINARY,
-        "check_dtype_object": BINARY,
-        "check_estimators_dtypes": BINARY,
-        "check_estimators_fit_returns_self": BINARY,
-        "check_estimators_overwrite_params": BINARY,
-        "check_f_contiguous_array_estimator": BINARY,
-        "check_fit2d_1feature": BINARY,
-        "check_fit2d_predict1d": BINARY,
-        "check_fit_score_takes_y": BINARY,
-        "check_methods_sample_order_invariance": BINARY,
-        "check_methods_subset_invariance": BINARY,
-        "check_n_features_in_after_fitting": BINARY,
-        "check_positive_only_tag_during_fit": BINARY,
-        "check_readonly_memmap_input": BINARY,
-    },
-    "MutualInfoSelector": {
-        "check_dict_unchanged": BINARY,
-        "check_dont_overwrite_parameters": BINARY,
-        "check_dtype_object": BINARY,
-        "check_estimators_dtypes": BINARY,
-        "check_estimators_fit_returns_self": BINARY,
-        "check_estimators_overwrite_params": BINARY,
-        "check_f_contiguous_array_estimator": BINARY,
-        "check_fit2d_1feature": BINARY,
-        "check_fit2d_predict1d": BINARY,
-        "check_fit_score_takes_y": BINARY,
-        "check_methods_sample_order_invariance": BINARY,
-        "check_methods_subset_invariance": BINARY,
-        "check_n_features_in_after_fitting": BINARY,
-        "check_positive_only_tag_during_fit": BINARY,
-        "check_readonly_memmap_input": BINARY,
-    },
-    "SafeSMOTE": {
-        "check_dict_unchanged": SMOTE,
-        "check_dont_overwrite_parameters": SMOTE,
-        "check_dtype_object": SMOTE,
-        "check_estimators_dtypes": SMOTE,
-        "check_estimators_fit_returns_self": SMOTE,
-        "check_estimators_overwrite_params": SMOTE,
-        "check_f_contiguous_array_estimator": SMOTE,
-        "check_fit2d_1feature": SMOTE,
-        "check_fit2d_1sample": SMOTE,
-        "check_fit2d_predict1d": SMOTE,
-        "check_fit_score_takes_y": SMOTE,
-        "check_methods_sample_order_invariance": SMOTE,
-        "check_methods_subset_invariance": SMOTE,
-        "check_n_features_in": SMOTE,
-        "check_n_features_in_after_fitting": SMOTE,
-        "check_positive_only_tag_during_fit": SMOTE,
-        "check_readonly_memmap_input": SMOTE,
-    },
-    "UnivariateFilter": {
-        "check_dict_unchanged": BINARY,
-        "check_dont_overwrite_parameters": BINARY,
-        "check_dtype_object": BINARY,
-        "check_estimators_dtypes": BINARY,
-        "check_estimators_fit_returns_self": BINARY,
-        "check_estimators_overwrite_params": BINARY,
-        "check_f_contiguous_array_estimator": BINARY,
-        "check_fit2d_1feature": BINARY,
-        "check_fit2d_predict1d": BINARY,
-        "check_fit_score_takes_y": BINARY,
-        "check_methods_sample_order_invariance": BINARY,
-        "check_methods_subset_invariance": BINARY,
-        "check_n_features_in_after_fitting": BINARY,
-        "check_positive_only_tag_during_fit": BINARY,
-        "check_readonly_memmap_input": BINARY,
-    },
+    "KindRouter": {check: ROUTER for check in (
+        "check_complex_data", "check_dict_unchanged", "check_dont_overwrite_parameters", "check_dtype_object",
+        "check_estimator_sparse_array", "check_estimator_sparse_matrix", "check_estimator_sparse_tag",
+        "check_estimators_dtypes", "check_estimators_empty_data_messages", "check_estimators_fit_returns_self",
+        "check_estimators_nan_inf", "check_estimators_overwrite_params", "check_estimators_pickle",
+        "check_f_contiguous_array_estimator", "check_fit2d_1feature", "check_fit2d_1sample",
+        "check_fit2d_predict1d", "check_fit_check_is_fitted", "check_fit_idempotent", "check_fit_score_takes_y",
+        "check_methods_sample_order_invariance", "check_methods_subset_invariance", "check_n_features_in",
+        "check_n_features_in_after_fitting", "check_pipeline_consistency", "check_positive_only_tag_during_fit",
+        "check_readonly_memmap_input", "check_transformer_data_not_an_array", "check_transformer_general",
+        "check_transformer_preserve_dtypes")},
+    "LassoCVSelector": {**_LABELS, "check_transformer_n_iter": N_ITER},
+    "MRMRSelector": dict(_LABELS),
+    "MutualInfoSelector": dict(_LABELS),
+    "SafeSMOTE": dict(_LABELS),
+    "UnivariateFilter": dict(_LABELS),
 }
 
 
@@ -189,3 +74,25 @@ def test_sklearn_conformance(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FallbackWarning)
         check(estimator)
+
+
+def test_design_needs_are_declared_as_tags():
+    from sklearn.utils import get_tags
+
+    for est in (UnivariateFilter(), MRMRSelector(), MutualInfoSelector(), LassoCVSelector(), SafeSMOTE()):
+        tags = get_tags(est)
+        assert tags.target_tags.required and tags.classifier_tags.multi_class is False, type(est).__name__
+    assert not get_tags(ZScoreScaler()).target_tags.required  # unsupervised steps keep the defaults
+    enc = get_tags(ClinicalEncoder())
+    assert enc.input_tags.allow_nan and enc.input_tags.string and enc.transformer_tags.preserves_dtype == []
+
+
+def test_missing_y_gets_scikit_learn_s_message_and_the_fix():
+    import numpy as np
+    import pytest
+
+    from alnm_ray.exceptions import SchemaMismatchError
+
+    with pytest.raises(SchemaMismatchError, match=r"univariate requires y to be passed, but the target y is None\. "
+                                                  r"univariate: y: expected the binary labels \(0/1\)"):
+        UnivariateFilter().fit(np.ones((4, 2)))

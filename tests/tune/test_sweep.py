@@ -61,6 +61,9 @@ def test_full_sweep_writes_run_folder_store_tables_and_a_report(ray_local, tmp_p
     html = build_report(run, tmp_path / "report.html", n_boot=20)
     text = html.read_text(encoding="utf-8")
     assert "Cross-validation" in text and "External validation by centre" in text
+    importance = pd.read_csv(run / "holdout_permutation_importance.csv")  # plain sets' hold-out models
+    assert set(importance.feature_set) == {"radiomics", "combined"} and set(importance.classifier) == {"lr", "nb", "knn"}
+    assert "<h2>Permutation importance (hold-out test set)</h2>" in text
 
 
 def test_interrupted_sweep_resumes_only_missing_units(ray_local, tmp_path, tiny_store) -> None:
