@@ -35,7 +35,7 @@ logger = logging.getLogger(__name__)
 #: Stored rows (every table, the cohorts scored) a run without a cluster address scores in this
 #: process.  Measured on 2 cores: 50,000 rows score in ~1 s in-process, while starting an embedded
 #: Ray and its actor pool alone takes 5-10 s, so below this size Ray only adds time.
-LOCAL_MAX_ROWS = 50_000
+LOCAL_MAX_ROWS = 1_000_000
 #: Environment variable overriding :data:`LOCAL_MAX_ROWS` (``0``: always Ray).
 ENV_LOCAL_MAX_ROWS = "ALNM_RAY_SCORE_LOCAL_MAX_ROWS"
 #: Patients per cohort the drift tests see: KS and PSI p-values are already far below any

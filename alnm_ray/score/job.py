@@ -141,8 +141,11 @@ def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
         centers = exp_centers if centers is None else centers.combine_first(exp_centers)
     else:  # tables without a cohort column (clinical) hold every cohort's patients: not a source of ids
         cased = [w for t, w in wides.items() if C.COL_COHORT in tables.longs[t].columns] or list(wides.values())
-        ids = pd.Index(sorted(set().union(*[set(w.index) for w in cased])))
-    center_of = {str(k): str(v) for k, v in (centers.items() if centers is not None else [])}
+        ids = pd.Index(np.unique(np.concatenate([w.index.to_numpy(dtype=object) for w in cased]).astype(str))
+                       if cased else [], dtype=object)  # sorted, vectorised: 200,000 ids in a Python loop cost 0.2 s
+    center_by_id = (pd.Series(centers.astype(str).to_numpy(dtype=object), index=centers.index.astype(str))
+                    if centers is not None else pd.Series([], dtype=object))
+    center_by_id = center_by_id[~center_by_id.index.duplicated()]
     upstream = source.upstream_errors
     if len(upstream):  # this cohort's failures of the bundle's reader (other readers' cases do not matter)
         upstream = upstream[(upstream[C.COL_COHORT].astype(str) == cohort)
@@ -166,6 +169,7 @@ def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
             for pid in ids.intersection(wide.index).difference(with_seq):
                 gaps.setdefault(str(pid), []).append(f"{table} {seq}")
     errors = []
+    center_of = center_by_id.reindex(list(gaps)).dropna().to_dict() if gaps else {}
     for pid in sorted(gaps):
         causes = upstream[upstream[C.COL_PATIENT].astype(str) == pid] if len(upstream) else upstream
         detail = "; ".join(f"{r.stage} {r[C.COL_SEQUENCE]}: {r.message}" for _, r in causes.head(3).iterrows())
@@ -175,8 +179,8 @@ def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
             f"{pid}: no {', '.join(gaps[pid])} features for reader {reader} in {source.name}"
             + (f" ({detail})" if detail else "; the case was not extracted or its extraction failed "
                "(see `alnm-ray sql \"SELECT * FROM errors\"`)")))
-    complete = [str(p) for p in ids if str(p) not in gaps]
-    if not complete:  # nothing to check in this partition: its patients are all error rows (or none)
+    complete = ids[~ids.astype(str).isin(list(gaps))].astype(str) if gaps else ids.astype(str)
+    if not len(complete):  # nothing to check in this partition: its patients are all error rows (or none)
         empty = pd.DataFrame({c: pd.Series([], dtype=object) for c in (C.COL_COHORT, C.COL_CENTER, C.COL_PATIENT)})
         return empty.assign(_label=pd.Series([], dtype=float)), errors, pd.DataFrame()
     parts = [wides[p.table].loc[complete, feature_columns(wides[p.table], p.kind)]
@@ -190,7 +194,7 @@ def _assemble_cohort(bundle: Bundle, source: Source, cohort: str, *, align: bool
         drift.insert(0, C.COL_COHORT, cohort)
     rows = X.copy()
     rows.insert(0, C.COL_PATIENT, rows.index.astype(str))
-    rows.insert(0, C.COL_CENTER, [center_of.get(p, "") for p in rows.index])
+    rows.insert(0, C.COL_CENTER, center_by_id.reindex(rows.index.astype(str)).fillna("").to_numpy(dtype=object))
     rows.insert(0, C.COL_COHORT, cohort)
     rows["_label"] = labels.reindex(rows.index).to_numpy() if labels is not None else np.nan
     return rows.reset_index(drop=True), errors, drift
