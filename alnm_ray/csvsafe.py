@@ -10,11 +10,13 @@ neither is text that is a plain number (``-0.5`` stays ``-0.5``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 #: First characters that make a spreadsheet read a cell as a formula.
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
@@ -44,10 +46,12 @@ def neutralize_cell(value: Any) -> Any:
 
 def neutralize_frame(df: pd.DataFrame) -> pd.DataFrame:
     """A copy of ``df`` whose text cells and column names are neutralised (numeric columns untouched)."""
+    import pandas  # only here: `alnm-ray sql --format csv` never loads pandas
+
     out = df.copy()
     for column in out.columns:
         series = out[column]
-        if pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        if pandas.api.types.is_numeric_dtype(series) or pandas.api.types.is_bool_dtype(series):
             continue
         if series.map(lambda v: isinstance(v, str)).any():
             out[column] = series.map(neutralize_cell)

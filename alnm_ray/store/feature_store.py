@@ -35,10 +35,9 @@ import socket
 import time
 import uuid
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 
 from alnm_ray._validation import did_you_mean
@@ -54,6 +53,9 @@ from alnm_ray.store.delta_log import (COMMIT_KEY, ERRORS_TABLE_DIR, RECORD_FORMA
 from alnm_ray.store.versions import (ROLE_FEATURE, SHORT_ID, VersionInfo, canonical_json, check_role,
                                      check_table_name, check_version_id, content_hash, default_role,
                                      split_ref, utc_now)
+
+if TYPE_CHECKING:
+    import pyarrow.dataset as pads
 
 logger = logging.getLogger(__name__)
 

@@ -36,8 +36,10 @@ memory limit, Ctrl-C), see :mod:`alnm_ray.store.limits`.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -50,12 +52,13 @@ import pyarrow as pa
 from alnm_ray.constants import ERROR_COLUMNS
 from alnm_ray.exceptions import StoreDamageError, StoreError
 from alnm_ray.store._problems import Problem
-from alnm_ray.store.delta_log import commit_number
+from alnm_ray.store import _fs
+from alnm_ray.store.delta_files import JsonDeltaLog, Snapshot
+from alnm_ray.store.delta_log import ERRORS_TABLE_DIR, commit_number
 from alnm_ray.store.feature_store import ERROR_ORIGIN, FeatureStore
 from alnm_ray.store.health import check_version
 from alnm_ray.store.limits import SQLLimits, run_bounded
 from alnm_ray.store.versions import VERSION_SEP, VersionInfo
-from alnm_ray.store.wide import to_wide
 
 #: Statement types a query may have.
 ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
@@ -111,32 +114,32 @@ def check_read_only(sql: str) -> None:
         )
 
 
-def _catalog_table(entries: list[VersionInfo], status: dict[str, str],
-                   broken: list[Problem]) -> pa.Table:
+#: Columns of the ``catalog`` view and their DuckDB types.
+CATALOG_COLUMNS = (
+    ("table", "VARCHAR"), ("version", "VARCHAR"), ("created", "TIMESTAMPTZ"), ("rows", "BIGINT"),
+    ("cases", "BIGINT"), ("failures", "BIGINT"), ("parent", "VARCHAR"), ("is_latest", "BOOLEAN"),
+    ("key", "VARCHAR"), ("n_columns", "BIGINT"), ("path", "VARCHAR"), ("params", "VARCHAR"),
+    ("lineage", "VARCHAR"), ("counts", "VARCHAR"), ("package_version", "VARCHAR"),
+    ("status", "VARCHAR"), ("delta_version", "BIGINT"), ("mode", "VARCHAR"))
+
+
+def _catalog_rows(entries: list[VersionInfo], status: dict[str, str],
+                  broken: list[Problem]) -> list[tuple[Any, ...]]:
     latest = {}
     for info in entries:  # oldest first: the last one per table wins
         latest[info.table] = info.version
-    rows: dict[str, list[Any]] = {k: [] for k in (
-        "table", "version", "created", "rows", "cases", "failures", "parent", "is_latest",
-        "key", "n_columns", "path", "params", "lineage", "counts", "package_version", "status",
-        "delta_version", "mode")}
+    rows: list[tuple[Any, ...]] = []
     for info in entries:
-        values: tuple[Any, ...] = (info.table, info.version, datetime.fromisoformat(info.created), info.rows,
-                  info.cases, info.failures, info.parent, latest[info.table] == info.version,
-                  ",".join(info.key), len(info.columns), info.path, json.dumps(info.params),
-                  json.dumps(info.lineage), json.dumps(info.counts), info.package_version,
-                  status.get(info.ref, "ok"), info.delta_version, info.mode)
-        for name, value in zip(rows, values):
-            rows[name].append(value)
+        rows.append((info.table, info.version, datetime.fromisoformat(info.created), info.rows,
+                     info.cases, info.failures, info.parent, latest[info.table] == info.version,
+                     ",".join(info.key), len(info.columns), info.path, json.dumps(info.params),
+                     json.dumps(info.lineage), json.dumps(info.counts), info.package_version,
+                     status.get(info.ref, "ok"), info.delta_version, info.mode))
     for problem in broken:  # unreadable entries: what is known of them, and why
-        values = (problem.table, problem.version, None, None, None, None, None, False, None, None,
-                  problem.entry, None, None, None, None, f"{problem.kind}: {problem.detail}", None, None)
-        for name, value in zip(rows, values):
-            rows[name].append(value)
-    types = [pa.string(), pa.string(), pa.timestamp("us", tz="UTC"), pa.int64(), pa.int64(),
-             pa.int64(), pa.string(), pa.bool_(), pa.string(), pa.int64(), pa.string(),
-             pa.string(), pa.string(), pa.string(), pa.string(), pa.string(), pa.int64(), pa.string()]
-    return pa.table([pa.array(v, t) for v, t in zip(rows.values(), types)], names=list(rows))
+        rows.append((problem.table, problem.version, None, None, None, None, None, False, None, None,
+                     problem.entry, None, None, None, None, f"{problem.kind}: {problem.detail}",
+                     None, None))
+    return rows
 
 
 class StoreSQL:
@@ -164,20 +167,26 @@ class StoreSQL:
     """
 
     def __init__(self, store: FeatureStore | str, *, threads: int | None = None,
-                 limits: SQLLimits | None = None) -> None:
+                 limits: SQLLimits | None = None, _referenced: str | None = None) -> None:
         self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
         self.store.check_is_store()
+        if self.store.location.is_local:
+            # this session's own reader of the logs: each one parsed once, no deltalake on the way
+            self.store = copy.copy(self.store)
+            self.store.log = JsonDeltaLog(self.store.location)
         self.limits = limits if limits is not None else SQLLimits()
         self.problems: list[Problem] = []
+        self._allowed: list[str] = []
+        self._locked = False
         self._tmp = tempfile.mkdtemp(prefix="alnm-ray-sql-")
         try:
             self._con = duckdb.connect(":memory:")
-            self._open(threads)
+            self._open(threads, _referenced)
         except BaseException:
             self.close()
             raise
 
-    def _open(self, threads: int | None) -> None:
+    def _open(self, threads: int | None, referenced: str | None) -> None:
         store = self.store
         entries, broken = store.scan()
         self._views: list[str] = []
@@ -191,7 +200,7 @@ class StoreSQL:
             if good is None or commit_number(problem) > good.delta_version:
                 self._skip(problem.table, problem, "its latest version is unknown")
         self._latest: dict[str, VersionInfo] = {}
-        errors: list[pa.Table] = []
+        failed: list[VersionInfo] = []
         for info in entries:
             if by_table[info.table] is not info or info.table in self._skipped:
                 continue  # older versions are checked when a query names them
@@ -201,31 +210,115 @@ class StoreSQL:
                 self._skip(info.table, found[0], "its latest version is damaged")
                 continue
             try:
-                dataset = store.dataset(info)
+                self._register_version(info.table, info, checked=True)
                 if info.failures:
-                    errors.append(store.read_errors(info.ref))
+                    failed.append(info)
             except StoreDamageError as err:
                 status[info.ref] = "unreadable"
                 self._skip(info.table, Problem(info.table, info.version, info.data_dir,
                                                "unreadable", str(err).split(". Run", 1)[0]),
                            "its latest version is damaged")
                 continue
-            self._register(info.table, dataset)
             self._latest[info.table] = info
-        self._register("errors", pa.concat_tables(errors, promote_options="permissive")
-                       if errors else _empty_errors())
-        self._register("catalog", _catalog_table(entries, status, broken))
+        self._errors_view(failed)
+        # tables made here, not registered Arrow objects: DuckDB's register() imports pandas
+        self._con.execute("CREATE TABLE catalog (" + ", ".join(
+            f"{_identifier(n)} {t}" for n, t in CATALOG_COLUMNS) + ")")
+        rows = _catalog_rows(entries, status, broken)
+        if rows:
+            self._con.executemany(f"INSERT INTO catalog VALUES ({', '.join('?' * len(CATALOG_COLUMNS))})",
+                                  rows)
+        self._views.append("catalog")
         self._con.execute("CREATE MACRO table_at(t, v) AS TABLE "
                           f"FROM query_table(t || '{VERSION_SEP}' || v)")
+        if referenced is not None:  # versions the query names: their files join the allowed list
+            self._register_referenced(referenced)
         if threads is not None:
             self._con.execute(f"SET threads = {int(threads)}")
         memory = self.limits.memory_bytes
-        # spill files go to a private folder that close() removes; nothing else is reachable
-        for setting in (f"memory_limit = '{memory}B'", f"max_temp_directory_size = '{4 * memory}B'",
-                        f"temp_directory = '{self._tmp}'",
-                        "autoinstall_known_extensions = false", "autoload_known_extensions = false",
-                        "enable_external_access = false", "lock_configuration = true"):
+        # spill files go to a private folder that close() removes; the only files a query can
+        # read are those of the views made from Parquet files (allowed_paths, set before the lock)
+        settings = [f"memory_limit = '{memory}B'", f"max_temp_directory_size = '{4 * memory}B'",
+                    f"temp_directory = '{self._tmp}'",
+                    "autoinstall_known_extensions = false", "autoload_known_extensions = false"]
+        if self._allowed:
+            settings.append(f"allowed_paths = [{', '.join(map(_literal, self._allowed))}]")
+        settings += ["enable_external_access = false", "lock_configuration = true"]
+        for setting in settings:
             self._con.execute(f"SET {setting}")
+        self._locked = True
+
+    def _errors_view(self, failed: list[VersionInfo]) -> None:
+        """The ``errors`` table: the error rows of ``failed`` (latest versions with failures).
+
+        Copied into the session before it is locked, so the error table's
+        files never join ``allowed_paths``.
+        """
+        names = (*ERROR_ORIGIN, *ERROR_COLUMNS)
+        if not failed:
+            self._con.execute("CREATE TABLE errors (" + ", ".join(
+                f"{_identifier(n)} VARCHAR" for n in names) + ")")
+            self._views.append("errors")
+            return
+        store, log = self.store, self.store.log
+        snapshot = None
+        if isinstance(log, JsonDeltaLog) and log.is_table(ERRORS_TABLE_DIR):
+            snapshot = store._io(lambda: log.latest_snapshot(ERRORS_TABLE_DIR), "read the error rows")
+        if snapshot is not None and snapshot.plain and set(names) <= set(snapshot.columns) and \
+                not _damaged_files(store, snapshot):
+            paths = ", ".join(_literal(store.location.path(rel)) for rel, _ in snapshot.files)
+            pairs = ", ".join(_literal(f"{i.table}\x00{i.version}") for i in failed)
+            columns = [*names, *(c for c in snapshot.columns if c not in names)]
+            try:
+                self._con.execute(
+                    f"CREATE TABLE errors AS SELECT {', '.join(map(_identifier, columns))} FROM "
+                    f"read_parquet([{paths}], union_by_name = true) WHERE "
+                    f"(\"table\" || chr(0) || \"version\") IN ({pairs})")
+            except duckdb.Error as err:
+                logger.debug("errors through Arrow: %s", err)
+            else:
+                self._views.append("errors")
+                return
+        tables = [store.read_errors(i.ref) for i in failed]
+        self._register("errors", pa.concat_tables(tables, promote_options="permissive"))
+
+    def _register_version(self, name: str, info: VersionInfo, *, checked: bool = False) -> None:
+        """Make ``name`` a view of ``info``, its files checked first.
+
+        On a local store, before the session is locked, the view reads the
+        version's Parquet files with DuckDB's ``read_parquet`` and exactly
+        those files join ``allowed_paths``; otherwise (object stores, a log
+        left to ``deltalake``, a version named after the lock) it is the
+        version's Arrow dataset.
+
+        Raises:
+            StoreDamageError: A file is missing, altered or outside the store.
+        """
+        store = self.store
+        log = store.log
+        if not checked:
+            problems = store._io(lambda: check_version(store, info), f"open {info.short}")
+            if problems:
+                raise StoreDamageError(problems[0].message(store.uri))
+        if isinstance(log, JsonDeltaLog) and not self._locked:
+            snapshot = store._io(lambda: log.snapshot(info.data_dir, info.read_version),
+                                 f"read the Delta log of {info.short}")
+            if snapshot is not None and snapshot.plain:
+                paths = [store.location.path(rel) for rel, _ in snapshot.files]
+                columns = ", ".join(_identifier(c) for c in snapshot.columns)
+                try:
+                    self._con.execute(
+                        f"CREATE VIEW {_identifier(name)} AS SELECT {columns} FROM read_parquet("
+                        f"[{', '.join(map(_literal, paths))}], union_by_name = true)")
+                except duckdb.Error as err:  # e.g. a column no file holds: Arrow null-fills it
+                    logger.debug("view %s through Arrow: %s", name, err)
+                else:
+                    self._allowed.extend(paths)
+                    self._views.append(name)
+                    return
+        self._register(name, store._io(
+            lambda: store._damage(lambda: store._delta(info).to_pyarrow_dataset(), info),
+            f"open {info.short}"))
 
     def _skip(self, table: str, problem: Problem, why: str) -> None:
         if table in self._skipped:
@@ -249,8 +342,7 @@ class StoreSQL:
         for table, version in _QUOTED_VERSION.findall(sql) + _TABLE_AT.findall(sql):
             name = f"{table}{VERSION_SEP}{version}"
             if name not in self._views:
-                info = self.store.resolve(name)
-                self._register(name, self.store.dataset(info))
+                self._register_version(name, self.store.resolve(name))
         for base in _WIDE.findall(sql):
             base = base.lower()
             name = base + WIDE_SUFFIX
@@ -258,6 +350,8 @@ class StoreSQL:
                 continue
             if "sequence" not in self._latest[base].column_names:
                 continue
+            from alnm_ray.store.wide import to_wide  # pandas: only for a wide view
+
             wide = to_wide(self.store.read(base, self._latest[base].version)).reset_index()
             self._register(name, pa.Table.from_pandas(wide, preserve_index=False))
 
@@ -316,8 +410,26 @@ class StoreSQL:
         self.close()
 
 
-def _empty_errors() -> pa.Table:
-    return pa.table({c: pa.array([], pa.string()) for c in (*ERROR_ORIGIN, *ERROR_COLUMNS)})
+def _literal(text: str) -> str:
+    """``text`` as a SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _identifier(name: str) -> str:
+    """``name`` as a double-quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _damaged_files(store: FeatureStore, snapshot: Snapshot) -> bool:
+    """Whether a file of ``snapshot`` leaves the store, is missing or has another size."""
+    for rel, size in snapshot.files:
+        try:
+            path = _fs.inside(store.location, rel, f"file {rel!r}")
+            if os.stat(path).st_size != size:
+                return True
+        except (StoreDamageError, OSError):
+            return True
+    return False
 
 
 def query(store: FeatureStore | str, sql: str, *, threads: int | None = None,
@@ -340,5 +452,5 @@ def query(store: FeatureStore | str, sql: str, *, threads: int | None = None,
         >>> query(store, "SELECT center, count(*) AS n FROM radiomics GROUP BY center")  # doctest: +SKIP
     """
     check_read_only(sql)  # refuse before opening anything
-    with StoreSQL(store, threads=threads, limits=limits) as session:
+    with StoreSQL(store, threads=threads, limits=limits, _referenced=sql) as session:
         return session.query(sql)
