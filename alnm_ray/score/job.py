@@ -1,7 +1,15 @@
 """The scoring job: a bundle applied to stored features or to new images.
 
-From stored features (``TABLE[@VERSION]`` references) the wide rows are read,
-checked against the bundle's feature schema and scored.  From manifests the
+From stored features (``TABLE[@VERSION]`` references) each table's Delta
+snapshot is streamed in partitions of whole patients, reading only the columns
+the bundle needs (:mod:`alnm_ray.score.stream`); each partition is widened,
+checked against the bundle's feature schema and scored, so the driver holds
+one partition of features, never the cohort.  Runs of at most
+:data:`~alnm_ray.score._execution.LOCAL_MAX_ROWS` stored rows (1,000,000;
+``$ALNM_RAY_SCORE_LOCAL_MAX_ROWS``) without a cluster address score in this
+process without starting Ray; larger runs, or any run given ``--address`` /
+``RAY_ADDRESS``, score in a Ray Data actor pool.  Both give the same
+predictions.  From manifests the
 bundle's own preprocessing, PyRadiomics parameters and embedding config are
 replayed through the extract / embed jobs (cases already in the store with the
 same content hash are reused, not recomputed), then the new versions are
