@@ -111,8 +111,9 @@ def best_candidate(scores: Sequence[float]) -> int:
 def cv_candidate(sets: Mapping[str, pd.DataFrame], y: pd.Series, plain: Sequence[str],
                  candidate: int, params: Mapping[str, Mapping[str, Any]], cfg: Any, *,
                  repeats: int, folds: int, seed: int, repeat_indices: Sequence[int],
-                 reader_table: Any, inner_folds: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Outer CV rows of one candidate (all its classifiers) over some repeats.
+                 reader_table: Any, inner_folds: int, fold_indices: Sequence[int] | None = None
+                 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Outer CV rows of one candidate (all its classifiers) over some repeats (and folds).
 
     Returns:
         ``(results, oof)`` like :func:`alnm_ray.model.run_cv`, plus columns
@@ -121,7 +122,8 @@ def cv_candidate(sets: Mapping[str, pd.DataFrame], y: pd.Series, plain: Sequence
     yv = y.to_numpy().astype(int)
     cfg_json = json.dumps(cfg.to_dict(), sort_keys=True)
     rows, oofs = [], []
-    for r, f, tr, te in repeated_kfold(yv, repeats, folds, seed, repeat_indices=repeat_indices):
+    for r, f, tr, te in repeated_kfold(yv, repeats, folds, seed, repeat_indices=repeat_indices,
+                                       fold_indices=fold_indices):
         s_seed = derive_seed(seed, r, f)
         for name in plain:
             X = sets[name]
