@@ -90,7 +90,8 @@ def _given(names: dict[str, str], values: dict) -> dict[str, object]:
               default=default_of(_CONFIG, "cv_on"), show_default=True,
               help="CV patients: the hold-out training patients (the test set stays untouched) or all.")
 @click.option("--chunk", type=click.IntRange(min=1), default=None,
-              help="CV repeats per Tune trial (default: about 4 trials per CPU).")
+              help="CV repeats per Tune trial (default: about 4 trials per CPU, splitting each "
+                   "repeat's folds when there are fewer repeats than that).")
 @click.option("--max-concurrent", type=click.IntRange(min=1), default=None,
               help="Concurrent trials (default: the cluster's CPUs).")
 @click.option("--max-trials", type=click.IntRange(min=0), default=None,

@@ -3,8 +3,9 @@
 For every (feature set, repeat, fold) the selection pipeline is fitted ONCE on
 the training patients and its output is shared by all classifiers; post-fusion
 sets reuse their modalities' outer selections.  Each fold is seeded from
-``(seed, repeat, fold)`` only, so a subset of repeats (``repeat_indices``, one
-Ray Tune trial) reproduces exactly the rows of the full run.
+``(seed, repeat, fold)`` only, so a subset of repeats and folds
+(``repeat_indices``, ``fold_indices``: one Ray Tune trial) reproduces exactly
+the rows of the full run.
 """
 
 from __future__ import annotations
@@ -75,7 +76,8 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
            fusion: Mapping[str, Sequence[str]] | None = None, fusion_inner_folds: int = 5,
            fusion_meta_params: Mapping[str, Any] | None = None,
            feature_sets: Sequence[str] | None = None, quiet: bool = True,
-           centers: Any = None, covariates: Any = None) -> CVOutput:
+           centers: Any = None, covariates: Any = None,
+           fold_indices: Sequence[int] | None = None) -> CVOutput:
     """Repeated stratified K-fold CV with in-fold selection shared across classifiers.
 
     Args:
@@ -103,6 +105,8 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
             its test rows).
         covariates: Frame indexed by patient id with the config's
             ``combat_covariates``.
+        fold_indices: Run only these folds of each repeat (same rows as in
+            the full run).
 
     Returns:
         :class:`CVOutput` ``(results, oof)`` -- see :data:`RESULT_COLUMNS`,
@@ -128,7 +132,8 @@ def run_cv(X_by_set: Mapping[str, pd.DataFrame], y: Any,
         raise ConfigError(f"feature_sets: {unknown} not in X_by_set ({sorted(sets)}).")
     needed = list(dict.fromkeys(plain + [p for parts in fus.values() for p in parts]))
     yv = ys.to_numpy()
-    splits = list(repeated_kfold(yv, repeats, folds, seed, repeat_indices=repeat_indices))
+    splits = list(repeated_kfold(yv, repeats, folds, seed, repeat_indices=repeat_indices,
+                                 fold_indices=fold_indices))
     cfg_json = json.dumps(cfg.to_dict(), sort_keys=True)
     cfg_hash = cfg.config_hash()
     rows: list[dict[str, Any]] = []

@@ -63,7 +63,8 @@ def holdout_split(y: Sequence[int], test_size: float = TEST_SIZE, seed: int = 0
 
 def repeated_kfold(y: Sequence[int], n_repeats: int = 20, n_folds: int = 5, seed: int = 0, *,
                    groups: Sequence[Any] | None = None,
-                   repeat_indices: Sequence[int] | None = None
+                   repeat_indices: Sequence[int] | None = None,
+                   fold_indices: Sequence[int] | None = None
                    ) -> Iterator[tuple[int, int, np.ndarray, np.ndarray]]:
     """Yield ``(repeat, fold, train_idx, test_idx)`` of repeated stratified K-fold.
 
@@ -74,6 +75,8 @@ def repeated_kfold(y: Sequence[int], n_repeats: int = 20, n_folds: int = 5, seed
         groups: Patient id per row; rows sharing an id stay together
             (StratifiedGroupKFold).  None = every row its own patient.
         repeat_indices: Only these repeats (each reproduces its folds exactly).
+        fold_indices: Only these folds of each repeat (the same splits as in
+            the full run: a repeat's folds are drawn together, then filtered).
 
     Raises:
         ConfigError: When a class has fewer rows than ``n_folds``.
@@ -86,6 +89,10 @@ def repeated_kfold(y: Sequence[int], n_repeats: int = 20, n_folds: int = 5, seed
         raise ConfigError(f"n_folds: expected at most {counts.min()} folds (rows of the smaller "
                           f"class); got {n_folds}. Lower the number of folds.")
     repeats = range(n_repeats) if repeat_indices is None else list(repeat_indices)
+    keep = set(range(n_folds)) if fold_indices is None else {int(f) for f in fold_indices}
+    if not keep <= set(range(n_folds)):
+        raise ConfigError(f"fold_indices: expected values in [0, {n_folds}); got "
+                          f"{sorted(keep - set(range(n_folds)))[:5]}. Pass fold numbers of the design.")
     for r in repeats:
         if not 0 <= int(r) < n_repeats:
             raise ConfigError(f"repeat_indices: expected values in [0, {n_repeats}); got {r}.")
@@ -97,7 +104,8 @@ def repeated_kfold(y: Sequence[int], n_repeats: int = 20, n_folds: int = 5, seed
             it = StratifiedKFold(n_folds, shuffle=True, random_state=rs).split(
                 np.zeros(labels.size), labels)
         for f, (tr, te) in enumerate(it):
-            yield int(r), f, tr, te
+            if f in keep:
+                yield int(r), f, tr, te
 
 
 def leave_one_center_out(centers: Sequence[Any]

@@ -1,7 +1,7 @@
 """``alnm-ray tune``: repeated-CV sweeps, hold-out and per-centre validation on Ray Tune.
 
-One Tune trial per coarse unit (a group of feature sets x a chunk of repeats,
-the hold-out split, or one held-out centre); each fold's selection is fitted
+One Tune trial per coarse unit (a group of feature sets x a chunk of repeats
+or of one repeat's folds, the hold-out split, or one held-out centre); each fold's selection is fitted
 once and shared by every classifier; finished units are saved so an
 interrupted sweep resumes; results land in the run folder and in the store's
 ``cv_results`` / ``oof_predictions`` tables.

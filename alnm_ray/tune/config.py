@@ -69,7 +69,8 @@ class TuneRunConfig:
         protocol: ``{"name", "version", "hash"}`` of the study protocol the settings came
             from (``tune --protocol``, ``alnm-ray run``); recorded in run.json, and part of
             the run id when given.
-        chunk: Repeats per Tune trial (None = automatic).
+        chunk: Repeats per Tune trial (None = automatic: whole repeats, or chunks of
+            folds when there are fewer repeats than wanted trials).
         max_concurrent: Concurrent trials (None = the cluster's CPUs).
         max_trials: Stop after this many trials (the rest on a later run).
         quiet: No progress line.

@@ -111,9 +111,9 @@ def best_candidate(scores: Sequence[float]) -> int:
 def cv_candidate(sets: Mapping[str, pd.DataFrame], y: pd.Series, plain: Sequence[str],
                  candidate: int, params: Mapping[str, Mapping[str, Any]], cfg: Any, *,
                  repeats: int, folds: int, seed: int, repeat_indices: Sequence[int],
-                 reader_table: Any, inner_folds: int,
+                 reader_table: Any, inner_folds: int, fold_indices: Sequence[int] | None = None,
                  metadata: Mapping[str, Any] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Outer CV rows of one candidate (all its classifiers) over some repeats.
+    """Outer CV rows of one candidate (all its classifiers) over some repeats (and folds).
 
     Args:
         metadata: Per-patient metadata of the selection steps (centres for ComBat,
@@ -127,7 +127,8 @@ def cv_candidate(sets: Mapping[str, pd.DataFrame], y: pd.Series, plain: Sequence
     yv = y.to_numpy().astype(int)
     cfg_json = json.dumps(cfg.to_dict(), sort_keys=True)
     rows, oofs = [], []
-    for r, f, tr, te in repeated_kfold(yv, repeats, folds, seed, repeat_indices=repeat_indices):
+    for r, f, tr, te in repeated_kfold(yv, repeats, folds, seed, repeat_indices=repeat_indices,
+                                       fold_indices=fold_indices):
         s_seed = derive_seed(seed, r, f)
         for name in plain:
             X = sets[name]

@@ -8,7 +8,8 @@ code) runs the next trial instead of a fresh process being started -- on a
 loaded 2-core machine that was ~10 s per trial without reuse against well
 under 1 s with it.  The sweep's data goes into the object store once
 (``tune.with_parameters``).  Tune's own console output is silenced
-(``verbose=0``); a callback drives our progress line.
+(``verbose=0``); the FIFO scheduler drives our progress line, and no callback
+is passed to ``Tuner`` (see :data:`JSON_LOGGER`).
 
 Resuming: every unit writes its result files and then a marker
 (:mod:`alnm_ray.tune.trial`); a re-run of the same command skips units whose
@@ -47,6 +48,11 @@ RAY_RESULTS_DIR = "ray_results"
 #: (the new one still prints a banner); only the JSON result logger is kept
 #: (no CSV/TensorBoard files per trial -- our results are the unit files).
 QUIET_TUNE_ENV: dict[str, str] = {"RAY_AIR_NEW_OUTPUT": "0", "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1"}
+#: The JSON result logger (the result grid reads its ``result.json``), named through
+#: ``RAY_TUNE_CALLBACKS`` rather than passed as a callback: callbacks passed to
+#: ``Tuner`` make ``tune.run`` record telemetry by importing the MLflow, W&B, Comet and
+#: Aim integrations (1.2 s of the driver before the first trial, measured).
+JSON_LOGGER = "ray.tune.logger.JsonLoggerCallback"
 #: Set around ``Tuner.fit`` too: Tune's own SIGINT handler would swallow Ctrl-C, return
 #: normally (so the command exited 0) and advise ``Tuner.restore``, which is not how a
 #: sweep resumes.  Without it Ctrl-C raises :class:`KeyboardInterrupt` out of ``fit``;
@@ -127,27 +133,32 @@ def _prepare_run_dir(run_dir: Path, run_id: str, cfg: TuneRunConfig, overwrite: 
                       encoding="utf-8")
 
 
-def _progress_callback(bar: Any) -> Any:
-    from ray import tune
+def _progress_scheduler(bar: Any) -> Any:
+    """Tune's FIFO scheduler, advancing the progress line as trials end.
 
-    class ProgressCallback(tune.Callback):
-        """Advances the progress line as trials end (dropped when pickled)."""
+    A scheduler rather than a ``tune.Callback``: see :data:`JSON_LOGGER`.
+    """
+    from ray.tune.schedulers import FIFOScheduler
+
+    class ProgressScheduler(FIFOScheduler):
+        """FIFO order; the bar is dropped when pickled (Tune saves its state)."""
 
         def __init__(self) -> None:
+            super().__init__()
             self.bar = bar
             self.failed = 0
 
         def __getstate__(self) -> dict:
-            return {"bar": NullProgress(), "failed": self.failed}
+            return {**self.__dict__, "bar": NullProgress()}
 
-        def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        def on_trial_complete(self, tune_controller: Any, trial: Any, result: dict) -> None:
             self.bar.update(1)
 
-        def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        def on_trial_error(self, tune_controller: Any, trial: Any) -> None:
             self.failed += 1
             self.bar.update(1, failed=self.failed)
 
-    return ProgressCallback()
+    return ProgressScheduler()
 
 
 def trial_overhead(records: list[dict[str, Any]], fit_start: float, fit_end: float,
@@ -195,28 +206,37 @@ def trial_overhead(records: list[dict[str, Any]], fit_start: float, fit_end: flo
             "workers": float(len(by_pid))}
 
 
+def tune_callbacks_env() -> dict[str, str]:
+    """``RAY_TUNE_CALLBACKS`` for ``Tuner.fit``: any callbacks already named, plus :data:`JSON_LOGGER`.
+
+    Example:
+        >>> tune_callbacks_env()["RAY_TUNE_CALLBACKS"].endswith("JsonLoggerCallback")
+        True
+    """
+    named = [c for c in os.environ.get("RAY_TUNE_CALLBACKS", "").split(",") if c.strip()]
+    return {"RAY_TUNE_CALLBACKS": ",".join(dict.fromkeys(named + [JSON_LOGGER]))}
+
+
 def run_tuner(todo: list[Unit], payload: TrialPayload, run_dir: Path, *, concurrent: int,
               quiet: bool) -> tuple[list[str], float]:
     """Run ``todo`` units as one Tune grid; return (error texts, wall seconds)."""
 
     from ray import tune
 
-    from ray.tune.logger import JsonLoggerCallback
-
     bar = progress(len(todo), "tune trials", quiet=quiet)
     fn = tune.with_resources(tune.with_parameters(trainable, payload=payload), {"cpu": 1})
     tuner = tune.Tuner(
         fn, param_space={UNIT_KEY: tune.grid_search([u.uid for u in todo])},
         tune_config=tune.TuneConfig(max_concurrent_trials=concurrent, reuse_actors=True,
+                                    scheduler=_progress_scheduler(bar),
                                     trial_dirname_creator=lambda t: f"trial_{t.trial_id}"),
         run_config=tune.RunConfig(
             name=f"sweep-{time.strftime('%Y%m%d-%H%M%S')}",
             storage_path=str((run_dir / RAY_RESULTS_DIR).resolve()), verbose=0,
-            callbacks=[_progress_callback(bar), JsonLoggerCallback()],
             failure_config=tune.FailureConfig(max_failures=0)))
     start = time.perf_counter()
     logger.debug("tuner built; fitting %d trials", len(todo))
-    with bar, environ({**QUIET_TUNE_ENV, **NO_TUNE_SIGINT_ENV}):
+    with bar, environ({**QUIET_TUNE_ENV, **NO_TUNE_SIGINT_ENV, **tune_callbacks_env()}):
         grid = tuner.fit()  # Ctrl-C: KeyboardInterrupt propagates (the CLI exits 130)
     seconds = time.perf_counter() - start
     logger.debug("tuner finished in %.1f s", seconds)

@@ -176,6 +176,7 @@ def _run_cv_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.Da
     if unit.candidate is None:
         out = run_cv(sets, y, cfg.classifier_map(), sel, repeats=cfg.repeats, folds=cfg.folds,
                      seed=cfg.seed, repeat_indices=list(unit.repeats),
+                     fold_indices=list(unit.folds) or None,
                      reader_table=payload.reader_ratings, fusion=dict(unit.fusion),
                      fusion_inner_folds=cfg.fusion_inner_folds,
                      fusion_meta_params=cfg.fusion_meta_params or None, feature_sets=list(unit.plain),
@@ -186,6 +187,7 @@ def _run_cv_unit(unit: Unit, payload: TrialPayload) -> tuple[pd.DataFrame, pd.Da
     params = payload.candidates[unit.candidate]
     res, oof = cv_candidate(sets, y, unit.plain, unit.candidate, params, sel, repeats=cfg.repeats,
                             folds=cfg.folds, seed=cfg.seed, repeat_indices=list(unit.repeats),
+                            fold_indices=list(unit.folds) or None,
                             reader_table=payload.reader_ratings, inner_folds=cfg.inner_folds,
                             metadata=prepare_metadata(sel, y.index, payload.centers))
     return res, oof, {}

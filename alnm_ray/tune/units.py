@@ -5,7 +5,10 @@ trial, which costs tenths of a second to seconds per trial on a small machine
 (measured: see ``benchmarks/bench_tune.py``), more than one classifier fit.
 So a CV unit is (a group of feature sets, a chunk of repeats): the trial runs
 :func:`alnm_ray.model.run_cv` over its repeats for every classifier, fitting
-each fold's selection once and sharing it across the classifiers.  A
+each fold's selection once and sharing it across the classifiers.  When a
+sweep has fewer repeats than the trials it wants (3 repeats on 2 CPUs: two
+waves, one CPU idle for the second), the automatic plan splits each repeat's
+folds into chunks instead (same rows: folds are seeded by repeat and fold).  A
 post-fusion set is grouped with its component sets so their per-fold
 selections are shared too.  The hold-out protocol and every held-out centre
 are one unit per group as well.  With a random search, every CV unit is
@@ -45,6 +48,7 @@ class Unit:
         fusion: ``((post name, (components...)), ...)`` evaluated and reported.
         components: Every set the unit needs (plain + fusion components).
         repeats: CV repeats (kind "cv").
+        folds: CV folds of each repeat (kind "cv"; empty = all of them).
         center: Held-out centre (kind "loco").
         candidate: Random-search candidate index (kind "cv" with a search).
         cost: Relative cost estimate (largest units are scheduled first).
@@ -59,6 +63,7 @@ class Unit:
     center: str | None = None
     candidate: int | None = None
     cost: float = 1.0
+    folds: tuple[int, ...] = ()
 
     @property
     def sets(self) -> list[str]:
@@ -144,6 +149,21 @@ def auto_chunks(repeats: int, n_groups: int, cpus: int, samples: int = 1) -> int
     return max(1, min(repeats, math.ceil(want / max(1, n_groups * samples))))
 
 
+def fold_pieces(repeats: int, folds: int, n_groups: int, cpus: int, samples: int = 1) -> int:
+    """Fold chunks per repeat when the repeats alone give fewer trials than wanted.
+
+    :func:`auto_chunks` caps the trials per group at one per repeat; with
+    fewer repeats than that, each repeat's folds are split so the sweep still
+    has about ``TRIALS_PER_CPU`` trials per CPU (1 = whole repeats).
+
+    Example:
+        >>> fold_pieces(3, 5, n_groups=1, cpus=2), fold_pieces(20, 5, n_groups=1, cpus=2)
+        (3, 1)
+    """
+    want = math.ceil(TRIALS_PER_CPU * max(1, int(cpus)) / max(1, n_groups * samples))
+    return 1 if want <= repeats else min(folds, math.ceil(want / repeats))
+
+
 def _group_cost(plain: Sequence[str], fusion: Mapping[str, Sequence[str]],
                 widths: Mapping[str, int], inner_folds: int) -> float:
     def one(name: str) -> float:
@@ -164,7 +184,8 @@ def plan_units(plain: Sequence[str], fusion: Mapping[str, Sequence[str]], *, rep
         repeats, folds: CV design.
         widths: Feature count per set (cost estimate only).
         cpus: Concurrent trials (automatic chunking).
-        chunk: Repeats per CV unit (None = automatic).
+        chunk: Repeats per CV unit (None = automatic: whole repeats, or chunks
+            of folds when there are fewer repeats than wanted trials).
         holdout: Add the hold-out units.
         centers: Held-out centres of leave-one-centre-out (empty = none).
         samples: Random-search candidates (None = no search).
@@ -176,6 +197,8 @@ def plan_units(plain: Sequence[str], fusion: Mapping[str, Sequence[str]], *, rep
     groups = set_groups(plain, fusion)
     n_chunks = auto_chunks(repeats, len(groups), cpus, samples or 1)
     chunks = repeat_chunks(repeats, n_chunks=n_chunks, chunk=chunk)
+    pieces = 1 if chunk is not None else fold_pieces(repeats, folds, len(groups), cpus, samples or 1)
+    fold_sets = [()] if pieces == 1 else repeat_chunks(folds, n_chunks=pieces)
     units: list[Unit] = []
     for g_plain, g_fus in groups:
         key = slug(",".join(g_plain + list(g_fus)))
@@ -185,11 +208,13 @@ def plan_units(plain: Sequence[str], fusion: Mapping[str, Sequence[str]], *, rep
         search_factor = 1.0 if samples is None else 2.0
         candidates = [None] if samples is None else list(range(samples))
         for reps in chunks:
-            for k in candidates:
-                uid = f"{KIND_CV}.{key}.r{reps[0]:03d}-{reps[-1]:03d}" + (
-                    "" if k is None else f".c{k:03d}")
-                units.append(Unit(uid, KIND_CV, tuple(g_plain), fus, comps, reps, None, k,
-                                  cost * len(reps) * folds * search_factor))
+            for fs in fold_sets:
+                for k in candidates:
+                    uid = (f"{KIND_CV}.{key}.r{reps[0]:03d}-{reps[-1]:03d}"
+                           + (f".f{fs[0]:02d}-{fs[-1]:02d}" if fs else "")
+                           + ("" if k is None else f".c{k:03d}"))
+                    units.append(Unit(uid, KIND_CV, tuple(g_plain), fus, comps, reps, None, k,
+                                      cost * len(reps) * (len(fs) or folds) * search_factor, fs))
         heavy = 1.0 if samples is None else float(samples)
         if holdout:
             units.append(Unit(f"{KIND_HOLDOUT}.{key}", KIND_HOLDOUT, tuple(g_plain), fus, comps,

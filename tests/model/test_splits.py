@@ -40,6 +40,18 @@ def test_repeat_subset_reproduces_full_run():
         list(repeated_kfold(y, 4, 5, repeat_indices=[4]))
 
 
+def test_fold_subset_reproduces_full_run():
+    y = np.array([0, 1] * 15)
+    full = {(r, f): (tr, te) for r, f, tr, te in repeated_kfold(y, 3, 5, seed=4)}
+    part = list(repeated_kfold(y, 3, 5, seed=4, repeat_indices=[1], fold_indices=[3, 0]))
+    assert [(r, f) for r, f, _, _ in part] == [(1, 0), (1, 3)]
+    for r, f, tr, te in part:
+        np.testing.assert_array_equal(tr, full[(r, f)][0])
+        np.testing.assert_array_equal(te, full[(r, f)][1])
+    with pytest.raises(ConfigError, match=r"fold_indices: expected values in \[0, 5\); got \[5\]"):
+        list(repeated_kfold(y, 3, 5, fold_indices=[5]))
+
+
 def test_rows_of_one_patient_stay_together():
     groups = np.repeat(np.arange(30), 2)
     y = np.repeat(np.r_[np.zeros(18), np.ones(12)], 2).astype(int)

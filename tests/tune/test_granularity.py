@@ -38,6 +38,17 @@ def test_one_trial_per_repeat_and_one_trial_in_all_give_the_rows_of_run_cv(ray_l
     assert len(a) == 2 * 4 * 3 * 3
     np.testing.assert_array_equal(a["auc"].to_numpy(), b["auc"].to_numpy())
     np.testing.assert_array_equal(a["selected_features"].to_numpy(), b["selected_features"].to_numpy())
+    # The automatic plan on 2 CPUs splits each repeat's folds into trials: same rows and predictions.
+    auto = run_sweep(cfg.replace(max_concurrent=2), tmp_path / "auto")
+    assert auto.run_id == fine.run_id
+    assert all(u.folds for u in auto.units) and len(auto.units) == 2 * 3 * 2
+    c = pd.read_parquet(tmp_path / "auto" / "cv_results.parquet").sort_values(KEY)
+    np.testing.assert_array_equal(a["auc"].to_numpy(), c["auc"].to_numpy())
+    np.testing.assert_array_equal(a["selected_features"].to_numpy(), c["selected_features"].to_numpy())
+    oof_key = KEY[:3] + ["patient_id"]
+    oof_fine = pd.read_parquet(tmp_path / "fine" / "oof_predictions.parquet").sort_values(oof_key)
+    oof_auto = pd.read_parquet(tmp_path / "auto" / "oof_predictions.parquet").sort_values(oof_key)
+    np.testing.assert_array_equal(oof_fine["probability"].to_numpy(), oof_auto["probability"].to_numpy())
     inputs = fine.inputs
     ref = run_cv(inputs.sets, inputs.y, list(DETERMINISTIC), cfg.selection_config(), repeats=3,
                  folds=3, seed=0).results.sort_values(KEY)

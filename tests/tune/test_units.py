@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from alnm_ray.tune.units import KIND_CV, KIND_HOLDOUT, KIND_LOCO, auto_chunks, plan_units, repeat_chunks, set_groups, slug
+from alnm_ray.tune.units import (
+    KIND_CV,
+    KIND_HOLDOUT,
+    KIND_LOCO,
+    auto_chunks,
+    fold_pieces,
+    plan_units,
+    repeat_chunks,
+    set_groups,
+    slug,
+)
 
 
 def test_fusion_sets_sharing_a_component_form_one_group() -> None:
@@ -49,6 +59,20 @@ def test_plan_has_unique_ids_all_kinds_and_largest_first() -> None:
     costs = [u.cost for u in units]
     assert costs == sorted(costs, reverse=True)
     assert units[0].plain == ("radiomics",)
+
+
+def test_few_repeats_are_split_into_fold_chunks_covering_every_fold_once() -> None:
+    assert fold_pieces(3, 5, n_groups=1, cpus=2) == 3
+    assert fold_pieces(8, 5, n_groups=1, cpus=2) == 1
+    units = plan_units(["radiomics"], {}, repeats=3, folds=5, widths={}, cpus=2, holdout=False)
+    cv = [u for u in units if u.kind == KIND_CV]
+    assert len(cv) == 9 and all(len(u.repeats) == 1 and u.folds for u in cv)
+    pairs = sorted((r, f) for u in cv for r in u.repeats for f in u.folds)
+    assert pairs == [(r, f) for r in range(3) for f in range(5)]
+    assert len({u.uid for u in cv}) == 9 and "cv.radiomics.r001-001.f04-04" in {u.uid for u in cv}
+    # --chunk keeps whole repeats (and the ids of earlier run folders).
+    assert all(u.folds == () for u in plan_units(["radiomics"], {}, repeats=3, folds=5, widths={},
+                                                 cpus=2, chunk=1, holdout=False))
 
 
 def test_search_repeats_every_cv_unit_per_candidate() -> None:
