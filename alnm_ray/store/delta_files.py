@@ -171,13 +171,13 @@ class JsonDeltaLog(DeltaLog):
             for path in commit.removes:
                 live.pop(path, None)
             for add in commit.adds:
-                path, size = add.get("path"), add.get("size")
-                if not isinstance(path, str) or "%" in path or not isinstance(size, int) \
+                name, size = add.get("path"), add.get("size")
+                if not isinstance(name, str) or "%" in name or not isinstance(size, int) \
                         or isinstance(size, bool):
                     return None  # encoded or odd entries: deltalake decodes them
                 if add.get("deletionVector"):
                     plain = False
-                live[path] = size
+                live[name] = size
             metadata = commit.metadata or metadata
             protocol = commit.protocol or protocol
         if not isinstance(metadata, dict):
