@@ -94,6 +94,9 @@ def validation_sets(model: Any, cohort: Any, feature_set: str, train_ids: Sequen
             X = assemble_feature_set(feature_set, {t: w.loc[w.index.intersection(ids.index)]
                                                    for t, w in cohort.tables.items()}, join="inner")
             X = X.reindex(columns=list(columns))
+            batch = getattr(model, "batch_column", None)
+            if batch and cohort.centers is not None:  # ComBat reads each patient's centre
+                X = X.assign(**{batch: cohort.centers.reindex(X.index).to_numpy()})
             out[str(name)] = (labels.loc[X.index].to_numpy(int), np.asarray(model.predict_proba(X))[:, 1])
         except Exception as err:  # a set the bundle cannot score is named in the card, not fatal to training
             logger.warning("model card: validation set %s not evaluated: %s", name, err)

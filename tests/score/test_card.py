@@ -54,3 +54,22 @@ def test_a_bundle_without_background_says_so_in_its_card():
     card = render_card(meta, metrics, background_rows=0)
     assert "stores no training rows (`--explain-background 0`)" in card and "centres: c1, c2" in card
     assert "stores 5 training patients' rows" in render_card(meta, metrics, background_rows=5)
+
+
+def test_a_harmonising_bundle_evaluates_its_held_out_sets_with_their_centres(tmp_path, long_factory,
+                                                                            fast_selection):
+    """ComBat reads each patient's centre: the card's held-out sets get it too, not a NaN centre."""
+    import pandas as pd
+
+    rng = np.random.default_rng(5)
+    parts = [long_factory(rng, 40, cohort="a", center="c1"), long_factory(rng, 40, cohort="a", center="c2",
+                                                                         shift=0.5)]
+    for i, part in enumerate(parts):  # distinct ids across the two centres
+        part["patient_id"] = part["patient_id"].astype(str) + f"-{i}"
+    store = FeatureStore(tmp_path / "store")
+    store.write_version("radiomics", pd.concat(parts, ignore_index=True),
+                        params={"pyradiomics_params": {"setting": {}}})
+    train_bundle(store, TrainConfig("radiomics", "lr", selection={**fast_selection, "harmonize": "combat"},
+                                    seed=2), str(tmp_path / "b"))
+    card = load_bundle(tmp_path / "b").extras["model_card"].decode("utf-8")
+    assert "(test) |" in card and "not evaluated" not in card
