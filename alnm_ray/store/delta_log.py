@@ -115,7 +115,7 @@ class DeltaLog:
         """
         out = []
         for info in _fs.list_dir(self.location.fs, self.location.path(TABLES_DIR)):
-            if info.type == pafs.FileType.Directory and _valid_table(info.base_name) \
+            if info.type == pafs.FileType.Directory and valid_table_name(info.base_name) \
                     and self.is_table(f"{TABLES_DIR}/{info.base_name}"):
                 out.append(info.base_name)
         return sorted(out)
@@ -291,7 +291,8 @@ class DeltaLog:
         return out, broken
 
 
-def _valid_table(name: str) -> bool:
+def valid_table_name(name: str) -> bool:
+    """Whether ``name`` can name a table (see :func:`~alnm_ray.store.versions.check_table_name`)."""
     try:
         check_table_name(name)
     except ConfigError:
@@ -313,7 +314,8 @@ def _log_problem(rel: str, version: int, err: BaseException) -> Problem:
                    f"{rel}/_delta_log")
 
 
-def _is_count(value: Any) -> bool:
+def is_count(value: Any) -> bool:
+    """Whether ``value`` is a non-negative integer (not a bool)."""
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
@@ -329,6 +331,36 @@ def _foreign(table: str, rel: str, commit: Commit, read_version: int,
         rows=0, cases=0, failures=0, params={"operation": commit.operation}, path=location.display(rel),
         data_dir=rel, role=default_role(table), delta_version=commit.version,
         read_version=read_version, mode="overwrite")
+
+
+def check_record_fields(record: dict, table: str, bad: Any) -> None:
+    """Check the fields every version record has (the Delta commit record and the old catalog entry).
+
+    ``bad(name, expected, found)`` builds the error raised for a wrong field.
+    """
+    get = lambda name: record.get(name, _MISSING)  # noqa: E731
+    try:
+        datetime.fromisoformat(get("created"))
+    except (TypeError, ValueError):
+        raise bad("created", "an ISO-8601 time", get("created")) from None
+    for name in ("rows", "cases", "failures"):
+        if not is_count(get(name)):
+            raise bad(name, "a non-negative integer", get(name))
+    key, columns = record.get("key", []), record.get("columns", [])
+    if not (isinstance(key, list) and all(isinstance(k, str) for k in key)):
+        raise bad("key", "a list of column names", key)
+    if not (isinstance(columns, list) and all(
+            isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in columns)):
+        raise bad("columns", "a list of [name, type] pairs", columns)
+    for name in ("params", "lineage", "counts", "file_sizes", "file_sha256"):
+        if not isinstance(record.get(name) or {}, dict):
+            raise bad(name, "a JSON object", record.get(name))
+    parent = record.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        raise bad("parent", "a version id or null", parent)
+    role = record.get("role") or default_role(table)
+    if role not in ROLES:
+        raise bad("role", f"one of {', '.join(ROLES)}", role)
 
 
 def record_to_info(record: Any, table: str, delta_version: int, read_version: int,
@@ -357,33 +389,14 @@ def record_to_info(record: Any, table: str, delta_version: int, read_version: in
     version = get("version")
     if not isinstance(version, str) or not VERSION_ID_RE.match(version):
         raise bad("version", "a version id (letters, digits, '_', '-')", version)
-    created = get("created")
-    try:
-        datetime.fromisoformat(created)
-    except (TypeError, ValueError):
-        raise bad("created", "an ISO-8601 time", created) from None
-    for name in ("rows", "cases", "failures"):
-        if not _is_count(get(name)):
-            raise bad(name, "a non-negative integer", get(name))
-    key, columns = record.get("key", []), record.get("columns", [])
-    if not (isinstance(key, list) and all(isinstance(k, str) for k in key)):
-        raise bad("key", "a list of column names", key)
-    if not (isinstance(columns, list) and all(
-            isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in columns)):
-        raise bad("columns", "a list of [name, type] pairs", columns)
-    for name in ("params", "lineage", "counts", "file_sha256"):
-        if not isinstance(record.get(name) or {}, dict):
-            raise bad(name, "a JSON object", record.get(name))
+    check_record_fields(record, table, bad)
     digests = record.get("file_sha256") or {}
     if not all(_fs.is_plain_relpath(k) and isinstance(v, str) and _SHA256.match(v)
                for k, v in digests.items()):
         raise bad("file_sha256", "{file name: 64 hex digits}", digests)
-    parent = record.get("parent")
-    if parent is not None and not isinstance(parent, str):
-        raise bad("parent", "a version id or null", parent)
+    created, key, columns, parent = record["created"], record.get("key", []), record.get("columns", []), \
+        record.get("parent")
     role = record.get("role") or default_role(table)
-    if role not in ROLES:
-        raise bad("role", f"one of {', '.join(ROLES)}", role)
     mode = record.get("mode", "overwrite")
     if mode not in MODES:
         raise bad("mode", f"one of {', '.join(MODES)}", mode)

@@ -49,7 +49,7 @@ from alnm_ray.store._problems import Problem
 from alnm_ray.store._writer import (ROW_GROUP_ROWS, ROWS_PER_FILE, WrittenData, _check_keys,
                                     as_table, normalize_errors, sort_order, write_parts)
 from alnm_ray.store.delta_log import (COMMIT_KEY, ERRORS_TABLE_DIR, RECORD_FORMAT, TABLES_DIR,
-                                      DeltaLog, _valid_table, table_dir)
+                                      DeltaLog, valid_table_name, table_dir)
 from alnm_ray.store.versions import (ROLE_FEATURE, SHORT_ID, VersionInfo, canonical_json, check_role,
                                      check_table_name, check_version_id, content_hash, default_role,
                                      split_ref, utc_now)
@@ -798,7 +798,7 @@ class FeatureStore:
         # its files in a folder that has no log yet
         folders = [table_dir(i.base_name) for i in self._io(
             lambda: _fs.list_dir(fs, self.location.path(TABLES_DIR)), "list the tables")
-            if i.type == pafs.FileType.Directory and _valid_table(i.base_name)]
+            if i.type == pafs.FileType.Directory and valid_table_name(i.base_name)]
         for rel in folders + [ERRORS_TABLE_DIR]:
             referenced = self._io(lambda r=rel: referenced_files(self, r), "read a Delta log")
             for info in _fs.list_dir(fs, self.location.path(rel)):

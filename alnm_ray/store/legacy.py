@@ -19,16 +19,16 @@ import os
 import posixpath
 import re
 import uuid
-from datetime import datetime
 from typing import Any
 
 import pyarrow.fs as pafs
 
 from alnm_ray._validation import did_you_mean
-from alnm_ray.exceptions import ConfigError, StoreDamageError, StoreError
+from alnm_ray.exceptions import StoreDamageError, StoreError
 from alnm_ray.store import _fs
 from alnm_ray.store._problems import Problem
-from alnm_ray.store.versions import (ROLES, SHORT_ID, VERSION_ID_RE, VersionInfo, check_table_name,
+from alnm_ray.store.delta_log import check_record_fields, is_count, valid_table_name
+from alnm_ray.store.versions import (SHORT_ID, VERSION_ID_RE, VersionInfo, check_table_name,
                                      default_role)
 
 logger = logging.getLogger(__name__)
@@ -57,7 +57,7 @@ class Catalog:
         fs = self.location.fs
         names = []
         for info in _fs.list_dir(fs, self.location.path(CATALOG_DIR)):
-            if (info.type == pafs.FileType.Directory and _valid_table(info.base_name)
+            if (info.type == pafs.FileType.Directory and valid_table_name(info.base_name)
                     and self._entry_files(info.base_name)):
                 names.append(info.base_name)
         return sorted(names)
@@ -245,14 +245,6 @@ class Catalog:
                               self.location)
 
 
-def _valid_table(name: str) -> bool:
-    try:
-        check_table_name(name)
-    except ConfigError:
-        return False
-    return True
-
-
 def _stem(path: str) -> str:
     return posixpath.basename(path)[: -len(".json")]
 
@@ -261,10 +253,6 @@ def _detail(err: StoreDamageError) -> str:
     """The expected/found part of an entry's message (without the entry's name and the fix)."""
     text = str(err).split(". Run `alnm-ray features", 1)[0].split(". Restore it", 1)[0]
     return _ENTRY_PREFIX.sub("", text, count=1)
-
-
-def _is_count(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 def record_to_info(record: Any, table: str, stem: str, rel: str,
@@ -301,14 +289,8 @@ def record_to_info(record: Any, table: str, stem: str, rel: str,
         raise bad("table", f"{table!r} (the catalog folder it lies in)", get("table"))
     if get("version") != stem or not VERSION_ID_RE.match(stem):
         raise bad("version", f"{stem!r} (its file name)", get("version"))
-    created = get("created")
-    try:
-        datetime.fromisoformat(created)
-    except (TypeError, ValueError):
-        raise bad("created", "an ISO-8601 time", created) from None
-    for name in ("rows", "cases", "failures"):
-        if not _is_count(get(name)):
-            raise bad(name, "a non-negative integer", get(name))
+    check_record_fields(record, table, bad)
+    created = record["created"]
     data_dir = get("data_dir")
     if not (_fs.is_plain_relpath(data_dir) and data_dir.count("/") == 2
             and data_dir.startswith(f"tables/{table}/")):
@@ -320,26 +302,14 @@ def record_to_info(record: Any, table: str, stem: str, rel: str,
     if errors_file is not None and not _fs.is_plain_name(errors_file):
         raise bad("errors_file", "a plain file name or null", errors_file)
     key, columns = record.get("key", []), record.get("columns", [])
-    if not (isinstance(key, list) and all(isinstance(k, str) for k in key)):
-        raise bad("key", "a list of column names", key)
-    if not (isinstance(columns, list) and all(
-            isinstance(c, list) and len(c) == 2 and all(isinstance(x, str) for x in c) for c in columns)):
-        raise bad("columns", "a list of [name, type] pairs", columns)
-    for name in ("params", "lineage", "counts", "file_sizes", "file_sha256"):
-        if not isinstance(record.get(name) or {}, dict):
-            raise bad(name, "a JSON object", record.get(name))
     sizes, digests = record.get("file_sizes") or {}, record.get("file_sha256") or {}
-    if not all(_fs.is_plain_name(k) and _is_count(v) for k, v in sizes.items()):
+    if not all(_fs.is_plain_name(k) and is_count(v) for k, v in sizes.items()):
         raise bad("file_sizes", "{file name: size in bytes}", sizes)
     if not all(_fs.is_plain_name(k) and isinstance(v, str) and _SHA256.match(v)
                for k, v in digests.items()):
         raise bad("file_sha256", "{file name: 64 hex digits}", digests)
     parent = record.get("parent")
-    if parent is not None and not isinstance(parent, str):
-        raise bad("parent", "a version id or null", parent)
     role = record.get("role") or default_role(table)  # entries written before roles were recorded
-    if role not in ROLES:
-        raise bad("role", f"one of {', '.join(ROLES)}", role)
     return VersionInfo(
         table=table, version=stem, created=created, rows=record["rows"], cases=record["cases"],
         failures=record["failures"], params=record.get("params") or {},
