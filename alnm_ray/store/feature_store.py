@@ -456,7 +456,9 @@ class FeatureStore:
         if changed is not None and version_id is not None and latest is not None:
             plan = self._incremental_plan(latest, data, changed, key)
         if plan is not None and latest is not None:
-            return self._write_changes(table, plan, version_id or "", record, error_rows, role, latest)
+            info = self._write_changes(table, plan, version_id or "", record, error_rows, role, latest)
+            if info is not None:  # always, with the whole content to fall back on
+                return info
         return self._write_whole(table, data, version_id, record, error_rows, role, key)
 
     def _base_record(self, table: str, vid: str, role: str, mode: str, error_rows: pa.Table | None,
@@ -632,8 +634,9 @@ class FeatureStore:
         mask |= self._differs(latest, full, ~mask, new_keys, old_keys)
         upserts = full.filter(pa.array(mask))
         replaced = pc.is_in(joined(upserts), old_keys) if upserts.num_rows else pa.array([], pa.bool_())
-        return {"full": full, "upserts": upserts, "deletes": before.filter(gone), "keys": keys,
-                "cases": cases, "replaces": bool(pc.any(replaced).as_py()) if len(replaced) else False}
+        return {"full": full, "schema": full.schema, "rows_after": full.num_rows, "upserts": upserts,
+                "deletes": before.filter(gone), "keys": keys, "cases": cases,
+                "replaces": bool(pc.any(replaced).as_py()) if len(replaced) else False}
 
     def _differs(self, latest: VersionInfo, full: pa.Table, check: Any, new_keys: pa.Array,
                  old_keys: pa.Array) -> Any:
@@ -673,13 +676,16 @@ class FeatureStore:
         return out
 
     def _write_changes(self, table: str, plan: dict[str, Any], vid: str, record: dict[str, Any],
-                       error_rows: pa.Table | None, role: str, latest: VersionInfo) -> VersionInfo:
-        full, upserts, deletes, keys = plan["full"], plan["upserts"], plan["deletes"], plan["keys"]
+                       error_rows: pa.Table | None, role: str, latest: VersionInfo
+                       ) -> VersionInfo | None:
+        """Commit ``plan`` (an append or a merge); ``None`` when another writer won and there is
+        no whole content to fall back on (:meth:`upsert` then plans again)."""
+        upserts, deletes, keys, schema = plan["upserts"], plan["deletes"], plan["keys"], plan["schema"]
         mode = "merge" if (deletes.num_rows or plan["replaces"]) else "append"
         if not upserts.num_rows and not deletes.num_rows:
             mode = "append"
-        record.update(self._base_record(table, vid, role, mode, error_rows, full.schema, keys,
-                                        full.num_rows, plan["cases"]))
+        record.update(self._base_record(table, vid, role, mode, error_rows, schema, keys,
+                                        plan["rows_after"], plan["cases"]))
         record["changes"] = {"upserted": upserts.num_rows, "deleted": deletes.num_rows}
         action = f"write a version of {table!r}"
         self._write_errors(table, vid, error_rows)
@@ -696,7 +702,7 @@ class FeatureStore:
                 record["file_sha256"] = {n: d[1] for n, d in digests.items()}
                 adds = [(n, digests[n][0], rows) for n, rows in zip(written.files, written.file_rows)
                         if rows or not upserts.num_rows]
-                self._commit_adds(table, adds if upserts.num_rows else [], full.schema, "append", record)
+                self._commit_adds(table, adds if upserts.num_rows else [], schema, "append", record)
             except BaseException:
                 self._remove_files(folder, written.files)
                 raise
@@ -704,12 +710,110 @@ class FeatureStore:
                 self._remove_files(folder, written.files)
             return self._committed(table, vid)
         if not self._merge(table, upserts, deletes, keys, record, latest):
+            if plan.get("full") is None:
+                return None
             logger.info("%s changed while merging; writing the whole version instead", table)
             record.pop("changes", None)
-            return self._write_whole(table, full, vid, {k: record[k] for k in
-                                                        ("params", "lineage", "counts", "parent")},
+            return self._write_whole(table, plan["full"], vid, {k: record[k] for k in
+                                                                ("params", "lineage", "counts", "parent")},
                                      error_rows, role, keys)
         return self._committed(table, vid)
+
+    def upsert(self, table: str, rows: Any, *, key: tuple[str, ...] | list[str], version_id: str,
+               delete: Any = None, params: dict | None = None, lineage: dict | None = None,
+               errors: Any = None, counts: dict | None = None, role: str | None = None) -> VersionInfo:
+        """Commit a new version of ``table``: its latest content with ``rows`` put in by key.
+
+        Unlike :meth:`write_version`, the caller hands over only what changes:
+        ``rows`` replace the rows of the same key and add the others; rows
+        whose key is in ``delete`` (and not in ``rows``) are removed.  Only the
+        key columns of the latest version are read, and only ``rows`` are
+        written (a Delta append, or a merge when a key is replaced or removed).
+        A new table, or ``rows`` with other columns than the latest version,
+        falls back to reading the latest content and writing it whole.
+
+        Args:
+            table: Table name.
+            rows: The new and replacing rows (Table or DataFrame), with the table's columns.
+            key: Columns identifying a row.
+            version_id: The new version's id (content address computed by the caller).
+            delete: Key values (a Table/DataFrame with the key columns) to remove.
+            params, lineage, errors, counts, role: As for :meth:`write_version`.
+
+        Returns:
+            The committed :class:`VersionInfo` (the existing one when ``version_id`` exists).
+
+        Example:
+            >>> import pyarrow as pa, tempfile
+            >>> store = FeatureStore(tempfile.mkdtemp())
+            >>> _ = store.write_version("scores", pa.table({"patient_id": ["p1", "p2"], "p": [0.1, 0.2]}),
+            ...                         key=("patient_id",), role="output")
+            >>> info = store.upsert("scores", pa.table({"patient_id": ["p2", "p3"], "p": [0.5, 0.3]}),
+            ...                     key=("patient_id",), version_id="v2", role="output")
+            >>> info.mode, info.rows, store.read("scores").column("p").to_pylist()
+            ('merge', 3, [0.1, 0.5, 0.3])
+        """
+        import pyarrow.compute as pc
+
+        from alnm_ray.constants import CASE_KEY
+
+        check_table_name(table)
+        check_version_id(version_id)
+        role = check_role(role) if role is not None else default_role(table)
+        keys = tuple(key)
+        data = as_table(rows, "rows")
+        gone = as_table(delete, "delete").select(list(keys)) if delete is not None else None
+        for _ in range(COMMIT_RETRIES):
+            existing = self._io(lambda: self.log.get(table, version_id), "read the Delta log")
+            if existing is not None:
+                return existing
+            latest = self.latest(table)
+            same = latest is not None and tuple(latest.key) == keys and \
+                [(f.name, str(f.type)) for f in data.schema] == [tuple(c) for c in latest.columns]
+            if latest is None or not same:
+                return self._upsert_whole(table, data, gone, keys, latest, version_id, params, lineage,
+                                          errors, counts, role)
+            cases_cols = [c for c in CASE_KEY if c in data.schema.names]
+            _check_keys(data.select(list(dict.fromkeys([*keys, *cases_cols]))), keys, cases_cols)
+            before = self.read(table, latest.version, columns=list(dict.fromkeys([*keys, *cases_cols])))
+            old, new = joined_keys(before, keys), joined_keys(data, keys)
+            replaced = pc.is_in(old, value_set=new)
+            removed = pc.and_(pc.is_in(old, value_set=joined_keys(gone, keys)), pc.invert(replaced)) \
+                if gone is not None and gone.num_rows else pa.array([False] * before.num_rows)
+            kept = before.filter(pc.invert(pc.or_(replaced, removed)))
+            after = pa.concat_tables([kept.select(cases_cols), data.select(cases_cols)]) if cases_cols else None
+            plan = {"full": None, "schema": data.schema, "upserts": data, "keys": keys,
+                    "deletes": before.select(list(keys)).filter(removed),
+                    "rows_after": kept.num_rows + data.num_rows,
+                    "cases": after.group_by(cases_cols).aggregate([]).num_rows if after is not None else 0,
+                    "replaces": bool(pc.any(replaced).as_py()) if before.num_rows else False}
+            record: dict[str, Any] = {"params": _jsonable(params, "params"),
+                                      "lineage": _jsonable(lineage, "lineage"),
+                                      "counts": _jsonable(counts, "counts"), "parent": latest.version}
+            info = self._write_changes(table, plan, version_id, record, normalize_errors(errors), role,
+                                       latest)
+            if info is not None:
+                return info
+        raise StoreError(f"table {table!r}: expected to commit version {version_id[:SHORT_ID]}; other writers "
+                         f"changed the table {COMMIT_RETRIES} times while it was planned. Run the command again.")
+
+    def _upsert_whole(self, table: str, data: pa.Table, gone: pa.Table | None, keys: tuple[str, ...],
+                      latest: VersionInfo | None, version_id: str, params: Any, lineage: Any,
+                      errors: Any, counts: Any, role: str) -> VersionInfo:
+        """:meth:`upsert` on a new table or with other columns: the whole content, written as a version."""
+        import pyarrow.compute as pc
+
+        full = data
+        if latest is not None:
+            before = self.read(table, latest.version)
+            old = joined_keys(before, keys)
+            drop = pc.is_in(old, value_set=joined_keys(data, keys))
+            if gone is not None and gone.num_rows:
+                drop = pc.or_(drop, pc.is_in(old, value_set=joined_keys(gone, keys)))
+            full = pa.concat_tables([before.filter(pc.invert(drop)), data], promote_options="permissive")
+        return self.write_version(table, full, version_id=version_id, params=params, lineage=lineage,
+                                  parent=latest.version if latest is not None else None, errors=errors,
+                                  counts=counts, key=keys, role=role)
 
     def _merge(self, table: str, upserts: pa.Table, deletes: pa.Table, keys: tuple[str, ...],
                record: dict[str, Any], latest: VersionInfo) -> bool:

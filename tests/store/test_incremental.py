@@ -127,3 +127,62 @@ def test_an_incremental_version_id_that_exists_writes_nothing(store, long_table)
     again = store.write_version("radiomics", full, version_id="v2", changed=_patients(full, {"p003"}))
     assert again == first and _digests(store, "radiomics") == files
     assert len(DeltaTable(store.table_uri("radiomics")).history()) == 2
+
+
+# --- upsert: the caller hands over only the rows that change --------------------------------------
+KEY = ("cohort", "patient_id")
+
+
+def _scores(ids, p, cohort="c1"):
+    return pa.table({"cohort": [cohort] * len(ids), "patient_id": list(ids), "p": [float(x) for x in p]})
+
+
+def test_upsert_appends_new_keys_and_merges_replaced_or_deleted_ones(store) -> None:
+    first = store.write_version("scores", _scores(["a", "b", "c"], [0.1, 0.2, 0.3]), key=KEY, role="output")
+    before = _digests(store, "scores")
+    added = store.upsert("scores", _scores(["d"], [0.4]), key=KEY, version_id="u1", role="output")
+    assert added.mode == "append" and added.rows == 4 and added.parent == first.version
+    assert all(_digests(store, "scores")[n] == d for n, d in before.items())  # nothing rewritten
+    merged = store.upsert("scores", _scores(["b"], [0.9]), key=KEY, version_id="u2", role="output",
+                          delete=_scores(["c", "zz"], [0, 0]).select(list(KEY)))
+    assert merged.mode == "merge" and merged.rows == 3 and merged.cases == 3
+    assert store.read("scores").to_pydict() == {"cohort": ["c1"] * 3, "patient_id": ["a", "b", "d"],
+                                                "p": [0.1, 0.9, 0.4]}
+    assert _operations(store, "scores")[-2:] == ["WRITE", "MERGE"]
+    assert store.read("scores@u1").num_rows == 4 and store.read(f"scores@{first.version}").num_rows == 3
+    again = store.upsert("scores", _scores(["b"], [0.9]), key=KEY, version_id="u2", role="output")
+    assert again.delta_version == merged.delta_version  # an existing id writes nothing
+
+
+def test_upsert_reads_only_the_key_columns_of_the_latest_version(store, monkeypatch) -> None:
+    wide = _scores(["a", "b"], [0.1, 0.2]).append_column("blob", pa.array(["x" * 1000, "y" * 1000]))
+    store.write_version("scores", wide, key=KEY, role="output")
+    asked: list = []
+    real = type(store).read
+
+    def spy(self, table, version=None, columns=None):  # the real read, recording what was asked
+        asked.append(columns)
+        return real(self, table, version, columns)
+
+    monkeypatch.setattr(type(store), "read", spy)
+    new = _scores(["c"], [0.3]).append_column("blob", pa.array(["z"]))
+    store.upsert("scores", new, key=KEY, version_id="u1", role="output")
+    assert asked and all(c is not None and "blob" not in c for c in asked)
+
+
+def test_upsert_on_a_new_table_or_other_columns_writes_the_whole_content(store) -> None:
+    made = store.upsert("scores", _scores(["a"], [0.1]), key=KEY, version_id="u0", role="output")
+    assert made.mode == "overwrite" and made.rows == 1
+    wider = _scores(["b"], [0.2]).append_column("extra", pa.array([1.0]))
+    info = store.upsert("scores", wider, key=KEY, version_id="u1", role="output")
+    assert info.mode == "overwrite" and info.rows == 2
+    back = store.read("scores").to_pydict()
+    assert back["patient_id"] == ["a", "b"] and back["extra"][1] == 1.0 and back["extra"][0] is None
+
+
+def test_upsert_refuses_duplicate_keys_in_its_rows(store) -> None:
+    from alnm_ray.exceptions import SchemaMismatchError
+
+    store.write_version("scores", _scores(["a"], [0.1]), key=KEY, role="output")
+    with pytest.raises(SchemaMismatchError, match="expected one row per key"):
+        store.upsert("scores", _scores(["b", "b"], [0.2, 0.3]), key=KEY, version_id="u1", role="output")
