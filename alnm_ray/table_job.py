@@ -226,8 +226,10 @@ def hash_cases(manifest: pd.DataFrame, plan: PreprocessPlan, config_hash: str, v
     from alnm_ray.extract.case import case_name
     from alnm_ray.extract.hashing import case_hash, sha256_file
 
+    records = manifest.to_dict("records")  # one Series per row (iloc) cost ~0.3 ms per case
+
     def one(i: int) -> tuple[int, str, dict[str, str] | None]:
-        row = manifest.iloc[i]
+        row = records[i]
         key = [row[c] for c in CASE_KEY]
         pre = plan.for_sequence(row["sequence"]).hash()
         try:
@@ -236,7 +238,7 @@ def hash_cases(manifest: pd.DataFrame, plan: PreprocessPlan, config_hash: str, v
             h = stable_hash({"key": key, "unreadable": str(err), "params": config_hash, "preprocess": pre})
             name = str(getattr(err, "filename", "") or "")
             which = {str(row[COL_IMAGE]): "image", str(row[COL_MASK]): "mask"}.get(name, "file")
-            msg = (f"{case_name(row.to_dict())}: {which} {name}: {err.strerror or err}. Check the {which} path "
+            msg = (f"{case_name(row)}: {which} {name}: {err.strerror or err}. Check the {which} path "
                    "in the manifest.")
             return i, h, {"stage": "read", "error_type": type(err).__name__, "message": msg}
         h = case_hash(key=key, image_sha256=img, mask_sha256=msk, mask_label=row[COL_MASK_LABEL],
@@ -329,7 +331,8 @@ def assemble_rows(parts: list[pd.DataFrame], manifest: pd.DataFrame, *,
     features = list(feature_columns) or [c for c in out.columns if c not in meta_columns]
     out = out[meta + features]
     for col in features:
-        out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
+        if out[col].dtype != "float64":  # float64 columns are already what to_numeric would give
+            out[col] = pd.to_numeric(out[col], errors="coerce").astype("float64")
     for col in meta:
         if col in (COL_LABEL, COL_MASK_LABEL):
             out[col] = pd.to_numeric(out[col], errors="coerce").astype("Int64")
@@ -415,7 +418,7 @@ def run_table_job(manifest: pd.DataFrame, store: Any, job: TableJob, *, report: 
     todo = todo[~todo[COL_CASE_HASH].isin(set(stored[COL_CASE_HASH]))]
     items = [{**{c: row[c] for c in CASE_KEY}, COL_IMAGE: str(row[COL_IMAGE]), COL_MASK: str(row[COL_MASK]),
               COL_MASK_LABEL: str(row[COL_MASK_LABEL]), COL_CASE_HASH: row[COL_CASE_HASH]}
-             for _, row in todo.iterrows()]
+             for row in todo.to_dict("records")]
     # cases an earlier, killed run finished but never committed
     resumed = checkpoint.load(item[COL_CASE_HASH] for item in items) if checkpoint is not None else []
     done_before = {r[COL_CASE_HASH] for r in resumed}

@@ -28,6 +28,7 @@ import logging
 import warnings
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
@@ -72,11 +73,13 @@ class _CaseExtractor:
         radiomics.setVerbosity(logging.ERROR)
         self.plan, self.params, self.debug, self.checkpoint = plan, params, debug, checkpoint
 
-    def __call__(self, batch: pd.DataFrame) -> pa.Table:
-        results = [process_case(row, self.plan, self.params, debug=self.debug) for row in batch.to_dict("records")]
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        results = [process_case(row, self.plan, self.params, debug=self.debug) for row in batch.to_pylist()]
+        table = results_to_arrow(results)  # built once: the block returned and its checkpoint
         if self.checkpoint is not None:  # survives a killed driver; one file per block
-            self.checkpoint.save_batch(results_to_arrow([r for r in results if r.ok]))
-        return results_to_arrow(results)
+            ok = [r.ok for r in results]
+            self.checkpoint.save_batch(table if all(ok) else table.filter(pa.array(ok, pa.bool_())))
+        return table
 
 
 def cases_per_block(n_items: int, actors: int) -> int:
@@ -90,6 +93,15 @@ def cases_per_block(n_items: int, actors: int) -> int:
     return max(1, min(MAX_CASES_PER_BLOCK, n_items // max(1, actors * BLOCKS_PER_ACTOR)))
 
 
+def _actor_pool(strategy: Any, size: int, blocks: int) -> Any:
+    """An autoscaling pool of 1..``size`` actors starting with as many as there are blocks (at most ``size``)."""
+    initial = max(1, min(size, blocks))
+    try:
+        return strategy(min_size=1, max_size=size, initial_size=initial)
+    except TypeError:  # a Ray without initial_size: the pool grows from one actor
+        return strategy(min_size=1, max_size=size)
+
+
 def _run_dataset(items: list[dict[str, Any]], plan: PreprocessPlan, params: ExtractionParams, *,
                  debug: bool, num_cpus: int | None, checkpoint: CaseCheckpoint | None = None) -> list[dict[str, Any]]:
     """Extract ``items`` on Ray Data; returns one record per item that came back."""
@@ -100,11 +112,14 @@ def _run_dataset(items: list[dict[str, Any]], plan: PreprocessPlan, params: Extr
 
     size = max(1, int(num_cpus or cluster_cpus()))
     per_block = cases_per_block(len(items), size)
-    ds: Any = ray.data.from_items(items, override_num_blocks=-(-len(items) // per_block))
-    # An autoscaling pool (1..CPUs): a fixed pool taking every CPU can deadlock Ray Data.
+    blocks = -(-len(items) // per_block)
+    ds: Any = ray.data.from_items(items, override_num_blocks=blocks)
+    # An autoscaling pool (1..CPUs): a fixed pool taking every CPU can deadlock Ray Data.  All its
+    # actors start at once (initial_size): grown one by one, the second started ~2.4 s after the
+    # first on 2 cores (bench_extract.py --suite many), a worker idle all that time.
     kwargs: dict[str, Any] = {
-        "batch_size": per_block, "batch_format": "pandas", "num_cpus": 1,
-        "compute": ActorPoolStrategy(min_size=1, max_size=size),
+        "batch_size": per_block, "batch_format": "pyarrow", "num_cpus": 1,
+        "compute": _actor_pool(ActorPoolStrategy, size, blocks),
         "fn_constructor_kwargs": {"plan": plan, "params": params, "debug": debug, "checkpoint": checkpoint}}
     try:
         # Ray Data retries a case whose actor died forever by default; a case that reliably
@@ -128,7 +143,15 @@ def _feature_rows(records: list[dict[str, Any]], manifest: pd.DataFrame) -> pd.D
         return pd.DataFrame(columns=[*CASE_KEY, COL_CASE_HASH, COL_EXTRACTED_AT])
     meta = pd.DataFrame([{**{c: r[c] for c in CASE_KEY}, COL_CASE_HASH: r[COL_CASE_HASH],
                           COL_EXTRACTED_AT: r["extracted_at"]} for r in records])
-    feats = pd.DataFrame.from_records([dict(zip(r["feature_names"], r["feature_values"])) for r in records])
+    # Records with the same feature names (one list per distinct list: share_feature_names) become
+    # one float64 matrix each: a dict per case and a column-by-column frame took ~1 s per 1,000 cases.
+    groups: dict[tuple[str, ...], list[int]] = {}
+    for i, r in enumerate(records):
+        groups.setdefault(tuple(r["feature_names"] or ()), []).append(i)
+    parts = [pd.DataFrame(np.array([records[i]["feature_values"] for i in rows], dtype="float64").reshape(len(rows), len(names)),
+                          index=rows, columns=list(names))
+             for names, rows in groups.items()]
+    feats = parts[0] if len(parts) == 1 else pd.concat(parts, sort=False).sort_index()
     return pd.concat([meta, feats.astype("float64")], axis=1)
 
 
@@ -189,9 +212,10 @@ def _version_params(params: ExtractionParams, plan: PreprocessPlan, versions: di
     features = [c for c in out.columns if c not in BASE_META_COLUMNS]
     by_seq = {}
     if features and len(out):
-        present = out[features].notna()
-        for seq, idx in out.groupby("sequence").groups.items():
-            by_seq[str(seq)] = int(present.loc[idx].any(axis=0).sum())
+        present = out[features].notna().to_numpy()
+        sequences = out["sequence"].astype(str).to_numpy()
+        for seq in sorted(set(sequences)):
+            by_seq[seq] = int(present[sequences == seq].any(axis=0).sum())
     return {"pyradiomics_params": params.as_dict(), "params_source": params.source,
             "params_sha256": params.hash(), "dropped_image_types": [list(d) for d in params.dropped],
             "preprocess": plan.to_dict(), "preprocess_sha256": plan.hash(), "library_versions": versions,
