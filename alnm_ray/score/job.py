@@ -337,37 +337,32 @@ def _check_once(seen: dict[tuple[str, str], str], name: str, cohort: str, patien
 
 def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: pd.DataFrame,
                        sources: Sequence[Source], rows_in: int) -> str:
-    """New ``predictions`` version: earlier rows, minus this bundle's re-scored patients, plus these."""
+    """New ``predictions`` version: earlier rows, minus this bundle's re-scored patients, plus these.
+
+    Only this run's rows are written (:meth:`~alnm_ray.store.FeatureStore.upsert`: an append, or a
+    merge by bundle, cohort and patient); patients of this run that failed lose this bundle's
+    earlier prediction.  The earlier predictions are not read, only their keys.
+    """
     table = C.TABLE_PREDICTIONS
     latest = store.latest(table)
-    data = preds
-    changed = None
-    if latest is not None:
-        previous = store.read(table, latest.version).to_pandas()
-        touched = pd.MultiIndex.from_frame(pd.concat([
-            preds[[C.COL_COHORT, C.COL_PATIENT]], errors[[C.COL_COHORT, C.COL_PATIENT]]]).astype(str))
-        mine = previous["bundle_id"].astype(str) == bundle.bundle_id
-        again = pd.MultiIndex.from_frame(previous[[C.COL_COHORT, C.COL_PATIENT]].astype(str)).isin(touched)
-        kept = previous[~(mine & again)]
-        data = pd.concat([kept, preds], ignore_index=True)
-        # the store writes only these rows (a merge by key), not the earlier predictions again
-        changed = np.r_[np.zeros(len(kept), bool), np.ones(len(preds), bool)]
+    data = preds.copy()
     data[C.COL_LABEL] = pd.array(data[C.COL_LABEL], dtype="Int64")
-    info = store.write_version(
-        table, data, params={"bundle_id": bundle.bundle_id, "threshold": bundle.threshold,
-                             "feature_set": bundle.metadata["feature_set"],
-                             "classifier": bundle.metadata["classifier"]},
+    failed = errors[[C.COL_COHORT, C.COL_PATIENT]].astype(str).assign(bundle_id=bundle.bundle_id)
+    version_id = content_hash({
+        "table": table, "parent": latest.version if latest is not None else None,
+        "bundle_id": bundle.bundle_id, "rows": hashlib.sha256(pd.util.hash_pandas_object(
+            preds.astype(str), index=False).to_numpy().tobytes()).hexdigest(),
+        "failed": sorted(map(list, failed.itertuples(index=False)))})
+    info = store.upsert(
+        table, data, key=PREDICTION_KEY, version_id=version_id,
+        delete=failed[list(PREDICTION_KEY)] if len(failed) else None,
+        params={"bundle_id": bundle.bundle_id, "threshold": bundle.threshold,
+                "feature_set": bundle.metadata["feature_set"], "classifier": bundle.metadata["classifier"]},
         lineage={"bundle": bundle.path, "bundle_id": bundle.bundle_id,
                  "bundle_signature": bundle.signature.to_dict() if bundle.signature else None,
                  "sources": [s.name for s in sources],
                  "inputs": {t: i.version for s in sources for t, i in s.tables.infos.items()}},
-        parent=None if latest is None else latest.version, errors=errors, key=PREDICTION_KEY,
-        counts={"rows_in": rows_in, "scored": len(preds), "failed": len(errors)},
-        version_id=None if changed is None else content_hash({
-            "table": table, "parent": latest.version if latest is not None else None,
-            "bundle_id": bundle.bundle_id, "rows": hashlib.sha256(pd.util.hash_pandas_object(
-                preds.astype(str), index=False).to_numpy().tobytes()).hexdigest()}),
-        changed=changed)
+        errors=errors, counts={"rows_in": rows_in, "scored": len(preds), "failed": len(errors)})
     return info.version
 
 
