@@ -73,8 +73,32 @@ def _metric_key(*parts: str) -> str:
 def _start(uri: str, experiment: str | None) -> Any:
     mlflow = import_optional()
     mlflow.set_tracking_uri(uri)
-    mlflow.set_experiment(experiment or DEFAULT_EXPERIMENT)
+    try:
+        mlflow.set_experiment(experiment or DEFAULT_EXPERIMENT)
+    except mlflow.exceptions.MlflowException as err:
+        raise ConfigError(_refused(uri, err)) from err
     return mlflow
+
+
+def _refused(uri: str, err: BaseException) -> str:
+    text = str(err).splitlines()[0][:300] if str(err) else type(err).__name__
+    fix = ("set MLFLOW_ALLOW_FILE_STORE=true to keep a local file store (what the alnm-ray[mlflow] client "
+           "writes), or log to a tracking server (--mlflow-uri http://host:5000); a database store "
+           "(sqlite:///path/mlflow.db) needs the full mlflow package"
+           if "filesystem tracking backend" in text or "file store" in text.lower() else
+           "check the URI (sqlite:///path/mlflow.db, http://host:5000) and that the server is reachable")
+    return (f"--mlflow-uri {uri!r}: expected an MLflow tracking store that accepts runs; MLflow refused it "
+            f"({text}). Fix: {fix}.")
+
+
+def check_uri(uri: str, *, experiment: str | None = None) -> None:
+    """Fail fast, before hours of work, when MLflow refuses ``uri`` (a file store MLflow 3 no longer
+    accepts, a server that does not answer).
+
+    Raises:
+        ConfigError: The four-part message naming the URI and the fix.
+    """
+    _start(uri, experiment)
 
 
 def log_tune_run(uri: str, run_dir: PathLike, *, experiment: str | None = None) -> str:

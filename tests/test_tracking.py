@@ -105,3 +105,16 @@ def test_a_missing_optional_package_gets_a_four_part_message():
     text = str(err.value)
     assert text.startswith("--mlflow-uri: expected the optional package 'mlflow_not_installed_here'")
     assert "it is not" in text and "pip install 'alnm-ray[mlflow]'" in text and "drop --mlflow-uri" in text
+
+
+def test_a_file_store_mlflow_refuses_fails_fast_with_the_fix(tmp_path, monkeypatch):
+    from alnm_ray.tracking import check_uri
+
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    uri = (tmp_path / "mlruns").as_uri()
+    with pytest.raises(ConfigError) as err:
+        check_uri(uri)
+    assert f"--mlflow-uri {uri!r}: expected an MLflow tracking store" in str(err.value)
+    assert "MLFLOW_ALLOW_FILE_STORE=true" in str(err.value)
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    check_uri(uri)  # accepted once the switch is set

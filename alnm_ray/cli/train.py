@@ -132,6 +132,10 @@ def train(ctx: CliContext, store: str | None, run_dir: str | None, feature_set: 
     if threshold:
         settings["threshold"] = threshold
     config = TrainConfig(feature_set=feature_set, classifier=classifier, run=run_dir, **settings)
+    if mlflow_uri:  # a tracking store MLflow refuses fails before the fit
+        from alnm_ray.tracking import check_uri
+
+        check_uri(mlflow_uri)
     result = train_bundle(store, config, out, overwrite=overwrite, signing_key=signing_key, unsigned=unsigned,
                           explain_background=explain_background)
     if mlflow_uri:

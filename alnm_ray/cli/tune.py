@@ -206,6 +206,10 @@ def _sweep(ctx: CliContext, cfg, inputs, *, store: str, out: str, overwrite: boo
                    f"{', '.join(inputs.feature_sets)}; {len(cfg.classifiers)} classifier(s); "
                    f"{repeats} x {folds}-fold CV", err=True)
     check_run_dir(out, cfg.run_hash(inputs.table_versions), overwrite)  # before Ray starts, too
+    if mlflow_uri:  # a tracking store MLflow refuses fails now, not after the sweep
+        from alnm_ray.tracking import check_uri
+
+        check_uri(mlflow_uri)
     add_run_log(out)
     try:
         with ray_session(ctx.ray_config()):
