@@ -26,14 +26,17 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from alnm_ray._validation import check_range, did_you_mean, look_up_option
-from alnm_ray.exceptions import ConfigError, NotFittedError, SchemaMismatchError
-from alnm_ray.preprocess.histogram import HistogramLandmarks
+from alnm_ray import exceptions
+from alnm_ray.exceptions import ConfigError, SchemaMismatchError
 from alnm_ray.typing import PathLike
+
+if TYPE_CHECKING:  # the histogram module imports scikit-learn: only configs that normalise with it load it
+    from alnm_ray.preprocess.histogram import HistogramLandmarks
 
 #: Image interpolators for resampling (masks always use nearest neighbour).
 INTERPOLATORS: tuple[str, ...] = ("bspline", "linear", "nearest")
@@ -161,6 +164,8 @@ class PreprocessConfig:
                 raise ConfigError(f"histogram: landmarks are given but normalize is {self.normalize!r}; "
                                   "expected normalize: histogram with them. Set normalize: histogram, or "
                                   "remove the histogram entry.")
+            from alnm_ray.preprocess.histogram import HistogramLandmarks
+
             if not isinstance(self.histogram, HistogramLandmarks):
                 try:
                     set_(self, "histogram", HistogramLandmarks.from_dict(self.histogram))
@@ -179,7 +184,7 @@ class PreprocessConfig:
             NotFittedError: ``normalize: histogram`` without landmarks.
         """
         if not self.fitted:
-            raise NotFittedError(
+            raise exceptions.NotFittedError(
                 f"{what}: normalize: histogram expected fitted landmarks in the config's 'histogram' "
                 "entry; found none. Fit them on the training images: `alnm-ray run` does so on the "
                 "training split (RUN/histogram/<sequence>.json), or fit "
@@ -276,7 +281,7 @@ class PreprocessPlan:
         missing = self.unfitted(sequences)
         if missing:
             shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
-            raise NotFittedError(
+            raise exceptions.NotFittedError(
                 f"preprocess plan {self.name!r}: sequence(s) {shown}: normalize: histogram expected fitted "
                 "landmarks in the sequence's 'histogram' entry; found none. Fit them on the training "
                 "images: `alnm-ray run` does so on the training split (RUN/histogram/<sequence>.json), "
