@@ -16,9 +16,13 @@ Plus, once, ``extract``: ``alnm-ray synth`` of an ``--images``-patient image
 cohort (small size) and ``alnm-ray extract`` of its manifest into a store.
 
 Each stage is one fresh CLI process (``--num-cpus 2``); reported per stage:
-wall seconds, the driver's peak RSS (``VmHWM`` of the CLI process, polled), and
-the bytes the stage added to the store.  The table then shows how each grows
-from the smallest to the largest size (x wall, x RSS against x patients).
+wall seconds, the driver's peak RSS (``VmHWM`` of the CLI process, polled; Ray
+workers are not included), the bytes the stage added to the store and the
+1-minute load average when it ended.  The lookup must return its patient and
+``score`` must write one prediction per patient, else the run stops.  ``--json``
+is rewritten after every size, so a run cut short keeps what it measured.  The
+table then shows how each grows from the smallest to the largest size (x wall,
+x RSS against x patients).
 
 Usage::
 
@@ -97,7 +101,8 @@ def run_stage(args: list[str], store: Path | None, cwd: Path | None = None) -> d
     if proc.returncode != 0:
         raise RuntimeError(f"alnm-ray {' '.join(args)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-3000:]}")
     added = (tree_bytes(store) - before) if store is not None else 0
-    return {"wall_s": wall, "driver_peak_rss_mib": peak[0] / 1024, "store_bytes_added": added}
+    return {"wall_s": wall, "driver_peak_rss_mib": peak[0] / 1024, "store_bytes_added": added,
+            "load_1min_end": os.getloadavg()[0], "stdout": out}
 
 
 def one_size(work: Path, n: int, args: argparse.Namespace) -> dict[str, dict[str, Any]]:
@@ -118,10 +123,14 @@ def one_size(work: Path, n: int, args: argparse.Namespace) -> dict[str, dict[str
                      f"avg(\"T2WI__original_glcm_F000\") AS m FROM {TABLE} GROUP BY center"], store)
     look = run_stage(["sql", "--store", str(store),
                       f"SELECT * FROM {TABLE} WHERE patient_id = 'P{n // 2:06d}'"], store)
+    if f"P{n // 2:06d}" not in look.pop("stdout"):
+        raise RuntimeError("the patient lookup returned no row")
+    agg.pop("stdout")
     out["sql"] = {"wall_s": agg["wall_s"] + look["wall_s"],
                   "driver_peak_rss_mib": max(agg["driver_peak_rss_mib"], look["driver_peak_rss_mib"]),
                   "store_bytes_added": agg["store_bytes_added"] + look["store_bytes_added"],
-                  "aggregate_s": agg["wall_s"], "lookup_s": look["wall_s"]}
+                  "aggregate_s": agg["wall_s"], "lookup_s": look["wall_s"],
+                  "load_1min_end": look["load_1min_end"]}
     out["tune"] = run_stage(["tune", "--store", str(store), "--out", str(root / "run"), "--feature-sets",
                              TABLE, "--classifiers", args.classifiers, "--repeats", str(args.repeats),
                              "--folds", str(args.folds), "--selection", str(sel), "--no-holdout",
@@ -131,7 +140,11 @@ def one_size(work: Path, n: int, args: argparse.Namespace) -> dict[str, dict[str
                               "--selection", str(sel), "--out", str(bundle), "--unsigned"], store)
     out["score"] = run_stage(["score", str(bundle), "--features", TABLE, "--store", str(store), "--out",
                               str(root / "predictions.parquet"), "--trust-unsigned"], store)
+    scored = len(pd.read_parquet(root / "predictions.parquet"))
+    if scored != n:
+        raise RuntimeError(f"score wrote {scored} predictions for {n} patients")
     for stage in out.values():
+        stage.pop("stdout", None)
         stage["table_mib"] = table_mib
     return out
 
@@ -142,6 +155,7 @@ def extraction(work: Path, patients: int, seed: int) -> dict[str, Any]:
     manifest = next(iter(sorted(cohort.glob("*manifest*.csv"))))
     store = work / "image_store"
     res = run_stage(["extract", str(manifest), "--store", str(store)], store, cwd=cohort)
+    res.pop("stdout")
     return {"patients": patients, "synth_s": synth["wall_s"], **res}
 
 
@@ -154,8 +168,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--images", type=int, default=100,
-                    help="Patients of the synthetic image cohort extracted once (0 = skip; the "
-                         "capacity figure uses 1000, about an hour on 2 loaded cores).")
+                    help="Patients of the synthetic image cohort extracted once (0 = skip; 200 "
+                         "patients = 1,560 cases took 9 min on 2 loaded cores).")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
@@ -163,8 +177,17 @@ def main() -> None:
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; CPUs {os.cpu_count()}; "
           f"6 sequences x {args.features} features; tune {args.repeats} x {args.folds}, {args.classifiers}",
           flush=True)
+    where = "import alnm_ray, os; print(os.path.dirname(alnm_ray.__file__))"
+    code = subprocess.run([sys.executable, "-c", where], capture_output=True, text=True, env=ENV).stdout.strip()
+    commit = subprocess.run(["git", "-C", code, "rev-parse", "--short", "HEAD"], capture_output=True,
+                            text=True).stdout.strip() or "unknown (not a git checkout)"
+    print(f"alnm_ray from {code} (commit {commit})", flush=True)
     result: dict[str, Any] = {"load_average_start": load, "features_per_sequence": args.features,
-                              "sizes": {}}
+                              "alnm_ray": code, "commit": commit, "settings": vars(args), "sizes": {}}
+
+    def save() -> None:
+        if args.json:
+            Path(args.json).write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
     with tempfile.TemporaryDirectory(prefix="alnm-bench-scale-") as tmp:
         work = Path(tmp)
         for n in args.patients:
@@ -172,12 +195,15 @@ def main() -> None:
             for stage, r in result["sizes"][n].items():
                 print(f"  {n:>6} patients  {stage:<7} {r['wall_s']:8.1f} s  driver peak RSS "
                       f"{r['driver_peak_rss_mib']:7.0f} MiB  store +{r['store_bytes_added'] / 2**20:8.2f} MiB"
-                      f"  (table in memory {r['table_mib']:.0f} MiB)", flush=True)
+                      f"  (table in memory {r['table_mib']:.1f} MiB; load {r['load_1min_end']:.1f})",
+                      flush=True)
+            save()
         if args.images:
             result["extract"] = e = extraction(work, args.images, args.seed)
             print(f"  extract: {e['patients']} synthetic patients: {e['wall_s']:.1f} s, driver peak RSS "
                   f"{e['driver_peak_rss_mib']:.0f} MiB, store +{e['store_bytes_added'] / 2**20:.1f} MiB "
                   f"(synth {e['synth_s']:.1f} s)", flush=True)
+            save()
     sizes = sorted(result["sizes"])
     if len(sizes) >= 2:
         lo, hi = result["sizes"][sizes[0]], result["sizes"][sizes[-1]]
@@ -192,8 +218,7 @@ def main() -> None:
         result["growth"] = growth
     result["load_average_end"] = os.getloadavg()
     print(f"load average at end: {result['load_average_end'][0]:.2f}", flush=True)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1, default=str), encoding="utf-8")
+    save()
 
 
 if __name__ == "__main__":
