@@ -63,3 +63,21 @@ def test_too_many_folds_is_explained(rng):
     X, y = _data(rng, n=8)
     with pytest.raises(ValueError, match="Lower n_folds"):
         LassoCVSelector(n_folds=10).fit(X, y)
+
+
+def test_batched_paths_are_the_same_whatever_the_block_of_splits(monkeypatch) -> None:
+    """The centred copies are made a block of CV splits at a time (bounded memory); the paths do not change."""
+    from alnm_ray.select import lasso
+
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 12))
+    y = (X[:, 0] + rng.normal(size=400) > 0).astype(float)
+    splits = [np.sort(rng.choice(400, 360, replace=False)) for _ in range(25)]
+    alphas = np.logspace(-3, 0, 20)
+    monkeypatch.setattr(lasso, "_BATCH_BYTES", 10**12)
+    whole = lasso.lasso_paths_at(X, y, splits, alphas)
+    monkeypatch.setattr(lasso, "_BATCH_BYTES", 1)  # one split per block
+    blocks = lasso.lasso_paths_at(X, y, splits, alphas)
+    for (a, ya, xa), (b, yb, xb) in zip(whole, blocks):
+        np.testing.assert_array_equal(a, b)
+        assert ya == yb and np.array_equal(xa, xb)
