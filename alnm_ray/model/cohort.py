@@ -115,12 +115,32 @@ def first_values(tables: Mapping[str, pd.DataFrame], column: str) -> pd.Series |
              if column in w.columns or column in getattr(w, "column_names", [])]
     if not found:
         return None
-    index = sorted(set().union(*[set(s.index) for s in found]))
-    out = pd.Series(None, index=pd.Index(index, name=C.COL_PATIENT), dtype=object)
+    return _first_over(found, _sorted_union([s.index for s in found])).rename(column)
+
+
+def _sorted_union(indexes: Sequence[pd.Index]) -> pd.Index:
+    """The sorted union of patient indexes (each without duplicates), named ``patient_id``.
+
+    Sorted by pandas (Arrow or NumPy) rather than by Python over a set of ids:
+    the same order for text ids (UTF-8 byte order is code-point order).
+    """
+    if not indexes or not sum(len(i) for i in indexes):
+        return pd.Index([], name=C.COL_PATIENT)
+    both = indexes[0].append(list(indexes[1:])).unique() if len(indexes) > 1 else indexes[0]
+    return pd.Index(both.sort_values(), name=C.COL_PATIENT)
+
+
+def _first_over(found: Sequence[pd.Series], index: pd.Index) -> pd.Series:
+    """The first non-missing value of ``found`` (in order) per patient of ``index`` (object dtype).
+
+    A patient missing everywhere keeps the last series' missing marker (None
+    where it has the patient, NaN where it has not), as filling table by table did.
+    """
+    out = pd.Series(None, index=index, dtype=object)
     for s in found:
         s = s.astype(object).where(s.notna(), None)
         out = out.where(out.notna(), s.reindex(out.index))
-    return out.rename(column)
+    return out
 
 
 def labels_from(tables: Mapping[str, Any], column: str = C.COL_LABEL) -> pd.Series:
@@ -146,14 +166,19 @@ def labels_from(tables: Mapping[str, Any], column: str = C.COL_LABEL) -> pd.Seri
             f"feature tables (or a label column in the clinical table). Tables read: "
             f"{sorted(wides)}. Add labels to the manifest and re-run extraction, or pass a "
             "clinical table with a label column.")
-    index = sorted(set().union(*[set(w.index) for w in wides.values()]))
-    label = pd.Series(np.nan, index=pd.Index(index, name=C.COL_PATIENT), dtype=float)
+    return _labels_over(found, _sorted_union([w.index for w in wides.values()])).rename(column)
+
+
+def _labels_over(found: Sequence[tuple[str, pd.Series]], index: pd.Index) -> pd.Series:
+    """:func:`labels_from`'s rule over ``(table, labels)`` pairs, per patient of ``index`` (float)."""
+    label = pd.Series(np.nan, index=index, dtype=float)
     for table, s in found:
         s = pd.to_numeric(s, errors="coerce")
-        both = label.index.intersection(s.index[s.notna()])
-        known = label.loc[both].notna()
-        clash = [i for i in both[known.to_numpy()] if label[i] != s[i]]
-        if clash:
+        both = label.index.intersection(s.index[s.notna().to_numpy()])
+        known = both[label.loc[both].notna().to_numpy()]
+        differ = (label.loc[known] != s.loc[known]).to_numpy(dtype=bool)
+        if differ.any():
+            clash = known[differ].tolist()
             raise SchemaMismatchError(f"labels: table {table!r} disagrees with another table for "
                                       f"{len(clash)} patient(s) ({capped(sorted(clash))}); expected one "
                                       "label per patient. Fix the manifest or clinical table.")
@@ -162,7 +187,7 @@ def labels_from(tables: Mapping[str, Any], column: str = C.COL_LABEL) -> pd.Seri
     if bad:
         raise SchemaMismatchError(f"labels: expected 0/1 values; found {capped(bad)}. Recode the "
                                   "outcome as 1 = ALNM, 0 = no ALNM.")
-    return label.rename(column)
+    return label
 
 
 def centers_from(tables: Mapping[str, Any]) -> pd.Series:
@@ -246,18 +271,16 @@ def cohort_from(long_tables: LongTables, *, cohorts: Sequence[str] = (),
             df = df[df[C.COL_COHORT].astype(str).isin(wanted)]
         longs[table] = df
     wides = {t: wide_table(t, df, reader) for t, df in longs.items()}
-    patients = pd.Index(sorted(set().union(*[set(w.index) for w in wides.values()])) if wides else [],
-                        name=C.COL_PATIENT)
-    has_labels = any(C.COL_LABEL in w.columns for w in wides.values())
+    patients = _sorted_union([w.index for w in wides.values()])
+
+    def first(column: str) -> pd.Series | None:
+        found = [w[column] for w in wides.values() if column in w.columns]
+        return _first_over(found, patients).rename(column) if found else None
+
+    labelled = [(t, w[C.COL_LABEL]) for t, w in wides.items() if C.COL_LABEL in w.columns]
     return Cohort(tables=wides, longs=longs, versions=dict(long_tables.infos), patients=patients,
-                  labels=labels_from(wides).reindex(patients) if has_labels else None,
-                  centers=_over(first_values(wides, C.COL_CENTER), patients),
-                  splits=_over(first_values(wides, C.COL_SPLIT), patients),
-                  cohort_names=_over(first_values(wides, C.COL_COHORT), patients))
-
-
-def _over(values: pd.Series | None, patients: pd.Index) -> pd.Series | None:
-    return None if values is None else values.reindex(patients)
+                  labels=_labels_over(labelled, patients).rename(C.COL_LABEL) if labelled else None,
+                  centers=first(C.COL_CENTER), splits=first(C.COL_SPLIT), cohort_names=first(C.COL_COHORT))
 
 
 def read_cohort(store: Any, spec: str | FeatureSetSpec | Sequence[str | FeatureSetSpec],
