@@ -101,3 +101,21 @@ def test_wide_table_refuses_tables_that_are_neither_per_case_nor_per_patient():
         wide_table("odd", pd.DataFrame({"id": ["p1"], "x": [1.0]}), "A")
     with pytest.raises(SchemaMismatchError, match=r"patient id\(s\) 'p1' repeat"):
         wide_table("clinical", pd.DataFrame({"patient_id": ["p1", "p1"], "x": [1.0, 2.0]}), "A")
+
+
+def test_patients_sorted_as_text_and_every_disagreement_counted():
+    ids = ["p10", "p2", "é1", "Z", "p1"]
+    a = pd.DataFrame({"patient_id": ids, "label": [1, 0, 1, None, 0],
+                      "center": ["A", None, "B", None, None]})
+    b = pd.DataFrame({"patient_id": ["p1", "q", "p2"], "label": [0.0, 0.0, np.nan], "center": [None, "C", "D"]})
+    labels = labels_from({"a": a, "b": b})
+    assert labels.index.tolist() == sorted({*ids, "q"}) and labels.index.dtype == pd.Index(ids).dtype
+    with pytest.raises(SchemaMismatchError, match=r"for 2 patient\(s\) \('p1', 'p2'\)"):
+        labels_from({"a": a, "b": b.assign(label=[1.0, 0.0, 1.0])})
+    centers = first_values({"a": a, "b": b}, "center")
+    assert centers.dtype == object and centers.index.tolist() == labels.index.tolist()
+    assert centers.loc[["p2", "q", "é1"]].tolist() == ["D", "C", "B"] and centers.isna().sum() == 2
+    assert centers["p1"] is None and centers["Z"] != centers["Z"]  # None: b has p1; NaN: b lacks Z
+    cohort = cohort_from(LongTables({}, {"a": a, "b": b}))
+    assert cohort.patients.equals(labels.index) and cohort.labels.equals(labels)
+    assert cohort.centers.equals(centers.reindex(cohort.patients)) and cohort.splits is None
