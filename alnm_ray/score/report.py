@@ -68,7 +68,6 @@ def external_validation(predictions: pd.DataFrame, *, threshold: float, model_na
         both classes; a cohort with labels of one class only gets
         ``{"skipped": reason}``.  Cohorts without labels are absent.
     """
-    from alnm_ray.stats import evaluate_models
 
     out: dict[str, dict[str, Any]] = {}
     if COL_LABEL not in predictions.columns:
@@ -82,6 +81,8 @@ def external_validation(predictions: pd.DataFrame, *, threshold: float, model_na
             out[str(cohort)] = {"skipped": f"labels of one class only ({len(y)} patient(s), all {y[0]}); "
                                 "AUC, sensitivity and specificity need both classes"}
             continue
+        from alnm_ray.stats import evaluate_models  # statsmodels: ~1 s, only for labelled cohorts
+
         out[str(cohort)] = evaluate_models(y, {model_name: labelled["probability"].to_numpy(float)},
                                            threshold=threshold, n_boot=n_boot, seed=seed,
                                            hl_groups=min(10, max(2, len(y) // 10)))
