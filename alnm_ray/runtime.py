@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from alnm_ray.constants import ENV_RAY_ADDRESS, THREAD_ENV_VARS
-from alnm_ray.exceptions import RayConnectionError
+from alnm_ray.exceptions import ConfigError, RayConnectionError
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +55,30 @@ class RayConfig:
     def resolved_address(self) -> str | None:
         """The address to connect to, or ``None`` for an embedded local Ray."""
         return self.address or os.environ.get(ENV_RAY_ADDRESS) or None
+
+
+def env_int(name: str, default: int, *, minimum: int = 0, meaning: str = "") -> int:
+    """The integer setting ``$name`` (``default`` when unset or empty).
+
+    Raises:
+        ConfigError: A value that is not an integer >= ``minimum`` (the message says what it means).
+
+    Example:
+        >>> env_int("ALNM_RAY_DOCTEST_UNSET", 7)
+        7
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = minimum - 1
+    if value < minimum:
+        what = f" ({meaning})" if meaning else ""
+        kind = "a non-negative integer" if minimum == 0 else f"an integer >= {minimum}"
+        raise ConfigError(f"{name}: expected {kind}{what}; got {raw!r}. Fix or unset it.")
+    return value
 
 
 def worker_env_vars() -> dict[str, str]:

@@ -37,7 +37,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -466,17 +465,9 @@ def local_max_cases() -> int:
     Raises:
         ConfigError: When the variable is not a non-negative integer.
     """
-    raw = os.environ.get(ENV_LOCAL_MAX_CASES, "").strip()
-    if not raw:
-        return LOCAL_MAX_CASES
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ConfigError(f"{ENV_LOCAL_MAX_CASES}: expected a non-negative integer (0: always Ray); got {raw!r}. "
-                          "Fix or unset it.")
-    return value
+    from alnm_ray.runtime import env_int
+
+    return env_int(ENV_LOCAL_MAX_CASES, LOCAL_MAX_CASES, meaning="0: always Ray")
 
 
 def runs_locally(job: TableJob, n_items: int, ray_config: Any = None) -> bool:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -49,17 +48,9 @@ def local_max_rows() -> int:
     Raises:
         ConfigError: The variable is not a non-negative integer.
     """
-    raw = os.environ.get(ENV_LOCAL_MAX_ROWS, "").strip()
-    if not raw:
-        return LOCAL_MAX_ROWS
-    try:
-        value = int(raw)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise ConfigError(f"{ENV_LOCAL_MAX_ROWS}: expected a non-negative integer (stored rows scored without "
-                          f"Ray; 0: always Ray); got {raw!r}. Fix or unset it.")
-    return value
+    from alnm_ray.runtime import env_int
+
+    return env_int(ENV_LOCAL_MAX_ROWS, LOCAL_MAX_ROWS, meaning="stored rows scored without Ray; 0: always Ray")
 
 
 def scores_locally(rows: int, ray_config: Any = None) -> bool:

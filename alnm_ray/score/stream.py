@@ -38,6 +38,7 @@ import pyarrow as pa
 from alnm_ray import constants as C
 from alnm_ray.exceptions import ConfigError, SchemaAlignedWarning
 from alnm_ray.model.cohort import LongTables
+from alnm_ray.runtime import env_int
 
 logger = logging.getLogger(__name__)
 
@@ -53,19 +54,6 @@ KEY_COLUMNS: tuple[str, ...] = (C.COL_COHORT, C.COL_CENTER, C.COL_PATIENT, C.COL
 MAX_PARTITIONS = 4096
 
 
-def _env_int(name: str, default: int, *, minimum: int, meaning: str) -> int:
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = minimum - 1
-    if value < minimum:
-        raise ConfigError(f"{name}: expected an integer >= {minimum} ({meaning}); got {raw!r}. Fix or unset it.")
-    return value
-
-
 def partition_rows(n_columns: int) -> int:
     """Stored rows per partition: ``$ALNM_RAY_SCORE_PARTITION_ROWS``, else :data:`PARTITION_VALUES` / columns.
 
@@ -76,7 +64,7 @@ def partition_rows(n_columns: int) -> int:
         >>> partition_rows(40)
         100000
     """
-    return _env_int(ENV_PARTITION_ROWS, max(1, PARTITION_VALUES // max(1, n_columns)), minimum=1,
+    return env_int(ENV_PARTITION_ROWS, max(1, PARTITION_VALUES // max(1, n_columns)), minimum=1,
                     meaning="stored rows per scoring partition")
 
 
