@@ -72,6 +72,10 @@ TABLE_CONFIGURATION = {"delta.enableExpiredLogCleanup": "false",
                        "delta.deletedFileRetentionDuration": "interval 7 days"}
 #: How often a commit that lost a race with another writer is retried.
 COMMIT_RETRIES = 8
+#: Lock file of a table's first commit on a local store (see :meth:`FeatureStore._creating`).
+CREATE_LOCK = ".alnm-ray-create.lock"
+#: Seconds after which a creation lock is taken to be a crashed writer's.
+CREATE_LOCK_STALE_S = 60.0
 #: Leftover temporary/orphan folders younger than this are left alone by
 #: :meth:`FeatureStore.cleanup`: they may belong to a writer still at work.
 STALE_AFTER_S = 3600.0
@@ -538,20 +542,30 @@ class FeatureStore:
         actions: list[AddAction | RemoveAction] = [
             AddAction(name, size, {}, now, True, json.dumps({"numRecords": rows}))
             for name, size, rows in adds]
+        record["write_token"] = uuid.uuid4().hex  # finds this commit in the log again
         props = CommitProperties(custom_metadata={COMMIT_KEY: json.dumps(record, sort_keys=True)})
         rel = table_dir(table)
         uri = self.log.table_uri(rel)
         for attempt in range(COMMIT_RETRIES):
             try:
-                if not self.log.is_table(rel):
-                    create_table_with_add_actions(uri, Schema.from_arrow(schema),
-                                                  [a for a in actions if isinstance(a, AddAction)],
-                                                  mode="overwrite", configuration=TABLE_CONFIGURATION,
-                                                  commit_properties=props)
+                if not self.log.is_table(rel) and self._creating(rel):
+                    try:
+                        create_table_with_add_actions(uri, Schema.from_arrow(schema),
+                                                      [a for a in actions if isinstance(a, AddAction)],
+                                                      mode="overwrite", configuration=TABLE_CONFIGURATION,
+                                                      commit_properties=props)
+                    finally:
+                        self._created(rel)
                 else:
                     DeltaTable(uri).create_write_transaction(actions, mode=mode, schema=schema,
                                                              commit_properties=props)
-                return
+                if mode != "overwrite" or self._landed_whole(uri, record["write_token"],
+                                                             [name for name, _, _ in adds]):
+                    return
+                # two writers created the table at once and this one's commit landed on top of the
+                # other's files (a create that retried as a later version): overwrite again on the state
+                logger.info("%s: the commit of %s kept another writer's files; committing it again",
+                            table, record["version"][:SHORT_ID])
             except CommitFailedError:
                 if attempt == COMMIT_RETRIES - 1:
                     raise
@@ -565,6 +579,54 @@ class FeatureStore:
                     f"{str(err).splitlines()[0][:200] if str(err) else ''}). Run `alnm-ray features "
                     f"verify --store {self.uri}`; when the table was changed by another tool, check "
                     "its Delta log.") from err
+
+    def _creating(self, rel: str) -> bool:
+        """Claim the creation of the table ``rel``; False once another writer has created it.
+
+        Two writers creating one table at once would otherwise both commit a CREATE, the later
+        one landing as version 1 on top of the earlier one's files.  On a local store an
+        exclusive lock file lets one create it while the others wait for its log (a lock older
+        than :data:`CREATE_LOCK_STALE_S` belongs to a crashed writer and is taken over); on an
+        object store the commit is checked afterwards (:meth:`_landed_whole`).
+        """
+        if not self.location.is_local:
+            return True
+        lock = self.location.path(rel, CREATE_LOCK)
+        deadline = time.monotonic() + CREATE_LOCK_STALE_S
+        while True:
+            try:
+                os.close(os.open(lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                pass
+            else:
+                if not self.log.is_table(rel):
+                    return True
+                self._created(rel)  # created meanwhile: write on top of it
+                return False
+            if self.log.is_table(rel):
+                return False
+            if time.monotonic() > deadline:  # a writer died holding the lock
+                self._created(rel)
+                deadline = time.monotonic() + CREATE_LOCK_STALE_S
+            time.sleep(0.02)
+
+    def _created(self, rel: str) -> None:
+        if self.location.is_local:
+            try:
+                os.unlink(self.location.path(rel, CREATE_LOCK))
+            except FileNotFoundError:
+                pass
+
+    def _landed_whole(self, uri: str, token: str, names: list[str]) -> bool:
+        """Whether the commit carrying ``token`` holds exactly the files ``names`` (an overwrite)."""
+        from deltalake import DeltaTable
+
+        for item in DeltaTable(uri).history():  # newest first
+            raw = item.get(COMMIT_KEY)
+            if isinstance(raw, str) and token in raw:
+                actions = pa.table(DeltaTable(uri, version=int(item["version"])).get_add_actions(flatten=False))
+                return set(actions.column("path").to_pylist()) == set(names)
+        return True  # not found (cannot happen after a commit): nothing to correct
 
     def _write_errors(self, table: str, vid: str, error_rows: pa.Table | None) -> None:
         """Append the error rows of ``table@vid`` to the errors table (once per version)."""
