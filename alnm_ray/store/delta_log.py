@@ -27,6 +27,7 @@ import json
 import logging
 import posixpath
 import re
+import time
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
@@ -61,6 +62,8 @@ MODES = ("overwrite", "append", "merge", "restore")
 DELTA_VERSION_RE = re.compile(r"^(?:v(\d{1,9})|(\d{1,5}))$")
 #: Id of a version some other tool committed (no alnm-ray record).
 FOREIGN_PREFIX = "delta-"
+#: Reads of a log's history before giving up on writers that never pause.
+HISTORY_RETRIES = 50
 
 
 @dataclass(frozen=True)
@@ -242,7 +245,7 @@ class DeltaLog:
         from deltalake import DeltaTable
 
         out = []
-        for item in DeltaTable(self.table_uri(rel)).history():
+        for item in _consistent_history(self.table_uri(rel)):
             raw = item.get(COMMIT_KEY)
             try:
                 record = json.loads(raw) if isinstance(raw, str) else None
@@ -289,6 +292,30 @@ class DeltaLog:
                                       str(err).split(". Run `alnm-ray", 1)[0],
                                       f"{rel}/_delta_log/{commit.version:020d}.json"))
         return out, broken
+
+
+def _consistent_history(uri: str) -> list[dict[str, Any]]:
+    """``DeltaTable(uri).history()``, newest first, with every commit numbered right.
+
+    ``deltalake`` numbers the commit infos it reads from the version it loaded
+    downwards, but reads them up to the log's newest commit: a commit landing
+    between the load and the read shifts every number (the oldest become
+    negative) — versions would name other versions' data.  The read is kept
+    only when the log's newest commit is still the loaded one afterwards.
+    """
+    from deltalake import DeltaTable
+
+    for attempt in range(HISTORY_RETRIES):
+        table = DeltaTable(uri)
+        items = table.history()
+        table.update_incremental()
+        if not items or items[0]["version"] == table.version():
+            return items
+        time.sleep(0.01 * (attempt + 1))  # another writer is committing: read again
+    raise StoreError(
+        f"{uri}: expected the Delta log to hold still while its history is read; it changed on each "
+        f"of {HISTORY_RETRIES} reads (writers committing without pause). Run the command again when "
+        "fewer writers are at work.")
 
 
 def valid_table_name(name: str) -> bool:

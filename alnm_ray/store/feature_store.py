@@ -559,7 +559,7 @@ class FeatureStore:
                 else:
                     DeltaTable(uri).create_write_transaction(actions, mode=mode, schema=schema,
                                                              commit_properties=props)
-                if mode != "overwrite" or self._landed_whole(uri, record["write_token"],
+                if mode != "overwrite" or self._landed_whole(rel, record["write_token"],
                                                              [name for name, _, _ in adds]):
                     return
                 # two writers created the table at once and this one's commit landed on top of the
@@ -617,14 +617,14 @@ class FeatureStore:
             except FileNotFoundError:
                 pass
 
-    def _landed_whole(self, uri: str, token: str, names: list[str]) -> bool:
+    def _landed_whole(self, rel: str, token: str, names: list[str]) -> bool:
         """Whether the commit carrying ``token`` holds exactly the files ``names`` (an overwrite)."""
         from deltalake import DeltaTable
 
-        for item in DeltaTable(uri).history():  # newest first
-            raw = item.get(COMMIT_KEY)
-            if isinstance(raw, str) and token in raw:
-                actions = pa.table(DeltaTable(uri, version=int(item["version"])).get_add_actions(flatten=False))
+        for commit in reversed(self.log.history(rel)):  # newest first
+            if isinstance(commit.record, dict) and commit.record.get("write_token") == token:
+                uri = self.log.table_uri(rel)
+                actions = pa.table(DeltaTable(uri, version=commit.version).get_add_actions(flatten=False))
                 return set(actions.column("path").to_pylist()) == set(names)
         return True  # not found (cannot happen after a commit): nothing to correct
 

@@ -121,3 +121,34 @@ def test_missing_store_has_no_tables(tmp_path) -> None:
     store = FeatureStore(tmp_path / "nowhere")
     assert not store.exists() and store.tables() == [] and store.versions() == []
     assert store.latest("radiomics") is None
+
+
+def test_history_numbers_every_commit_right_while_another_writer_commits(store, long_table) -> None:
+    # deltalake numbers the commits it reads from the version it loaded; a commit landing in
+    # between shifted every number (the oldest became negative) and versions named other data
+    import json
+    import threading
+
+    from deltalake import CommitProperties, write_deltalake
+
+    uri = store.log.table_uri("tables/t")
+    write_deltalake(uri, long_table(seed=0), commit_properties=CommitProperties(
+        custom_metadata={COMMIT_KEY: json.dumps({"n": 0})}))
+    done = threading.Event()
+
+    def commit() -> None:
+        for n in range(1, 25):
+            write_deltalake(uri, long_table(seed=n), mode="append", commit_properties=CommitProperties(
+                custom_metadata={COMMIT_KEY: json.dumps({"n": n})}))
+        done.set()
+
+    writer = threading.Thread(target=commit)
+    writer.start()
+    reads = 0
+    while not done.is_set() or reads == 0:
+        commits = store.log.history("tables/t")
+        assert [c.version for c in commits] == list(range(len(commits)))
+        assert [c.record for c in commits] == [{"n": n} for n in range(len(commits))]
+        reads += 1
+    writer.join()
+    assert len(store.log.history("tables/t")) == 25
