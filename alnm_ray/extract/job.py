@@ -40,7 +40,8 @@ from alnm_ray.extract.local import available_cpus, run_local
 from alnm_ray.extract.params import ExtractionParams, check_compatible
 from alnm_ray.extract.summary import ExtractionReport
 from alnm_ray.preprocess.config import PreprocessPlan
-from alnm_ray.table_job import BASE_META_COLUMNS, TableJob, run_table_job
+from alnm_ray.progress import progress
+from alnm_ray.table_job import BASE_META_COLUMNS, STATUS_OK, TableJob, run_table_job
 
 logger = logging.getLogger(__name__)
 
@@ -103,8 +104,12 @@ def _actor_pool(strategy: Any, size: int, blocks: int) -> Any:
 
 
 def _run_dataset(items: list[dict[str, Any]], plan: PreprocessPlan, params: ExtractionParams, *,
-                 debug: bool, num_cpus: int | None, checkpoint: CaseCheckpoint | None = None) -> list[dict[str, Any]]:
-    """Extract ``items`` on Ray Data; returns one record per item that came back."""
+                 debug: bool, num_cpus: int | None, checkpoint: CaseCheckpoint | None = None,
+                 quiet: bool = False) -> list[dict[str, Any]]:
+    """Extract ``items`` on Ray Data; returns one record per item that came back.
+
+    Progress counts cases (plain lines when stderr is not a terminal), not Ray Data's blocks.
+    """
     import ray
     from ray.data import ActorPoolStrategy
 
@@ -132,8 +137,13 @@ def _run_dataset(items: list[dict[str, Any]], plan: PreprocessPlan, params: Extr
         ds = ds.map_batches(_CaseExtractor, **kwargs)
     records: list[dict[str, Any]] = []
     seen: dict[tuple[str, ...], list[str]] = {}
-    for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        records.extend(share_feature_names(table.cast(RECORD_SCHEMA).to_pylist(), seen))
+    failed = 0
+    with progress(len(items), "extract", quiet=quiet) as bar:
+        for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            batch = share_feature_names(table.cast(RECORD_SCHEMA).to_pylist(), seen)
+            records.extend(batch)
+            failed += sum(1 for r in batch if r["status"] != STATUS_OK)
+            bar.update(len(batch), failed=failed)
     return records
 
 
@@ -158,7 +168,8 @@ def _feature_rows(records: list[dict[str, Any]], manifest: pd.DataFrame) -> pd.D
 def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionParams, plan: PreprocessPlan,
                    table: str = TABLE_RADIOMICS, lineage: dict[str, Any] | None = None,
                    quiet: bool = False, debug: bool = False, num_cpus: int | None = None,
-                   hash_workers: int = 4, ray_config: Any = None) -> ExtractionReport:
+                   hash_workers: int = 4, ray_config: Any = None,
+                   show_progress: bool | None = None) -> ExtractionReport:
     """Extract radiomics features for a manifest into a new store version.
 
     The flow (hashing, reuse, versioning, error rows) is
@@ -173,7 +184,7 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
         plan: Preprocessing plan.
         table: Store table to write.
         lineage: Recorded with the version (e.g. manifest path and checksum).
-        quiet: No Ray Data progress bars.
+        quiet: No progress lines and no Ray start-up messages.
         debug: Re-raise a case's original error (stops the job).
         num_cpus: Concurrent extraction workers (default: the cluster's CPUs; on the local
             path, ``ray_config.num_cpus`` or this machine's CPUs).
@@ -181,6 +192,8 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
         ray_config: How to reach Ray (:class:`~alnm_ray.runtime.RayConfig`) when
             Ray is not running yet; it is started only if some case needs computing
             and shut down afterwards.
+        show_progress: Cases-done lines on stderr; ``None``: unless ``quiet``
+            (a caller that keeps Ray quiet can still show them).
 
     Returns:
         An :class:`ExtractionReport`.
@@ -191,18 +204,22 @@ def run_extraction(manifest: pd.DataFrame, store: Any, *, params: ExtractionPara
     """
     check_compatible(params, plan)
     versions = library_versions()
+    bar = not quiet if show_progress is None else show_progress
 
     def compute(items: list[dict[str, Any]], checkpoint: CaseCheckpoint | None) -> list[dict[str, Any]]:
-        return _run_dataset(items, plan, params, debug=debug, num_cpus=num_cpus, checkpoint=checkpoint)
+        return _run_dataset(items, plan, params, debug=debug, num_cpus=num_cpus, checkpoint=checkpoint,
+                            quiet=not bar)
 
     def compute_local(items: list[dict[str, Any]], checkpoint: CaseCheckpoint | None) -> list[dict[str, Any]]:
         workers = num_cpus or getattr(ray_config, "num_cpus", None) or available_cpus()
-        return run_local(items, plan, params, workers=workers, debug=debug, checkpoint=checkpoint, quiet=quiet)
+        return run_local(items, plan, params, workers=workers, debug=debug, checkpoint=checkpoint,
+                         quiet=not bar)
 
     job = TableJob(stage="extract", table=table, plan=plan, config_name="params", config_hash=params.hash(),
                    versions=versions, compute=compute, feature_rows=_feature_rows,
                    version_params=lambda out: _version_params(params, plan, versions, out),
-                   checkpoints=True, compute_local=compute_local)
+                   checkpoints=True, compute_local=compute_local,
+                   ray_progress_bars=False)  # _run_dataset shows its own bar: cases, not blocks
     return run_table_job(manifest, store, job, report=ExtractionReport(version=None), lineage=lineage,
                          quiet=quiet, debug=debug, ray_config=ray_config, hash_workers=hash_workers)
 

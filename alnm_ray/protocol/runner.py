@@ -239,7 +239,8 @@ def _extract(p: Protocol, df: Any, store: Any, opts: RunOptions, plan: Any = Non
     rows = df[df[C.COL_READER].astype(str).isin(_readers(p))].reset_index(drop=True)
     plan = plan if plan is not None else p.preprocess_plan()
     report = run_extraction(rows, store, params=p.extraction_params(), plan=plan,
-                            lineage={"protocol": p.name, "protocol_hash": p.hash}, quiet=True)
+                            lineage={"protocol": p.name, "protocol_hash": p.hash}, quiet=True,
+                            show_progress=not opts.quiet)
     if report.failed:
         raise ConfigError(f"extract: {report.failed} case(s) failed; expected every case to extract. "
                           f"{report.failure_summary()} Fix the inputs and re-run the same command.")

@@ -42,6 +42,18 @@ def test_extraction_writes_one_row_per_case(ray_local, cohort_dir, tmp_path, lig
     assert len(report.case_seconds) == 6 and report.ray_seconds > 0
 
 
+def test_ray_path_reports_cases_done_as_plain_lines(ray_local, cohort_dir, tmp_path, light_params, light_plan,
+                                                    capsys):
+    # the protocol runner keeps Ray quiet but shows how many cases are done (stderr is not a terminal here)
+    df = make_cohort(cohort_dir, ["p1", "p2", "p3"])
+    report = run_extraction(df, FeatureStore(tmp_path / "store"), params=light_params, plan=light_plan,
+                            quiet=True, show_progress=True)
+    lines = capsys.readouterr().err.splitlines()
+    assert report.path == "ray" and "\r" not in "".join(lines)
+    assert [line.split()[:3] for line in lines if line.startswith("extract ")][-1] == ["extract", "6/6", "100%"]
+    assert lines[-1].endswith("failed=0")
+
+
 def test_incremental_computes_only_new_cases(ray_local, cohort_dir, tmp_path, light_params, light_plan):
     store = FeatureStore(tmp_path / "store")
     first = run_extraction(make_cohort(cohort_dir, ["p1", "p2"]), store, params=light_params,
