@@ -21,11 +21,12 @@ import os
 import posixpath
 import re
 from dataclasses import dataclass
-from typing import Any
-
-import pyarrow.fs as pafs
+from typing import TYPE_CHECKING, Any
 
 from alnm_ray.exceptions import StoreDamageError, StoreError
+
+if TYPE_CHECKING:  # imported where used: the SQL path over a local store never loads pyarrow
+    import pyarrow.fs as pafs
 
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 #: A plain file or folder name: no separators, not ``.``/``..``, no control characters.
@@ -90,6 +91,8 @@ def resolve_location(uri: str | os.PathLike[str], filesystem: pafs.FileSystem | 
         StoreError: When the URI's filesystem cannot be opened (unknown
             scheme, no network, no credentials).
     """
+    import pyarrow.fs as pafs
+
     text = os.fspath(uri)
     if not text:
         raise StoreError("store: expected a folder path or URI; got an empty string. "
@@ -143,11 +146,15 @@ def os_error_message(err: BaseException, action: str, where: str) -> str:
 
 def is_dir(fs: pafs.FileSystem, path: str) -> bool:
     """Whether ``path`` is a directory of ``fs``."""
+    import pyarrow.fs as pafs
+
     return fs.get_file_info(path).type == pafs.FileType.Directory
 
 
 def list_dir(fs: pafs.FileSystem, path: str) -> list[pafs.FileInfo]:
     """Entries directly under ``path``; empty when it does not exist."""
+    import pyarrow.fs as pafs
+
     if fs.get_file_info(path).type != pafs.FileType.Directory:
         return []
     return fs.get_file_info(pafs.FileSelector(path, allow_not_found=True, recursive=False))
@@ -167,6 +174,8 @@ def write_bytes(fs: pafs.FileSystem, path: str, data: bytes) -> None:
 
 def remove_tree(fs: pafs.FileSystem, path: str) -> None:
     """Delete the folder ``path`` and everything below it; absent is fine."""
+    import pyarrow.fs as pafs
+
     info = fs.get_file_info(path)
     if info.type == pafs.FileType.Directory:
         fs.delete_dir(path)
@@ -181,6 +190,8 @@ def newest_mtime(fs: pafs.FileSystem, info: pafs.FileInfo) -> float | None:
     folder's age is that of its newest file.  ``None`` when no time is known
     (object stores have no folder times).
     """
+    import pyarrow.fs as pafs
+
     times = [info.mtime]
     if info.type == pafs.FileType.Directory:
         times += [i.mtime for i in fs.get_file_info(
@@ -254,6 +265,8 @@ def file_digest(fs: pafs.FileSystem, path: str) -> tuple[int, str]:
 
 def move_tree(fs: pafs.FileSystem, src: str, dst: str) -> None:
     """Move the file or folder ``src`` to ``dst`` (created parents; file by file on object stores)."""
+    import pyarrow.fs as pafs
+
     fs.create_dir(posixpath.dirname(dst), recursive=True)
     if isinstance(fs, pafs.LocalFileSystem):  # one rename; a symbolic link moves as a link
         os.replace(src, dst)

@@ -32,9 +32,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.fs as pafs
-
 from alnm_ray.exceptions import ConfigError, StoreDamageError, StoreError
 from alnm_ray.store import _fs
 from alnm_ray.store._problems import Problem
@@ -116,6 +113,8 @@ class DeltaLog:
 
         Folders of ``tables/`` whose name cannot name a table are ignored.
         """
+        import pyarrow.fs as pafs  # here: the SQL path over a local store never loads pyarrow
+
         out = []
         for info in _fs.list_dir(self.location.fs, self.location.path(TABLES_DIR)):
             if info.type == pafs.FileType.Directory and valid_table_name(info.base_name) \
@@ -213,6 +212,7 @@ class DeltaLog:
             StoreDamageError: The log cannot be read, or it names a file
                 outside the table's folder.
         """
+        import pyarrow as pa
         from deltalake import DeltaTable
 
         try:
