@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from alnm_ray.exceptions import StoreDamageError
 from alnm_ray.store import _fs
 from alnm_ray.store._problems import Problem
-from alnm_ray.store.delta_log import _BAD_JSON, COMMIT_KEY, FOREIGN_PREFIX, Commit, DeltaLog
+from alnm_ray.store.delta_log import (_BAD_JSON, COMMIT_KEY, FOREIGN_PREFIX, TABLES_DIR, Commit, DeltaLog,
+                                      valid_table_name)
 
 #: A commit file of the log: 20 digits and ``.json``.
 _COMMIT_FILE = re.compile(r"^(\d{20})\.json$")
@@ -76,6 +77,19 @@ class JsonDeltaLog(DeltaLog):
     def __init__(self, location: _fs.StoreLocation) -> None:
         super().__init__(location)
         self._parsed: dict[str, tuple[tuple[str, ...], list[_Commit] | None]] = {}
+
+    def tables(self) -> list[str]:
+        """As :meth:`DeltaLog.tables`, listed with ``os.scandir`` (no pyarrow) on a local store."""
+        if not self.location.is_local:
+            return super().tables()
+        try:
+            entries = list(os.scandir(self.location.path(TABLES_DIR)))
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        if any(e.is_symlink() for e in entries):  # as pyarrow sees a link: its own listing
+            return super().tables()
+        return sorted(e.name for e in entries if e.is_dir(follow_symlinks=False)
+                      and valid_table_name(e.name) and self.is_table(f"{TABLES_DIR}/{e.name}"))
 
     def _log_names(self, rel: str) -> tuple[str, ...]:
         try:

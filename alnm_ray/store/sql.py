@@ -32,6 +32,17 @@ How the query is kept read-only and inside the store, in three layers:
 
 Each query runs within :class:`~alnm_ray.store.limits.SQLLimits` (timeout,
 memory limit, Ctrl-C), see :mod:`alnm_ray.store.limits`.
+
+The plain path (:func:`query`, :func:`query_rows` and :func:`open_session`
+given a local store's path): a healthy local store is opened without
+pyarrow, numpy or deltalake — its logs read as JSON
+(:class:`~alnm_ray.store.delta_files.JsonDeltaLog`), every latest file checked
+with ``os.stat`` as :func:`~alnm_ray.store.health.check_version` checks it,
+the same ``read_parquet`` views, ``allowed_paths`` and locks.  Anything else
+(damage, a log only ``deltalake`` reads, a named version, a wide view) opens
+the session over a :class:`~alnm_ray.store.feature_store.FeatureStore` as before.
+:func:`query_rows` hands a small result of plain types back as :class:`Rows`
+(DuckDB's ``fetchall``), which ``alnm-ray sql`` prints without Arrow.
 """
 
 from __future__ import annotations
@@ -42,12 +53,15 @@ import logging
 import os
 import re
 import shutil
+import stat
+import sys
 import tempfile
+import warnings
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import duckdb
-import pyarrow as pa
 
 from alnm_ray.constants import ERROR_COLUMNS
 from alnm_ray.exceptions import StoreDamageError, StoreError
@@ -55,10 +69,13 @@ from alnm_ray.store._problems import Problem
 from alnm_ray.store import _fs
 from alnm_ray.store.delta_files import JsonDeltaLog, Snapshot
 from alnm_ray.store.delta_log import ERRORS_TABLE_DIR, commit_number
-from alnm_ray.store.feature_store import ERROR_ORIGIN, FeatureStore
-from alnm_ray.store.health import check_version
 from alnm_ray.store.limits import SQLLimits, run_bounded
 from alnm_ray.store.versions import VERSION_SEP, VersionInfo
+
+if TYPE_CHECKING:  # pyarrow, the store's writer and deltalake load only off the plain path
+    import pyarrow as pa
+
+    from alnm_ray.store.feature_store import FeatureStore
 
 #: Statement types a query may have.
 ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
@@ -71,7 +88,68 @@ _TABLE_AT = re.compile(r"table_at\s*\(\s*'([a-z][a-z0-9_]*)'\s*,\s*'([0-9A-Za-z_
 _EXPLAIN_PREFIX = re.compile(r"^\s*explain\b(?:\s+analy[sz]e\b)?(?:\s*\([^)]*\))?", re.IGNORECASE)
 _WIDE = re.compile(r"\b([a-z][a-z0-9_]*)_wide\b", re.IGNORECASE)
 WIDE_SUFFIX = "_wide"
+#: Columns the error rows start with (:data:`alnm_ray.store.feature_store.ERROR_ORIGIN`).
+_ERROR_ORIGIN = ("table", "version")
+#: DuckDB types whose Python values are exactly what Arrow's ``to_pylist`` gives (see :class:`Rows`).
+ROW_TYPES = frozenset({"BOOLEAN", "TINYINT", "SMALLINT", "INTEGER", "BIGINT", "UTINYINT",
+                       "USMALLINT", "UINTEGER", "UBIGINT", "DOUBLE", "VARCHAR"})
+#: Most cells :meth:`StoreSQL.query_rows` returns as Python rows (larger results: Arrow).
+ROW_CELLS = 50_000
+#: Marker file and old-layout folder of a store (:mod:`alnm_ray.store.feature_store`).
+_MARKER, _LEGACY_CATALOG_DIR = "_store.json", "_catalog"
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A small query result as Python rows (what DuckDB's ``fetchall`` gives).
+
+    Every column has a :data:`ROW_TYPES` type, whose values are the same
+    Python objects (``int``, ``float``, ``str``, ``bool``, ``None``) as the
+    result's :class:`pyarrow.Table` gives with ``to_pylist()``.
+
+    Attributes:
+        names: Column names, in order (as the Arrow table's schema names them).
+        types: DuckDB type of each column (``"BIGINT"``, ``"DOUBLE"``, ``"VARCHAR"``…).
+        rows: One tuple per row.
+    """
+
+    names: tuple[str, ...]
+    types: tuple[str, ...]
+    rows: list[tuple[Any, ...]]
+
+    @property
+    def num_rows(self) -> int:
+        """Number of rows."""
+        return len(self.rows)
+
+    @property
+    def num_columns(self) -> int:
+        """Number of columns."""
+        return len(self.names)
+
+
+def _fetch(con: duckdb.DuckDBPyConnection, sql: str, max_cells: int) -> Rows | pa.Table:
+    """Run ``sql`` once on ``con``: small results of :data:`ROW_TYPES` as :class:`Rows`, others as Arrow."""
+    rel = con.sql(sql)  # a SELECT is only bound here: its types, before it runs
+    types = tuple(str(t) for t in rel.types)
+    if not all(t in ROW_TYPES for t in types) or \
+            duckdb.extract_statements(sql)[0].type != duckdb.StatementType.SELECT:
+        return rel.to_arrow_table()  # EXPLAIN ran when bound: its result, not a second run
+    result = con.execute(sql)
+    names = tuple(str(d[0]) for d in result.description or ())
+    cap = max(1, max_cells // max(1, len(names)))
+    rows = result.fetchmany(cap + 1)
+    if len(rows) <= cap:
+        return Rows(names, types, rows)
+    import pyarrow as pa
+
+    with warnings.catch_warnings():  # "an extra copy": the rest of a large result, once
+        warnings.simplefilter("ignore")
+        rest: Any = result.to_arrow_table()
+    head = pa.Table.from_arrays([pa.array([row[i] for row in rows], type=field.type)
+                                 for i, field in enumerate(rest.schema)], schema=rest.schema)
+    return pa.concat_tables([head, rest])
 
 
 def check_read_only(sql: str) -> None:
@@ -168,9 +246,14 @@ class StoreSQL:
 
     def __init__(self, store: FeatureStore | str, *, threads: int | None = None,
                  limits: SQLLimits | None = None, _referenced: str | None = None) -> None:
-        self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
+        if isinstance(store, _PlainStore):  # query()'s plain path: no pyarrow, no deltalake
+            self.store = cast("FeatureStore", store)
+        else:
+            from alnm_ray.store.feature_store import FeatureStore
+
+            self.store = store if isinstance(store, FeatureStore) else FeatureStore(store)
         self.store.check_is_store()
-        if self.store.location.is_local:
+        if self.store.location.is_local and not isinstance(self.store.log, JsonDeltaLog):
             # this session's own reader of the logs: each one parsed once, no deltalake on the way
             self.store = copy.copy(self.store)
             self.store.log = JsonDeltaLog(self.store.location)
@@ -204,7 +287,7 @@ class StoreSQL:
         for info in entries:
             if by_table[info.table] is not info or info.table in self._skipped:
                 continue  # older versions are checked when a query names them
-            found = store._io(lambda i=info: check_version(store, i), f"open {info.short}")
+            found = store._io(lambda i=info: _check_version(store, i), f"open {info.short}")
             if found:
                 status[info.ref] = f"{found[0].kind}: {found[0].file}"
                 self._skip(info.table, found[0], "its latest version is damaged")
@@ -254,7 +337,7 @@ class StoreSQL:
         Copied into the session before it is locked, so the error table's
         files never join ``allowed_paths``.
         """
-        names = (*ERROR_ORIGIN, *ERROR_COLUMNS)
+        names = (*_ERROR_ORIGIN, *ERROR_COLUMNS)
         if not failed:
             self._con.execute("CREATE TABLE errors (" + ", ".join(
                 f"{_identifier(n)} VARCHAR" for n in names) + ")")
@@ -279,6 +362,8 @@ class StoreSQL:
             else:
                 self._views.append("errors")
                 return
+        import pyarrow as pa
+
         tables = [store.read_errors(i.ref) for i in failed]
         self._register("errors", pa.concat_tables(tables, promote_options="permissive"))
 
@@ -297,7 +382,7 @@ class StoreSQL:
         store = self.store
         log = store.log
         if not checked:
-            problems = store._io(lambda: check_version(store, info), f"open {info.short}")
+            problems = store._io(lambda: _check_version(store, info), f"open {info.short}")
             if problems:
                 raise StoreDamageError(problems[0].message(store.uri))
         if isinstance(log, JsonDeltaLog) and not self._locked:
@@ -350,6 +435,8 @@ class StoreSQL:
                 continue
             if "sequence" not in self._latest[base].column_names:
                 continue
+            import pyarrow as pa
+
             from alnm_ray.store.wide import to_wide  # pandas: only for a wide view
 
             wide = to_wide(self.store.read(base, self._latest[base].version)).reset_index()
@@ -370,11 +457,30 @@ class StoreSQL:
                 any other DuckDB error, with the views listed.
             KeyboardInterrupt: Ctrl-C; the query was stopped.
         """
+        return self._run(sql, lambda: self._con.sql(sql).to_arrow_table())
+
+    def query_rows(self, sql: str, *, max_cells: int | None = None) -> Rows | pa.Table:
+        """Run one read-only query as :meth:`query` does; small results as Python rows.
+
+        A result whose columns all have a :data:`ROW_TYPES` type and that
+        holds at most ``max_cells`` cells (default :data:`ROW_CELLS`) comes
+        back as :class:`Rows` (nothing of pyarrow is imported); any other as
+        the :class:`pyarrow.Table` :meth:`query` returns.  The query runs once
+        either way, within :attr:`limits`.
+
+        Raises:
+            StoreError: As :meth:`query`.
+            KeyboardInterrupt: Ctrl-C; the query was stopped.
+        """
+        cells = ROW_CELLS if max_cells is None else max_cells
+        return self._run(sql, lambda: _fetch(self._con, sql, cells))
+
+    def _run(self, sql: str, fetch: Any) -> Any:
         check_read_only(sql)
         self._register_referenced(sql)
         views = ", ".join(sorted(self._views)) or "(none)"
         try:
-            return run_bounded(self._con, lambda: self._con.sql(sql).to_arrow_table(), self.limits)
+            return run_bounded(self._con, fetch, self.limits)
         except duckdb.PermissionException as err:
             raise StoreError(
                 f"SQL: file access is disabled; the query may only read the store's views "
@@ -392,7 +498,11 @@ class StoreSQL:
             ) from err
         except duckdb.ParserException as err:
             raise StoreError(f"SQL syntax error: {err}") from err
-        except (duckdb.Error, pa.ArrowException) as err:
+        except Exception as err:  # DuckDB's own, or Arrow's (only loaded when it was used)
+            arrow = sys.modules.get("pyarrow")
+            if not isinstance(err, duckdb.Error) and (
+                    arrow is None or not isinstance(err, arrow.ArrowException)):
+                raise
             raise StoreError(f"SQL: the query failed: {err}. If it names a store file, run "
                              "`alnm-ray features verify` to check the store.") from err
 
@@ -421,15 +531,135 @@ def _identifier(name: str) -> str:
 
 
 def _damaged_files(store: FeatureStore, snapshot: Snapshot) -> bool:
-    """Whether a file of ``snapshot`` leaves the store, is missing or has another size."""
+    """Whether a file of ``snapshot`` leaves the store, is missing, not a file or has another size."""
     for rel, size in snapshot.files:
         try:
             path = _fs.inside(store.location, rel, f"file {rel!r}")
-            if os.stat(path).st_size != size:
+            found = os.stat(path)
+            if not stat.S_ISREG(found.st_mode) or found.st_size != size:
                 return True
         except (StoreDamageError, OSError):
             return True
     return False
+
+
+def _check_version(store: FeatureStore, info: VersionInfo) -> list[Problem]:
+    """:func:`~alnm_ray.store.health.check_version` (quick); on the plain path, its own check."""
+    if isinstance(store, _PlainStore):
+        return store.check_version(info)
+    from alnm_ray.store.health import check_version
+
+    return check_version(store, info)
+
+
+class _NeedsFullStore(Exception):
+    """The plain path meets something only the full store reader handles (damage, Arrow, deltalake)."""
+
+
+class _LocalFileSystem:
+    """:class:`pyarrow.fs.LocalFileSystem`, made on first use (the plain path never uses it)."""
+
+    def __getattr__(self, name: str) -> Any:
+        import pyarrow.fs as pafs
+
+        return getattr(pafs.LocalFileSystem(), name)
+
+
+class _PlainStore:
+    """A local store as :class:`StoreSQL` reads it on the plain path: JSON logs, ``os.stat``, no pyarrow.
+
+    It holds what a session over a healthy local store needs (the location,
+    a :class:`JsonDeltaLog`, the quick file check); anything else (a damaged
+    or unreadable version, a log left to ``deltalake``, views through Arrow,
+    an I/O error to word) raises :class:`_NeedsFullStore`, and :func:`query`
+    opens the session again over a :class:`FeatureStore`, which handles it.
+    """
+
+    def __init__(self, path: str) -> None:
+        local = path[len("file://"):] if path.startswith("file://") else path
+        absolute = os.path.abspath(os.path.expanduser(local))
+        # as _fs.resolve_location makes it for a local folder
+        self.location = _fs.StoreLocation(absolute, cast(Any, _LocalFileSystem()),
+                                          absolute.replace(os.sep, "/"), True)
+        self.log = JsonDeltaLog(self.location)
+
+    @property
+    def uri(self) -> str:
+        return self.location.uri
+
+    def check_is_store(self) -> None:
+        """A folder holding ``_store.json`` (and not the old layout); anything else: the full path."""
+        try:
+            names = os.listdir(self.location.root)
+            marker = os.stat(self.location.path(_MARKER))
+        except OSError:
+            raise _NeedsFullStore("not a store folder") from None
+        if _LEGACY_CATALOG_DIR in names or not stat.S_ISREG(marker.st_mode):
+            raise _NeedsFullStore("not a store of the current layout")
+
+    def scan(self) -> tuple[list[VersionInfo], list[Problem]]:
+        entries, broken = self._io(lambda: self.log.scan(None), "read the Delta logs")
+        if broken:
+            raise _NeedsFullStore("an unreadable commit record")
+        return entries, broken
+
+    def _io(self, fn: Any, action: str) -> Any:
+        try:
+            return fn()
+        except OSError:
+            raise _NeedsFullStore(action) from None
+
+    def check_version(self, info: VersionInfo) -> list[Problem]:
+        """No problems, or :class:`_NeedsFullStore`: :func:`~alnm_ray.store.health.check_version`'s quick check.
+
+        Every file the snapshot names must stay inside the store (plain
+        relative names, symbolic links resolved) and be a regular file of the
+        size the log records.
+        """
+        try:
+            snapshot = self.log.snapshot(info.data_dir, info.read_version)
+        except StoreDamageError:
+            raise _NeedsFullStore("a file outside the table folder") from None
+        if snapshot is None or _damaged_files(cast("FeatureStore", self), snapshot):
+            raise _NeedsFullStore("a damaged version or a log left to deltalake")
+        return []
+
+    def _damage(self, fn: Any, info: VersionInfo, rel: str | None = None) -> Any:
+        raise _NeedsFullStore("a view through Arrow")
+
+    def read_errors(self, *args: Any, **kwargs: Any) -> Any:
+        raise _NeedsFullStore("error rows through Arrow")
+
+    def resolve(self, ref: str) -> VersionInfo:
+        raise _NeedsFullStore("a named version")
+
+
+def _plain_candidate(store: object, sql: str) -> bool:
+    """Whether the plain path may serve ``sql`` over ``store``: a local path, no named version or wide view."""
+    if not isinstance(store, str) or not store or (_fs._SCHEME.match(store) and
+                                                   not store.startswith("file://")):
+        return False
+    return not (_QUOTED_VERSION.search(sql) or _TABLE_AT.search(sql) or _WIDE.search(sql))
+
+
+def open_session(store: FeatureStore | str, sql: str, *, threads: int | None = None,
+                 limits: SQLLimits | None = None) -> StoreSQL:
+    """A :class:`StoreSQL` session ready for ``sql`` (the versions it names registered).
+
+    A local store given as a path is first opened on the plain path (its
+    Delta logs read as JSON, its files checked with ``os.stat``: neither
+    pyarrow nor deltalake is imported); a store that path cannot show as it
+    is (damage, a log only ``deltalake`` reads, a named version, a wide view)
+    is opened over a :class:`FeatureStore`.  The views, checks, confinement
+    and limits are the same either way.
+    """
+    if _plain_candidate(store, sql):
+        try:
+            return StoreSQL(cast("FeatureStore", _PlainStore(cast(str, store))), threads=threads,
+                            limits=limits, _referenced=sql)
+        except _NeedsFullStore as why:
+            logger.debug("SQL session over the full store reader: %s", why)
+    return StoreSQL(store, threads=threads, limits=limits, _referenced=sql)
 
 
 def query(store: FeatureStore | str, sql: str, *, threads: int | None = None,
@@ -452,5 +682,22 @@ def query(store: FeatureStore | str, sql: str, *, threads: int | None = None,
         >>> query(store, "SELECT center, count(*) AS n FROM radiomics GROUP BY center")  # doctest: +SKIP
     """
     check_read_only(sql)  # refuse before opening anything
-    with StoreSQL(store, threads=threads, limits=limits, _referenced=sql) as session:
+    with open_session(store, sql, threads=threads, limits=limits) as session:
         return session.query(sql)
+
+
+def query_rows(store: FeatureStore | str, sql: str, *, threads: int | None = None,
+               limits: SQLLimits | None = None, max_cells: int | None = None) -> Rows | pa.Table:
+    """As :func:`query`, but a small result of plain types comes back as :class:`Rows`.
+
+    What ``alnm-ray sql`` runs: over a healthy local store, a small result
+    is read, checked and printed without importing pyarrow
+    (:meth:`StoreSQL.query_rows`).
+
+    Example:
+        >>> query_rows(store, "SELECT count(*) AS n FROM radiomics").rows  # doctest: +SKIP
+        [(8,)]
+    """
+    check_read_only(sql)
+    with open_session(store, sql, threads=threads, limits=limits) as session:
+        return session.query_rows(sql, max_cells=max_cells)
