@@ -26,6 +26,7 @@ list against what every classifier and selection step really needs.
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
 import numpy as np
@@ -97,6 +98,35 @@ LIBRARY_TYPES: frozenset[str] = frozenset({
 TRUSTED_TYPES: frozenset[str] = OWN_TYPES | LIBRARY_TYPES
 
 
+#: Packages that importing ``skops.io`` imports for nothing: skops lists scikit-learn's estimators
+#: with ``sklearn.utils.all_estimators``, whose ``pkgutil.walk_packages`` imports every package of
+#: scikit-learn to find its subpackages -- among them ``sklearn.externals.array_api_compat.torch``,
+#: which imports torch (2-3 s and ~300 MB on every scoring run).  No estimator lives there (the walk
+#: skips ``externals`` modules anyway), and a package whose import fails is skipped by the walk, so
+#: the list of skops's default-trusted types is the same without it.
+SKOPS_IMPORT_SKIPS: tuple[str, ...] = ("sklearn.externals.array_api_compat.torch",)
+
+
+def skops_io() -> Any:
+    """``skops.io``, imported without the packages of :data:`SKOPS_IMPORT_SKIPS` (unless already imported).
+
+    Those packages are hidden from the import system only while ``skops.io`` is imported; a later
+    ``import`` of one of them works as usual.  When torch is already imported nothing is hidden.
+    """
+    if "skops.io" in sys.modules:
+        return sys.modules["skops.io"]
+    hidden = [] if "torch" in sys.modules else [m for m in SKOPS_IMPORT_SKIPS if m not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # `import name` raises ImportError meanwhile
+    try:
+        import skops.io as sio
+    finally:
+        for name in hidden:
+            if name in sys.modules and sys.modules[name] is None:
+                del sys.modules[name]
+    return sio
+
+
 def is_trusted(name: str) -> bool:
     """True when ``name`` is exactly one of :data:`TRUSTED_TYPES` (no prefix matching)."""
     return name in TRUSTED_TYPES
@@ -131,7 +161,7 @@ def dump_model(model: Any, *, probe: Any = None) -> tuple[bytes, dict[str, Any]]
             model predicts differently, or the file names a type outside
             :data:`TRUSTED_TYPES`.
     """
-    import skops.io as sio
+    sio = skops_io()
 
     try:
         data = sio.dumps(pandas_state.encode(model))
@@ -164,7 +194,7 @@ def _cannot_save(model: Any, reason: str) -> str:
 
 def _culprits(model: Any) -> str:
     """``"step(s) icc, classifier: "`` naming the parts skops cannot round-trip on their own (or "")."""
-    import skops.io as sio
+    sio = skops_io()
 
     parts: list[tuple[str, Any]] = []
     selection = getattr(model, "selection", None)
@@ -215,7 +245,7 @@ def load_model(data: bytes, fmt: str, *, name: str = "model") -> Any:
         BundleIntegrityError: When the format is not skops or the file cannot be rebuilt.
     """
     check_format(fmt, name=name)
-    import skops.io as sio
+    sio = skops_io()
 
     try:
         types = sorted(sio.get_untrusted_types(data=data))

@@ -224,3 +224,41 @@ def test_a_dataframe_attribute_travels_without_pickle(train_data):
     data, info = dump_model(model, probe=X)
     assert info["format"] == "skops"
     pd.testing.assert_frame_equal(load_model(data, "skops").table_, model.table_)
+
+
+_TRUSTED_LISTS = """
+import json, sys
+{setup}
+from skops.io import _trusted_types as t
+print(json.dumps({{"torch": "torch" in sys.modules, "lists": [sorted(map(str, getattr(t, n))) for n in sorted(dir(t))
+                   if n.isupper() and isinstance(getattr(t, n), list)]}}))
+"""
+
+
+def test_loading_skops_does_not_import_torch_and_trusts_the_same_types():
+    """skops lists scikit-learn's estimators by importing every sklearn package, torch's array API
+    shim among them; the scoring path hides that one package, and skops's default-trusted types
+    are the same as when it is imported."""
+    import subprocess
+    import sys
+
+    def run(setup: str) -> dict:
+        done = subprocess.run([sys.executable, "-c", _TRUSTED_LISTS.format(setup=setup)], capture_output=True,
+                              text=True, check=True)
+        return json.loads(done.stdout.splitlines()[-1])
+
+    ours = run("from alnm_ray.score.serialize import skops_io\nskops_io()")
+    plain = run("import skops.io")
+    assert ours["torch"] is False
+    assert ours["lists"] == plain["lists"] and sum(map(len, ours["lists"])) > 100
+
+
+def test_a_package_hidden_while_skops_is_imported_can_be_imported_afterwards():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom alnm_ray.score.serialize import SKOPS_IMPORT_SKIPS, skops_io\nskops_io()\n"
+            "assert all(m not in sys.modules for m in SKOPS_IMPORT_SKIPS)\n"
+            "import importlib\nimportlib.import_module(SKOPS_IMPORT_SKIPS[0])\nprint('torch' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "True"
