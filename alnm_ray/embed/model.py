@@ -44,7 +44,8 @@ def build_resnet18(seed: int | None = 0) -> "torch.nn.Module":
             from the global RNG (only useful when weights are loaded next).
 
     Returns:
-        A :class:`monai.networks.nets.ResNet` whose ``fc`` is
+        :class:`alnm_ray.embed.resnet.ResNet18` (MONAI's
+        ``monai.networks.nets.resnet18``, module for module) whose ``fc`` is
         :class:`torch.nn.Identity`; input ``(N, 1, D, H, W)`` float32,
         output ``(N, 512)``.
 
@@ -55,16 +56,16 @@ def build_resnet18(seed: int | None = 0) -> "torch.nn.Module":
         (1, 512)
     """
     import torch
-    from monai.networks.nets import resnet18
+
+    from alnm_ray.embed.resnet import ResNet18  # MONAI's resnet18, without importing MONAI in the actors
 
     def _build() -> torch.nn.Module:
-        return resnet18(
+        return ResNet18(
             spatial_dims=3,
             n_input_channels=1,
             conv1_t_size=STEM_KERNEL,
             conv1_t_stride=STEM_STRIDE,
             shortcut_type=SHORTCUT_TYPE,
-            feed_forward=False,
         )
 
     if seed is None:

@@ -47,7 +47,8 @@ def build_resnet18_2d(seed: int | None = 0) -> "torch.nn.Module":
             global RNG is untouched; ``None`` draws from the global RNG.
 
     Returns:
-        A :class:`monai.networks.nets.ResNet`; input ``(N, 1, H, W)`` float32,
+        :class:`alnm_ray.embed.resnet.ResNet18` (MONAI's ``resnet18``, module
+        for module); input ``(N, 1, H, W)`` float32,
         output ``(N, 512)``.
 
     Example:
@@ -57,12 +58,12 @@ def build_resnet18_2d(seed: int | None = 0) -> "torch.nn.Module":
         (2, 512)
     """
     import torch
-    from monai.networks.nets import resnet18
+
+    from alnm_ray.embed.resnet import ResNet18  # MONAI's resnet18, without importing MONAI in the actors
 
     def _build() -> torch.nn.Module:
-        return resnet18(spatial_dims=2, n_input_channels=1, conv1_t_size=STEM_KERNEL_2D,
-                        conv1_t_stride=STEM_STRIDE_2D, shortcut_type=SHORTCUT_TYPE_2D,
-                        bias_downsample=False, feed_forward=False)
+        return ResNet18(spatial_dims=2, n_input_channels=1, conv1_t_size=STEM_KERNEL_2D,
+                        conv1_t_stride=STEM_STRIDE_2D, shortcut_type=SHORTCUT_TYPE_2D, bias_downsample=False)
 
     if seed is None:
         model = _build()
