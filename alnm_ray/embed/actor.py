@@ -6,9 +6,16 @@ Rows arrive from the preparing stage (:func:`alnm_ray.embed.cases.prepare_row`)
 with the input as raw float32 bytes plus its shape, and their ``sequence``
 selects the extractor (:meth:`EmbedConfig.extractor_for`), so 3-D, lifted
 2-D and 2-D cases can share a batch; rows of one extractor and shape are
-stacked into one forward pass each (on a GPU, into as few passes as its free
-memory allows: a pass that runs out of memory is split in halves, and the
-actor remembers the size that fitted).  The embedding column is as wide as the
+stacked into one forward pass each on the CPU.  On a GPU the actor chooses
+its pass size for the device: the first input of each extractor and shape is
+embedded alone while the allocator's peak is measured, and a pass then holds
+as many inputs as :data:`GPU_MEMORY_FRACTION` of the device's free memory
+takes at that peak per input (:func:`inputs_per_pass`); a pass that still
+runs out of memory is split in halves, and the actor remembers the size that
+fitted.
+
+The networks are plain torch (:mod:`alnm_ray.embed.resnet`, :mod:`alnm_ray.embed.vgg`):
+an actor never imports MONAI, whose import is most of an actor's start-up.  The embedding column is as wide as the
 widest extractor in use; a narrower one's rows are NaN beyond its width.
 
 Rows that failed earlier (non-empty ``_error_type``) pass through untouched
@@ -30,6 +37,11 @@ from alnm_ray.embed.model import embed_inputs, set_torch_threads
 
 logger = logging.getLogger(__name__)
 
+#: Share of a GPU's free memory (read when an actor first embeds an input shape) its forward passes may take.
+GPU_MEMORY_FRACTION = 0.6
+#: Largest forward pass of a GPU actor, whatever its memory allows (beyond this a pass gains nothing).
+GPU_MAX_PASS = 512
+
 #: Internal columns between the stages (dropped before the store).
 COL_VOLUME = "_vol"
 COL_SHAPE = "_shape"
@@ -43,6 +55,21 @@ COL_DEVICE = "_device"
 def _out_of_memory(err: BaseException) -> bool:
     """Whether ``err`` is torch running out of device memory (CUDA's or a generic allocator's)."""
     return type(err).__name__ == "OutOfMemoryError" or "out of memory" in str(err).lower()
+
+
+def inputs_per_pass(free_bytes: int, per_input_bytes: int, *, fraction: float = GPU_MEMORY_FRACTION,
+                    largest: int = GPU_MAX_PASS) -> int:
+    """Inputs per forward pass that fit ``fraction`` of ``free_bytes`` at ``per_input_bytes`` each (1 to ``largest``).
+
+    Example:
+        >>> inputs_per_pass(80 * 2**30, 40 * 2**20), inputs_per_pass(2**30, 2**31), inputs_per_pass(2**40, 1)
+        (512, 1, 512)
+        >>> inputs_per_pass(10 * 2**30, 60 * 2**20)
+        102
+    """
+    if per_input_bytes <= 0:
+        return largest
+    return max(1, min(largest, int(free_bytes * fraction // per_input_bytes)))
 
 
 def pick_device(gpu_ids: list[Any]) -> str:
@@ -94,6 +121,8 @@ class EmbedActor:
         self.device = device or pick_device(gpu_ids)
         #: Largest forward pass known to fit on this device (``None``: not limited yet).
         self.max_pass: int | None = None
+        #: GPU pass size chosen per ``(extractor, input shape)`` (:meth:`gpu_pass_size`).
+        self.pass_sizes: dict[tuple[str, tuple[int, ...]], int] = {}
         self.config = cfg
         self.states: dict[str, Any] = {}
         if state is not None:
@@ -127,8 +156,14 @@ class EmbedActor:
         """
         spec = EXTRACTORS[name]
         model = self.get_model(name)
-        size = len(stack) if self.max_pass is None else min(len(stack), self.max_pass)
         parts, start = [], 0
+        if self.device != "cpu" and (name, stack.shape[1:]) not in self.pass_sizes:
+            parts.append(self.gpu_pass_size(name, stack[:1]))
+            start = 1
+        limit = self.pass_sizes.get((name, stack.shape[1:]))
+        if self.max_pass is not None:
+            limit = self.max_pass if limit is None else min(limit, self.max_pass)
+        size = len(stack) if limit is None else max(1, min(len(stack), limit))
         while start < len(stack):
             chunk = stack[start:start + size]
             try:
@@ -144,6 +179,29 @@ class EmbedActor:
                 continue
             start += len(chunk)
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+    def gpu_pass_size(self, name: str, first: np.ndarray) -> np.ndarray:
+        """Embed ``first`` (one input) alone, measuring the device memory it takes, and size later passes from it.
+
+        Sets ``pass_sizes[(name, shape)]`` to :func:`inputs_per_pass` of the
+        free memory after this pass and the allocator's peak above what was
+        allocated before it.  Returns the embedding of ``first``.
+        """
+        import torch
+
+        spec = EXTRACTORS[name]
+        model = self.get_model(name)
+        torch.cuda.synchronize()
+        before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+        emb = embed_inputs(model, first, spatial_dims=spec.spatial_dims, device=self.device)
+        per_input = max(1, torch.cuda.max_memory_allocated() - before)
+        free, _total = torch.cuda.mem_get_info()
+        size = inputs_per_pass(int(free), int(per_input))
+        self.pass_sizes[(name, tuple(first.shape[1:]))] = size
+        logger.info("%s on %s: %.1f MiB per %s input, %.1f GiB free: %d input(s) per forward pass", name,
+                    self.device, per_input / 2**20, tuple(first.shape[1:]), free / 2**30, size)
+        return emb
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Embed one batch.

@@ -53,9 +53,14 @@ META_COLUMNS: tuple[str, ...] = (*BASE_META_COLUMNS, COL_WEIGHTS)
 #: inside the actors.
 PREPARE_MEMORY_BYTES = 512 * 1024**2
 #: Smallest Ray Data batch of a GPU actor (volumes per call): a GPU's throughput keeps growing with
-#: the batch well past the CPU default, and the actor splits a batch that does not fit its memory
-#: (:meth:`~alnm_ray.embed.actor.EmbedActor.embed_stack`).
+#: the batch well past the CPU default, and the actor sizes its forward passes from the device's free
+#: memory (:meth:`~alnm_ray.embed.actor.EmbedActor.gpu_pass_size`), splitting a batch that does not fit.
 GPU_BATCH_SIZE = 32
+#: Batches queued on one actor at a time (Ray Data's default is 4).  Two keep an actor busy (the next
+#: batch arrives while one runs) without piling the first batches of a short job onto the actor that
+#: started first while the others are still loading torch: measured on 2 CPUs with 4 batches, the
+#: default gave every batch to one actor of a pool of two.
+TASKS_PER_ACTOR = 2
 
 
 def batch_size_for(config: EmbedConfig, actors: ActorPlan) -> int:
@@ -166,7 +171,8 @@ def embed_cases(items: list[dict[str, Any]], config: EmbedConfig, plan: Preproce
         "config": config.to_dict(), "preprocess": {s: c.to_dict() for s, c in plan.sequences},
         "default_preprocess": plan.default.to_dict(), "debug": debug})
     ds = ds.map_batches(EmbedActor, batch_size=batch_size_for(config, actors), batch_format="numpy",
-                        compute=ActorPoolStrategy(min_size=actors.min_size, max_size=actors.max_size),
+                        compute=ActorPoolStrategy(min_size=actors.min_size, max_size=actors.max_size,
+                                                  max_tasks_in_flight_per_actor=TASKS_PER_ACTOR),
                         fn_constructor_kwargs=ctor, **remote)
     with progress(len(items), "embed", quiet=quiet) as bar:
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):

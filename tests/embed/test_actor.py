@@ -63,3 +63,29 @@ def test_a_capped_forward_pass_embeds_in_chunks_with_the_same_result(rng: np.ran
     chunked = actor(_batch(vols))[COL_EMBEDDING]
     np.testing.assert_allclose(chunked, whole, rtol=1e-5, atol=1e-6)
     assert chunked.shape == (5, 512) and not np.isnan(chunked).any()
+
+
+def test_gpu_pass_size_from_free_memory() -> None:
+    from alnm_ray.embed.actor import GPU_MAX_PASS, inputs_per_pass
+
+    assert inputs_per_pass(10 * 2**30, 100 * 2**20, fraction=0.5) == 51
+    assert inputs_per_pass(2**20, 2**30) == 1  # one input that may not fit: tried, and split no further
+    assert inputs_per_pass(2**40, 2**10) == GPU_MAX_PASS
+    assert inputs_per_pass(2**30, 0) == GPU_MAX_PASS
+
+
+def test_a_cpu_actor_embeds_a_batch_in_one_pass_without_sizing(rng: np.random.Generator,
+                                                              embed_config: EmbedConfig) -> None:
+    actor = EmbedActor(embed_config.to_dict(), in_ray=False, device="cpu")
+    out = actor(_batch([rng.normal(size=(16, 16, 16)) for _ in range(3)]))[COL_EMBEDDING]
+    assert out.shape == (3, 512) and not np.isnan(out).any()
+    assert actor.pass_sizes == {} and actor.max_pass is None
+
+
+def test_a_chosen_pass_size_splits_the_batch_with_the_same_result(rng: np.random.Generator,
+                                                                  embed_config: EmbedConfig) -> None:
+    vols = [rng.normal(size=(16, 16, 16)) for _ in range(5)]
+    actor = EmbedActor(embed_config.to_dict(), in_ray=False, device="cpu")
+    whole = actor(_batch(vols))[COL_EMBEDDING]
+    actor.pass_sizes[(embed_config.extractor, (16, 16, 16))] = 2  # what a GPU actor sizes from its free memory
+    np.testing.assert_allclose(actor(_batch(vols))[COL_EMBEDDING], whole, rtol=1e-5, atol=1e-6)
