@@ -133,7 +133,7 @@ def score(ctx: CliContext, bundle: str, manifests: tuple[str, ...], features: tu
     else:
         click.echo(f"WARNING: bundle {result.bundle_id} is NOT VERIFIED ({result.signature.get('status')}); "
                    "scored because of --trust-unsigned (recorded in the bundle-trust report)", err=True)
-    click.echo(f"bundle {result.bundle_id}: {result.rows_in} patient(s) in = {len(result.predictions)} "
+    click.echo(f"bundle {result.bundle_id}: {result.rows_in} patient(s) in = {result.n_predictions} "
                f"prediction(s) + {len(result.errors)} error(s) -> {result.out}"
                + (f" (store predictions@{result.version[:12]})" if result.version else ""))
     if result.validation:

@@ -72,7 +72,14 @@ def scores_locally(rows: int, ray_config: Any = None) -> bool:
 
 
 class PredictionSink:
-    """Scored chunks -> prediction rows (appended to ``out``) and error rows.
+    """Scored chunks -> prediction rows appended to ``out``, and error rows.
+
+    The predictions leave this process chunk by chunk: they are written to
+    ``out`` as they come and not kept.  What the end of the run needs is kept
+    small or read back from ``out``: a count, one 64-bit hash per prediction
+    (the content address of the store version), whether any row has a label
+    (:meth:`labelled_rows` reads those back for the validation), and the
+    store's rows (:meth:`store_rows`, read back column by column).
 
     Args:
         out: The ``--out`` Parquet path (its folder is created).
@@ -85,8 +92,10 @@ class PredictionSink:
         out.parent.mkdir(parents=True, exist_ok=True)
         self.out, self.bundle, self.columns, self.scored_at = out, bundle, list(columns), scored_at
         self.reader = str(bundle.metadata.get("reader") or C.PRIMARY_READER)
-        self.preds: list[pd.DataFrame] = []
         self.errors: list[dict[str, str]] = []
+        self.count = 0
+        self.labelled = False
+        self._hashes: list[np.ndarray] = []
         self._writer: Any = None
         self._schema: pa.Schema | None = None
 
@@ -95,16 +104,19 @@ class PredictionSink:
         from alnm_ray.score.job import _error_row
 
         failed = (scored[COL_ERROR_TYPE].astype(str) != "").to_numpy()
-        for r in scored[failed].itertuples(index=False):
-            self.errors.append(_error_row("score", str(r.cohort), str(r.center), str(r.patient_id), self.reader,
-                                          str(r.error_type), str(r.message)))
-        extra = [c for c in scored.columns if c not in OUTPUT_COLUMNS and c != C.COL_LABEL]
-        preds = scored[~failed].drop(columns=[COL_ERROR_TYPE, COL_MESSAGE]).assign(
-            threshold=self.bundle.threshold, bundle_id=self.bundle.bundle_id, scored_at=self.scored_at)
-        if not len(preds):
+        if failed.any():
+            for r in scored[failed].itertuples(index=False):
+                self.errors.append(_error_row("score", str(r.cohort), str(r.center), str(r.patient_id),
+                                              self.reader, str(r.error_type), str(r.message)))
+            scored = scored[~failed]
+        if not len(scored):
             return
-        preds[C.COL_LABEL] = pd.array(pd.to_numeric(preds[C.COL_LABEL], errors="coerce").to_numpy(dtype=float),
-                                      dtype="Float64").astype("Int64")
+        preds = scored.drop(columns=[COL_ERROR_TYPE, COL_MESSAGE]).assign(
+            threshold=self.bundle.threshold, bundle_id=self.bundle.bundle_id, scored_at=self.scored_at)
+        if not isinstance(preds[C.COL_LABEL].dtype, pd.Int64Dtype):
+            preds[C.COL_LABEL] = pd.array(pd.to_numeric(preds[C.COL_LABEL], errors="coerce").to_numpy(dtype=float),
+                                          dtype="Float64").astype("Int64")
+        extra = [c for c in scored.columns if c not in OUTPUT_COLUMNS and c != C.COL_LABEL]
         preds = preds.loc[:, [*self.columns, *extra]].reset_index(drop=True)
         table = pa.Table.from_pandas(preds, schema=self._schema, preserve_index=False)
         if self._writer is None:
@@ -113,18 +125,67 @@ class PredictionSink:
             self._schema = table.schema
             self._writer = pq.ParquetWriter(str(self.out), self._schema)
         self._writer.write_table(table)
-        self.preds.append(preds.loc[:, self.columns])
+        self.count += len(preds)
+        self.labelled = self.labelled or bool(preds[C.COL_LABEL].notna().any())
+        self._hashes.append(pd.util.hash_pandas_object(preds.loc[:, self.columns], index=False).to_numpy())
 
-    def close(self) -> pd.DataFrame:
-        """Close ``out`` (an empty file with the prediction columns when nothing was scored); all predictions."""
+    def close(self) -> int:
+        """Close ``out`` (an empty file with the prediction columns when nothing was scored); the count."""
         if self._writer is not None:
             self._writer.close()
-        preds = (pd.concat(self.preds, ignore_index=True) if self.preds
-                 else pd.DataFrame({c: pd.Series([], dtype=float if c in ("probability", "threshold") else object)
-                                    for c in self.columns}))
-        if self._writer is None:
-            preds.to_parquet(self.out, index=False)
-        return preds.sort_values([C.COL_COHORT, C.COL_PATIENT], kind="stable").reset_index(drop=True)
+        else:
+            empty_predictions(self.columns).to_parquet(self.out, index=False)
+        return self.count
+
+    def content_hash(self) -> str:
+        """SHA-256 of the predictions' row hashes, sorted: the same rows give the same hash in any order."""
+        import hashlib
+
+        rows = np.sort(np.concatenate(self._hashes)) if self._hashes else np.zeros(0, dtype=np.uint64)
+        return hashlib.sha256(rows.astype("<u8").tobytes()).hexdigest()
+
+    def labelled_rows(self) -> pd.DataFrame:
+        """``cohort, patient_id, label, probability`` of the labelled predictions, by cohort and patient."""
+        columns = [C.COL_COHORT, C.COL_PATIENT, C.COL_LABEL, "probability"]
+        if not self.labelled:
+            return empty_predictions(self.columns).loc[:, columns]
+        import pyarrow.dataset as pads
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(self.out, columns=columns, filters=pads.field(C.COL_LABEL).is_valid())
+        return table.to_pandas().sort_values([C.COL_COHORT, C.COL_PATIENT], kind="stable").reset_index(drop=True)
+
+    def store_rows(self) -> pa.Table:
+        """The predictions of ``out`` (:attr:`columns`), sorted by cohort and patient, read a column at a time."""
+        return read_predictions(self.out, self.columns, arrow=True)
+
+
+def empty_predictions(columns: Sequence[str]) -> pd.DataFrame:
+    """No prediction rows, with ``columns`` (probability and threshold float, others text)."""
+    return pd.DataFrame({c: pd.Series([], dtype=float if c in ("probability", "threshold") else object)
+                         for c in columns})
+
+
+def read_predictions(path: Path | str, columns: Sequence[str], *, arrow: bool = False) -> Any:
+    """``columns`` of a predictions file, sorted by cohort and patient (a DataFrame, or a Table with ``arrow``).
+
+    The sort order is taken from the two key columns, then every column is read
+    and reordered on its own, so at most one column is held twice.
+    """
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    keys = pq.read_table(path, columns=[C.COL_COHORT, C.COL_PATIENT])
+    order = pc.sort_indices(keys, sort_keys=[(C.COL_COHORT, "ascending"), (C.COL_PATIENT, "ascending")])
+    del keys
+    source = pq.ParquetFile(path)
+    schema = source.schema_arrow
+    arrays = [pq.read_table(path, columns=[c]).column(0).take(order) for c in columns]
+    fields = [schema.field(c) for c in columns]
+    table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata))
+    if arrow:
+        return table
+    return table.to_pandas().reset_index(drop=True)
 
 
 class DriftSample:

@@ -26,7 +26,7 @@ next to ``--out`` (see :mod:`alnm_ray.score.report`).
 from __future__ import annotations
 
 import dataclasses
-import hashlib
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from alnm_ray import constants as C
 from alnm_ray.exceptions import ConfigError, SchemaMismatchError
@@ -95,10 +96,15 @@ class ScoreOptions:
 
 @dataclass(frozen=True)
 class ScoreResult:
-    """What a scoring run produced."""
+    """What a scoring run produced.
+
+    The predictions are not held: they are in the ``out`` file (and the store's
+    ``predictions`` version).  :attr:`n_predictions` counts them;
+    :attr:`predictions` reads them back from ``out`` on first use.
+    """
 
     bundle_id: str
-    predictions: pd.DataFrame
+    n_predictions: int
     errors: pd.DataFrame
     drift: pd.DataFrame
     validation: dict[str, Any]
@@ -110,6 +116,15 @@ class ScoreResult:
     work: dict[str, Any] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     signature: dict[str, Any] = field(default_factory=dict)
+
+    @functools.cached_property
+    def predictions(self) -> pd.DataFrame:
+        """Every prediction (:data:`PREDICTION_COLUMNS`), sorted by cohort and patient, read from ``out``."""
+        from alnm_ray.score._execution import empty_predictions, read_predictions
+
+        if not self.n_predictions:
+            return empty_predictions(PREDICTION_COLUMNS)
+        return read_predictions(self.out, PREDICTION_COLUMNS)
 
 
 def _error_row(stage: str, cohort: str, center: str, patient: str, reader: str, etype: str, message: str
@@ -299,15 +314,15 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
                                                  max_actors=options.max_actors, explain=options.explain,
                                                  seed=options.seed, quiet=options.quiet)
     logger.info("scored %d patient(s) %s", rows_in, "in this process" if local else "on Ray")
-    preds = sink.close()
+    n_preds = sink.close()
     errors += sink.errors
     error_frame = pd.DataFrame(errors, columns=list(C.ERROR_COLUMNS)).sort_values(
         [C.COL_COHORT, C.COL_PATIENT], kind="stable").reset_index(drop=True)
-    if rows_in != len(preds) + len(error_frame):  # the accounting promise; a bug if it breaks
-        raise RuntimeError(f"rows in ({rows_in}) != predictions ({len(preds)}) + errors ({len(error_frame)})")
+    if rows_in != n_preds + len(error_frame):  # the accounting promise; a bug if it breaks
+        raise RuntimeError(f"rows in ({rows_in}) != predictions ({n_preds}) + errors ({len(error_frame)})")
     mark = time.monotonic()
     drift_all = sample.report(bundle.summary, [c for _, cohorts in plans for c in cohorts])
-    validation = external_validation(preds, threshold=bundle.threshold, model_name=bundle.bundle_id,
+    validation = external_validation(sink.labelled_rows(), threshold=bundle.threshold, model_name=bundle.bundle_id,
                                      n_boot=options.n_boot, seed=options.seed)
     timings["validate_s"] = time.monotonic() - mark
     mark = time.monotonic()
@@ -317,10 +332,10 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
                                       check=bundle.signature))
     version = None
     if options.write_store:
-        version = _write_predictions(store, bundle, preds, error_frame, sources, rows_in)
+        version = _write_predictions(store, bundle, sink, error_frame, sources, rows_in)
     timings["write_s"] = time.monotonic() - mark
     logger.info("scored %d patient(s): %s", rows_in, ", ".join(f"{k} {v:.1f}" for k, v in timings.items()))
-    return ScoreResult(bundle.bundle_id, preds, error_frame, drift_all, validation, rows_in, str(out_path),
+    return ScoreResult(bundle.bundle_id, n_preds, error_frame, drift_all, validation, rows_in, str(out_path),
                        [str(p) for p in reports], version, time.monotonic() - start, timings=timings,
                        signature=bundle.signature.to_dict() if bundle.signature else {})
 
@@ -335,24 +350,25 @@ def _check_once(seen: dict[tuple[str, str], str], name: str, cohort: str, patien
         seen[(cohort, pid)] = name
 
 
-def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: pd.DataFrame,
+def _write_predictions(store: Any, bundle: Bundle, sink: Any, errors: pd.DataFrame,
                        sources: Sequence[Source], rows_in: int) -> str:
     """New ``predictions`` version: earlier rows, minus this bundle's re-scored patients, plus these.
 
     Only this run's rows are written (:meth:`~alnm_ray.store.FeatureStore.upsert`: an append, or a
     merge by bundle, cohort and patient); patients of this run that failed lose this bundle's
-    earlier prediction.  The earlier predictions are not read, only their keys.
+    earlier prediction.  The earlier predictions are not read, only their keys.  This run's rows
+    are read back from the ``--out`` file (sorted by cohort and patient) as Arrow columns, never
+    as Python objects.
     """
     table = C.TABLE_PREDICTIONS
     latest = store.latest(table)
-    data = preds.copy()
-    data[C.COL_LABEL] = pd.array(data[C.COL_LABEL], dtype="Int64")
     failed = errors[[C.COL_COHORT, C.COL_PATIENT]].astype(str).assign(bundle_id=bundle.bundle_id)
     version_id = content_hash({
         "table": table, "parent": latest.version if latest is not None else None,
-        "bundle_id": bundle.bundle_id, "rows": hashlib.sha256(pd.util.hash_pandas_object(
-            preds.astype(str), index=False).to_numpy().tobytes()).hexdigest(),
+        "bundle_id": bundle.bundle_id, "rows": sink.content_hash(),
         "failed": sorted(map(list, failed.itertuples(index=False)))})
+    data = sink.store_rows() if sink.count else pa.Table.from_pandas(
+        _typed_empty(sink.columns), preserve_index=False)
     info = store.upsert(
         table, data, key=PREDICTION_KEY, version_id=version_id,
         delete=failed[list(PREDICTION_KEY)] if len(failed) else None,
@@ -362,8 +378,17 @@ def _write_predictions(store: Any, bundle: Bundle, preds: pd.DataFrame, errors: 
                  "bundle_signature": bundle.signature.to_dict() if bundle.signature else None,
                  "sources": [s.name for s in sources],
                  "inputs": {t: i.version for s in sources for t, i in s.tables.infos.items()}},
-        errors=errors, counts={"rows_in": rows_in, "scored": len(preds), "failed": len(errors)})
+        errors=errors, counts={"rows_in": rows_in, "scored": sink.count, "failed": len(errors)})
     return info.version
+
+
+def _typed_empty(columns: Sequence[str]) -> pd.DataFrame:
+    """No prediction rows (label Int64, as written rows have)."""
+    from alnm_ray.score._execution import empty_predictions
+
+    empty = empty_predictions(columns)
+    empty[C.COL_LABEL] = pd.array([], dtype="Int64")
+    return empty
 
 
 def default_out(bundle_id: str) -> str:

@@ -180,3 +180,55 @@ def test_patient_partition_is_stable_across_tables_and_types():
     a = patient_partition(pa.array(["p1", "p2", "p3"]), 7)
     b = patient_partition(pa.array(["p3", "p1"], pa.large_string()), 7)
     assert a[[2, 0]].tolist() == b.tolist() and ((0 <= a) & (a < 7)).all()
+
+
+def test_predictions_leave_the_driver_and_are_read_back_from_the_out_file(trained, monkeypatch):
+    """The run keeps no prediction frame: the result counts them and reads them from --out; the store
+    version holds the same rows, sorted; tiny partitions give the same store rows and validation."""
+    from alnm_ray.store import query
+
+    store, bundle_dir, version, root = trained
+    opts = ScoreOptions(n_boot=100, batch_size=16, cohorts=("ext1", "ext2"))
+    runs = {}
+    for name, rows in (("whole", None), ("tiny", "7")):
+        if rows:
+            monkeypatch.setenv("ALNM_RAY_SCORE_PARTITION_ROWS", rows)
+        runs[name] = score_features(str(bundle_dir), store, [f"radiomics@{version}"],
+                                    out=str(root / f"back-{name}.parquet"), options=opts)
+        assert "predictions" not in vars(runs[name])  # not held: read on first use
+        assert runs[name].n_predictions == 75 == len(runs[name].predictions)
+        on_disk = pd.read_parquet(root / f"back-{name}.parquet").sort_values(["cohort", "patient_id"])
+        pd.testing.assert_frame_equal(runs[name].predictions, on_disk.reset_index(drop=True))
+        stored = query(store, f"SELECT * FROM table_at('predictions', '{runs[name].version[:12]}') "
+                              "ORDER BY cohort, patient_id").to_pandas()
+        assert stored["patient_id"].tolist() == runs[name].predictions["patient_id"].tolist()
+        np.testing.assert_array_equal(stored["probability"], runs[name].predictions["probability"])
+    whole, tiny = runs["whole"], runs["tiny"]
+    assert whole.validation["ext1"]["models"][whole.bundle_id]["auc"] == pytest.approx(
+        tiny.validation["ext1"]["models"][tiny.bundle_id]["auc"], abs=1e-12)
+
+
+def test_the_content_hash_of_the_predictions_does_not_depend_on_chunk_order(tmp_path, trained):
+    from alnm_ray.score._execution import PredictionSink
+    from alnm_ray.score.job import PREDICTION_COLUMNS
+
+    _, bundle_dir, _, _ = trained
+    bundle = load_bundle(bundle_dir)
+    chunk = pd.DataFrame({"cohort": ["a"] * 4, "center": ["c"] * 4, "patient_id": ["p1", "p2", "p3", "p4"],
+                          "probability": [0.1, 0.7, 0.4, 0.9], "predicted_label": [0, 1, 0, 1],
+                          "error_type": [""] * 4, "message": [""] * 4,
+                          "label": pd.array([0, 1, None, 1], dtype="Int64")})
+    hashes = []
+    for i, order in enumerate(([0, 1, 2, 3], [3, 1, 0, 2])):
+        sink = PredictionSink(tmp_path / f"h{i}.parquet", bundle, PREDICTION_COLUMNS, "2026-01-01T00:00:00+00:00")
+        sink.add(chunk.iloc[order[:2]])
+        sink.add(chunk.iloc[order[2:]])
+        assert sink.close() == 4 and sink.labelled
+        hashes.append(sink.content_hash())
+        assert sink.labelled_rows()["patient_id"].tolist() == ["p1", "p2", "p4"]
+        assert sink.store_rows().column("patient_id").to_pylist() == ["p1", "p2", "p3", "p4"]
+    assert hashes[0] == hashes[1]
+    other = PredictionSink(tmp_path / "h2.parquet", bundle, PREDICTION_COLUMNS, "2026-01-01T00:00:00+00:00")
+    other.add(chunk.assign(probability=[0.1, 0.7, 0.4, 0.8]))
+    other.close()
+    assert other.content_hash() != hashes[0]
