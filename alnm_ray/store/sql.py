@@ -130,30 +130,38 @@ class Rows:
 
 
 def _fetch(con: duckdb.DuckDBPyConnection, sql: str, max_cells: int) -> Rows | pa.Table:
-    """Run ``sql`` once on ``con``: small results of :data:`ROW_TYPES` as :class:`Rows`, others as Arrow."""
-    rel = con.sql(sql)  # a SELECT is only bound here: its types, before it runs
-    types = tuple(str(t) for t in rel.types)
-    if not all(t in ROW_TYPES for t in types) or \
-            duckdb.extract_statements(sql)[0].type != duckdb.StatementType.SELECT:
-        return rel.to_arrow_table()  # EXPLAIN ran when bound: its result, not a second run
+    """Run ``sql`` once on ``con``: small results of :data:`ROW_TYPES` as :class:`Rows`, others as Arrow.
+
+    The query is bound and run once (``execute``); its result types decide
+    how it comes back.
+    """
     result = con.execute(sql)
-    names = tuple(str(d[0]) for d in result.description or ())
-    cap = max(1, max_cells // max(1, len(names)))
-    rows = result.fetchmany(cap + 1)
-    if len(rows) <= cap:
-        return Rows(names, types, rows)
+    description = result.description or []
+    names = tuple(str(d[0]) for d in description)
+    types = tuple(str(d[1]) for d in description)
+    rows: list[tuple[Any, ...]] = []
+    if all(t in ROW_TYPES for t in types):
+        cap = max(1, max_cells // max(1, len(names)))
+        rows = result.fetchmany(cap + 1)
+        if len(rows) <= cap:
+            return Rows(names, types, rows)
     import pyarrow as pa
 
-    with warnings.catch_warnings():  # "an extra copy": the rest of a large result, once
+    with warnings.catch_warnings():  # "an extra copy": this result's rows, once, as Arrow
         warnings.simplefilter("ignore")
         rest: Any = result.to_arrow_table()
+    if not rows:
+        return rest
     head = pa.Table.from_arrays([pa.array([row[i] for row in rows], type=field.type)
                                  for i, field in enumerate(rest.schema)], schema=rest.schema)
     return pa.concat_tables([head, rest])
 
 
-def check_read_only(sql: str) -> None:
+def check_read_only(sql: str, con: duckdb.DuckDBPyConnection | None = None) -> None:
     """Refuse anything but one SELECT/EXPLAIN statement, using DuckDB's parser.
+
+    ``con``: parse with this connection's parser (``duckdb.extract_statements``
+    alone opens DuckDB's default database, a second one beside the session's).
 
     Raises:
         StoreError: Empty SQL, several statements, a syntax error, or a
@@ -167,7 +175,7 @@ def check_read_only(sql: str) -> None:
         raise StoreError("SQL: expected a SELECT query; got an empty string. "
                          "Example: alnm-ray sql --store STORE \"SELECT * FROM catalog\".")
     try:
-        statements = duckdb.extract_statements(sql)
+        statements = (con or duckdb).extract_statements(sql)
     except duckdb.Error as err:
         raise StoreError(f"SQL syntax error: {err}") from err
     if len(statements) != 1:
@@ -180,7 +188,7 @@ def check_read_only(sql: str) -> None:
         if inner == statements[0].query or not inner.strip():
             raise StoreError("SQL: expected EXPLAIN [ANALYZE] followed by a SELECT query; could not find the "
                              "explained statement. Write it as `EXPLAIN SELECT …`.")
-        check_read_only(inner)
+        check_read_only(inner, con)
         return
     if kind not in ALLOWED_STATEMENTS:
         name = str(kind).rsplit(".", 1)[-1]
@@ -245,7 +253,8 @@ class StoreSQL:
     """
 
     def __init__(self, store: FeatureStore | str, *, threads: int | None = None,
-                 limits: SQLLimits | None = None, _referenced: str | None = None) -> None:
+                 limits: SQLLimits | None = None, _referenced: str | None = None,
+                 _con: duckdb.DuckDBPyConnection | None = None) -> None:
         if isinstance(store, _PlainStore):  # query()'s plain path: no pyarrow, no deltalake
             self.store = cast("FeatureStore", store)
         else:
@@ -263,7 +272,7 @@ class StoreSQL:
         self._locked = False
         self._tmp = tempfile.mkdtemp(prefix="alnm-ray-sql-")
         try:
-            self._con = duckdb.connect(":memory:")
+            self._con = _con if _con is not None else duckdb.connect(":memory:")
             self._open(threads, _referenced)
         except BaseException:
             self.close()
@@ -271,6 +280,8 @@ class StoreSQL:
 
     def _open(self, threads: int | None, referenced: str | None) -> None:
         store = self.store
+        # a view's files' footers are read once, when it is made, not again by each query's binding
+        self._con.execute("SET parquet_metadata_cache = true")
         entries, broken = store.scan()
         self._views: list[str] = []
         self._skipped: dict[str, Problem] = {}
@@ -308,9 +319,11 @@ class StoreSQL:
         self._con.execute("CREATE TABLE catalog (" + ", ".join(
             f"{_identifier(n)} {t}" for n, t in CATALOG_COLUMNS) + ")")
         rows = _catalog_rows(entries, status, broken)
-        if rows:
-            self._con.executemany(f"INSERT INTO catalog VALUES ({', '.join('?' * len(CATALOG_COLUMNS))})",
-                                  rows)
+        one = f"({', '.join('?' * len(CATALOG_COLUMNS))})"
+        for start in range(0, len(rows), 500):  # one statement per 500 rows: executemany is slow
+            chunk = rows[start:start + 500]
+            self._con.execute(f"INSERT INTO catalog VALUES {', '.join([one] * len(chunk))}",
+                              [value for row in chunk for value in row])
         self._views.append("catalog")
         self._con.execute("CREATE MACRO table_at(t, v) AS TABLE "
                           f"FROM query_table(t || '{VERSION_SEP}' || v)")
@@ -476,7 +489,7 @@ class StoreSQL:
         return self._run(sql, lambda: _fetch(self._con, sql, cells))
 
     def _run(self, sql: str, fetch: Any) -> Any:
-        check_read_only(sql)
+        check_read_only(sql, self._con)
         self._register_referenced(sql)
         views = ", ".join(sorted(self._views)) or "(none)"
         try:
@@ -643,7 +656,8 @@ def _plain_candidate(store: object, sql: str) -> bool:
 
 
 def open_session(store: FeatureStore | str, sql: str, *, threads: int | None = None,
-                 limits: SQLLimits | None = None) -> StoreSQL:
+                 limits: SQLLimits | None = None,
+                 _con: duckdb.DuckDBPyConnection | None = None) -> StoreSQL:
     """A :class:`StoreSQL` session ready for ``sql`` (the versions it names registered).
 
     A local store given as a path is first opened on the plain path (its
@@ -656,10 +670,22 @@ def open_session(store: FeatureStore | str, sql: str, *, threads: int | None = N
     if _plain_candidate(store, sql):
         try:
             return StoreSQL(cast("FeatureStore", _PlainStore(cast(str, store))), threads=threads,
-                            limits=limits, _referenced=sql)
-        except _NeedsFullStore as why:
+                            limits=limits, _referenced=sql, _con=_con)
+        except _NeedsFullStore as why:  # the session closed _con: the full one opens its own
             logger.debug("SQL session over the full store reader: %s", why)
-    return StoreSQL(store, threads=threads, limits=limits, _referenced=sql)
+            _con = None
+    return StoreSQL(store, threads=threads, limits=limits, _referenced=sql, _con=_con)
+
+
+def _parsed(sql: str) -> duckdb.DuckDBPyConnection:
+    """A new in-memory connection whose parser found ``sql`` read-only (refused before opening the store)."""
+    con = duckdb.connect(":memory:")
+    try:
+        check_read_only(sql, con)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 def query(store: FeatureStore | str, sql: str, *, threads: int | None = None,
@@ -681,8 +707,8 @@ def query(store: FeatureStore | str, sql: str, *, threads: int | None = None,
     Example:
         >>> query(store, "SELECT center, count(*) AS n FROM radiomics GROUP BY center")  # doctest: +SKIP
     """
-    check_read_only(sql)  # refuse before opening anything
-    with open_session(store, sql, threads=threads, limits=limits) as session:
+    con = _parsed(sql)  # refuse before opening anything
+    with open_session(store, sql, threads=threads, limits=limits, _con=con) as session:
         return session.query(sql)
 
 
@@ -698,6 +724,6 @@ def query_rows(store: FeatureStore | str, sql: str, *, threads: int | None = Non
         >>> query_rows(store, "SELECT count(*) AS n FROM radiomics").rows  # doctest: +SKIP
         [(8,)]
     """
-    check_read_only(sql)
-    with open_session(store, sql, threads=threads, limits=limits) as session:
+    con = _parsed(sql)  # refuse before opening anything
+    with open_session(store, sql, threads=threads, limits=limits, _con=con) as session:
         return session.query_rows(sql, max_cells=max_cells)
