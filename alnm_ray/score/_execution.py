@@ -3,10 +3,11 @@
 * :func:`scores_locally` -- a run of at most :data:`LOCAL_MAX_ROWS` stored rows
   without a cluster address is scored in this process: Ray's start-up (seconds)
   would dwarf ``predict_proba`` (milliseconds for thousands of patients);
-* :class:`RaySink` -- larger runs: every assembled chunk goes to the object
-  store as it is made, then one Ray Data pass scores them in the actor pool;
+* :class:`RayPool` -- larger runs: every assembled chunk goes to a pool of
+  Ray actors as it is made, with a bounded number in flight;
 * :class:`PredictionSink` -- scored chunks become prediction and error rows;
-  predictions are appended to the ``--out`` Parquet file as they come;
+  predictions are appended to the ``--out`` Parquet file as they come and
+  not kept;
 * :class:`DriftSample` -- the rows the drift tests see: a uniform sample of at
   most :data:`DRIFT_SAMPLE_ROWS` patients per cohort (every patient of smaller
   cohorts, so their report is exact).
@@ -225,49 +226,80 @@ class DriftSample:
             columns=[C.COL_COHORT, "feature", "flagged"])
 
 
-class RaySink:
-    """Assembled chunks parked in Ray's object store, then scored in one Ray Data actor-pool pass.
+class RayPool:
+    """Assembled chunks scored in a pool of Ray actors while the next partitions are read.
 
-    The driver keeps only object references; the rows live in the object
-    store (spilled to disk by Ray when it fills), not in the driver's heap.
+    Each chunk of ``batch_size`` rows goes to an actor (round robin) as soon as
+    it is assembled; at most :data:`IN_FLIGHT_PER_ACTOR` chunks per actor are
+    in flight, and finished chunks go to the sink as they come back.  So the
+    object store and this process hold a bounded number of chunks whatever the
+    cohort's size (parking every chunk in the object store first made the
+    driver map the whole cohort's features).  Each actor verifies and loads
+    the bundle once.
+
+    Args:
+        files: The bundle's bytes (:class:`~alnm_ray.score.bundle.BundleFiles`).
+        rows: Rows to score at most (sizes the pool: no more actors than chunks).
+        batch_size: Rows per chunk.
+        max_actors: Cap of the pool (default: the cluster's CPUs - 1).
+        explain: SHAP contributions per patient (0: none).
+        seed: Seed of the permutation explainer.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, files: Any, rows: int, *, batch_size: int, max_actors: int | None, explain: int,
+                 seed: int) -> None:
         import ray
 
-        self._ray = ray
-        self.refs: list[Any] = []
-        self.rows = 0
+        from alnm_ray.score.predict import plan_pool
 
-    def add(self, rows: pd.DataFrame) -> None:
-        if len(rows):
-            self.refs.append(self._ray.put(pa.Table.from_pandas(rows, preserve_index=False)))
-            self.rows += len(rows)
-
-    def score(self, files: Any, sink: PredictionSink, *, batch_size: int, max_actors: int | None, explain: int,
-              seed: int, quiet: bool) -> float:
-        """Score every parked chunk in the actor pool into ``sink``; seconds spent."""
-        from alnm_ray.score.predict import ChunkScorer, plan_pool
-
-        if not self.refs:
-            return 0.0
-        ray, t0 = self._ray, time.monotonic()
-        pool = plan_pool(math.ceil(self.rows / int(batch_size)), max_actors=max_actors)
+        self._ray, self.batch_size = ray, int(batch_size)
+        self.plan = plan_pool(max(1, math.ceil(rows / self.batch_size)), max_actors=max_actors)
         ref = ray.put(files)
-        ctx = ray.data.DataContext.get_current()
-        saved = (ctx.enable_progress_bars, ctx.print_on_execution_start)
-        ctx.enable_progress_bars = ctx.print_on_execution_start = not quiet
+        actor: Any = ray.remote(num_cpus=self.plan.num_cpus, max_restarts=2, max_task_retries=2)(ScoringActor)
+        self.actors: list[Any] = [actor.remote([ref], explain, seed) for _ in range(self.plan.max_size)]
+        self.pending: list[Any] = []
+        self.rows = 0
+        self._next = 0
+
+    def add(self, rows: pd.DataFrame, sink: PredictionSink) -> None:
+        """Send ``rows`` to the actors in chunks; hand finished chunks to ``sink`` while the pool is full."""
+        for i in range(0, len(rows), self.batch_size):
+            chunk = pa.Table.from_pandas(rows.iloc[i:i + self.batch_size], preserve_index=False)
+            while len(self.pending) >= IN_FLIGHT_PER_ACTOR * len(self.actors):
+                self._collect(sink, 1)
+            actor = self.actors[self._next % len(self.actors)]
+            self._next += 1
+            self.pending.append(actor.score.remote(chunk))
+            self.rows += chunk.num_rows
+
+    def finish(self, sink: PredictionSink) -> None:
+        """Wait for every chunk in flight; stop the actors."""
         try:
-            ds = ray.data.from_arrow_refs(self.refs).map_batches(
-                ChunkScorer, fn_constructor_args=([ref], explain, seed), batch_format="pandas",
-                batch_size=int(batch_size), num_cpus=pool.num_cpus,
-                compute=ray.data.ActorPoolStrategy(min_size=pool.min_size, max_size=pool.max_size))
-            for batch in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-                sink.add(batch.to_pandas())  # plain pandas dtypes, as in this process (not Arrow-backed)
+            while self.pending:
+                self._collect(sink, len(self.pending))
         finally:
-            ctx.enable_progress_bars, ctx.print_on_execution_start = saved
-        logger.info("scored %d patient(s) on Ray with up to %d actor(s)", self.rows, pool.max_size)
-        self.refs = []
-        return time.monotonic() - t0
+            for actor in self.actors:
+                self._ray.kill(actor)
+            self.actors = []
+        logger.info("scored %d patient(s) on Ray with %d actor(s)", self.rows, self.plan.max_size)
+
+    def _collect(self, sink: PredictionSink, at_least: int) -> None:
+        done, self.pending = self._ray.wait(self.pending, num_returns=min(at_least, len(self.pending)))
+        for ref in done:
+            sink.add(self._ray.get(ref))
 
 
+#: Chunks in flight per scoring actor: one being scored and one queued, so an actor never waits.
+IN_FLIGHT_PER_ACTOR = 2
+
+
+class ScoringActor:
+    """A scoring actor of :class:`RayPool`: :class:`~alnm_ray.score.predict.ChunkScorer` over Arrow chunks."""
+
+    def __init__(self, files: Any, explain: int = 0, seed: int = 0) -> None:
+        from alnm_ray.score.predict import ChunkScorer
+
+        self.scorer = ChunkScorer(files, explain, seed)
+
+    def score(self, chunk: pa.Table) -> pd.DataFrame:
+        return self.scorer(chunk.to_pandas())

@@ -8,7 +8,7 @@ one partition of features, never the cohort.  Runs of at most
 :data:`~alnm_ray.score._execution.LOCAL_MAX_ROWS` stored rows (1,000,000;
 ``$ALNM_RAY_SCORE_LOCAL_MAX_ROWS``) without a cluster address score in this
 process without starting Ray; larger runs, or any run given ``--address`` /
-``RAY_ADDRESS``, score in a Ray Data actor pool.  Both give the same
+``RAY_ADDRESS``, score in a pool of Ray actors.  Both give the same
 predictions.  From manifests the
 bundle's own preprocessing, PyRadiomics parameters and embedding config are
 replayed through the extract / embed jobs (cases already in the store with the
@@ -68,14 +68,14 @@ class ScoreOptions:
     """How to score.
 
     Args:
-        batch_size: Patients per Ray Data batch.
+        batch_size: Patients per scored chunk (in this process or on a Ray actor).
         max_actors: Cap of the scoring actor pool (default: from the cluster's CPUs).
         align: Accept extra / re-ordered feature columns (dropped / reordered).
         cohorts: Score only these cohorts of the tables (empty: all).
         n_boot: Bootstrap replicates of the validation intervals.
         seed: Bootstrap seed.
         write_store: Also write a version of the store's ``predictions`` table.
-        quiet: No Ray Data progress output.
+        quiet: No progress output.
         explain: Add each patient's ``explain`` largest SHAP contributions to the output file (0: none).
         ray_config: How to reach Ray when the run is too large to score in this process
             (:class:`~alnm_ray.runtime.RayConfig`; its address also forces Ray).  None:
@@ -243,7 +243,7 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
     Every partition is widened, schema-checked and split into prediction rows
     and error rows, then scored: in this process when the run reads at most
     :data:`~alnm_ray.score._execution.LOCAL_MAX_ROWS` stored rows and no
-    cluster address is given, else in a Ray Data actor pool.  Predictions are
+    cluster address is given, else in a pool of Ray actors.  Predictions are
     appended to ``out`` as they are made.  The validation summary uses every
     prediction; the drift report a uniform sample of at most
     :data:`~alnm_ray.score._execution.DRIFT_SAMPLE_ROWS` patients per cohort
@@ -266,7 +266,7 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
     import contextlib
 
     from alnm_ray.runtime import RayConfig, ray_session
-    from alnm_ray.score._execution import DriftSample, PredictionSink, RaySink, scores_locally
+    from alnm_ray.score._execution import DriftSample, PredictionSink, RayPool, scores_locally
     from alnm_ray.score.predict import score_chunk
     from alnm_ray.store.versions import utc_now
 
@@ -284,7 +284,9 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
     rows_in = 0
     session = contextlib.nullcontext() if local else ray_session(options.ray_config or RayConfig(quiet=True))
     with session:
-        parked = None if local else RaySink()
+        pool = None if local else RayPool(files, sum(s.rows for s in sources), batch_size=options.batch_size,
+                                          max_actors=options.max_actors, explain=options.explain,
+                                          seed=options.seed)
         for source, cohorts in plans:
             t0 = time.monotonic()
             for tables in source.partitions():
@@ -299,8 +301,8 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
                     sample.add(cohort, rows)
                     timings["assemble_s"] += time.monotonic() - t0
                     t0 = time.monotonic()
-                    if parked is not None:
-                        parked.add(rows)
+                    if pool is not None:
+                        pool.add(rows, sink)
                     else:
                         for i in range(0, len(rows), int(options.batch_size)):
                             sink.add(score_chunk(bundle, rows.iloc[i:i + int(options.batch_size)],
@@ -309,10 +311,10 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
                     t0 = time.monotonic()
                 timings["assemble_s"] += time.monotonic() - t0
                 t0 = time.monotonic()
-        if parked is not None:
-            timings["predict_s"] += parked.score(files, sink, batch_size=options.batch_size,
-                                                 max_actors=options.max_actors, explain=options.explain,
-                                                 seed=options.seed, quiet=options.quiet)
+        if pool is not None:
+            t0 = time.monotonic()
+            pool.finish(sink)
+            timings["predict_s"] += time.monotonic() - t0
     logger.info("scored %d patient(s) %s", rows_in, "in this process" if local else "on Ray")
     n_preds = sink.close()
     errors += sink.errors

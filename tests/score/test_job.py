@@ -147,3 +147,30 @@ def test_in_process_and_ray_paths_give_the_same_results(trained, monkeypatch):
         ray.validation["ext1"]["models"][ray.bundle_id]["auc"], abs=1e-12)
     on_disk = {p: pd.read_parquet(root / f"{p}.parquet").sort_values(["cohort", "patient_id"]) for p in results}
     np.testing.assert_allclose(on_disk["local"]["probability"], on_disk["ray"]["probability"], rtol=0, atol=1e-12)
+
+
+def test_the_ray_pool_scores_chunks_as_they_come_with_a_bounded_number_in_flight(trained, tmp_path):
+    """Chunks go to the actors while the next are assembled; never more than two per actor in flight."""
+    from alnm_ray.score._execution import IN_FLIGHT_PER_ACTOR, PredictionSink, RayPool
+    from alnm_ray.score.bundle import read_bundle_files
+    from alnm_ray.score.predict import score_chunk
+
+    store, bundle_dir, version, root = trained
+    bundle = load_bundle(bundle_dir)
+    wide = to_wide(store.read("radiomics", version).to_pandas().query("cohort == 'ext1'"))
+    rows = wide[bundle.features].reset_index()
+    rows.insert(0, "center", wide["center"].astype(str).to_numpy())
+    rows.insert(0, "cohort", "ext1")
+    rows["_label"] = wide["label"].to_numpy(dtype=float)
+    sink = PredictionSink(tmp_path / "pool.parquet", bundle, PREDICTION_COLUMNS, "2026-01-01T00:00:00+00:00")
+    pool = RayPool(read_bundle_files(bundle_dir), len(rows), batch_size=4, max_actors=1, explain=0, seed=0)
+    assert len(pool.actors) == 1
+    for i in range(0, len(rows), 10):  # partitions of 10 rows: 3 chunks each
+        pool.add(rows.iloc[i:i + 10], sink)
+        assert len(pool.pending) <= IN_FLIGHT_PER_ACTOR
+    pool.finish(sink)
+    assert sink.close() == 80 and pool.rows == 80 and not pool.actors
+    got = pd.read_parquet(tmp_path / "pool.parquet").set_index("patient_id").sort_index()
+    expected = score_chunk(bundle, rows).set_index("patient_id").sort_index()
+    np.testing.assert_allclose(got["probability"], expected["probability"], rtol=0, atol=1e-15)
+    assert got["label"].tolist() == expected["label"].tolist()
