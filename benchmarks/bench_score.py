@@ -19,7 +19,9 @@ new cohort is scored two ways, each as its own process (start-up included):
 Reported: wall seconds of each, their ratio (goal: CLI <= 2x the script),
 the CLI's driver peak RSS (``/usr/bin/time -v``, else psutil polling), and
 that both give the same probabilities.  ``--rss-patients 2000000`` repeats the
-CLI run at that size for its peak RSS (slow: minutes to write the store).
+CLI run at that size, in process and through Ray, for its peak RSS (slow:
+minutes to write the store; ``--workdir DIR`` keeps the stores, the bundle and
+the key pair for later runs).  The load average is printed with each.
 
 Part 2 -- end-to-end seconds per new case from images (``--image-patients``,
 0 to skip): tiny synthetic T2WI cases are extracted with the bundle's
@@ -30,6 +32,7 @@ Usage::
 
     .venv/bin/python benchmarks/bench_score.py                          # 200 000 patients, no images
     .venv/bin/python benchmarks/bench_score.py --rss-patients 2000000   # also the driver RSS at 2M
+    .venv/bin/python benchmarks/bench_score.py --workdir /tmp/bench --repeat 3  # stores kept, best of 3
     .venv/bin/python benchmarks/bench_score.py --patients 20000 --image-patients 8 --json out.json
 """
 
@@ -103,7 +106,17 @@ def long_table(first: int, n: int, n_features: int, cohort: str, seed: int, spli
 
 
 def build_store(root: Path, n: int, args: argparse.Namespace) -> tuple[FeatureStore, str, float]:
-    """Training cohort + ``n`` new patients written in chunks; (store, version id, seconds)."""
+    """Training cohort + ``n`` new patients written in chunks; (store, version id, seconds).
+
+    With ``--workdir`` a store written before with the same sizes and seed is reused (0 seconds).
+    """
+    marker = root.with_suffix(".json")
+    spec = {"patients": n, "train": args.train, "features": args.features, "seed": args.seed}
+    if marker.exists() and root.exists():
+        saved = json.loads(marker.read_text(encoding="utf-8"))
+        if saved.get("spec") == spec:
+            return FeatureStore(root), str(saved["version"]), 0.0
+        shutil.rmtree(root)
     store = FeatureStore(root)
     t0 = time.perf_counter()
 
@@ -114,6 +127,7 @@ def build_store(root: Path, n: int, args: argparse.Namespace) -> tuple[FeatureSt
                                   labelled=False).to_batches()
 
     info = store.write_version("radiomics", batches())
+    marker.write_text(json.dumps({"spec": spec, "version": info.version}), encoding="utf-8")
     return store, info.version, time.perf_counter() - t0
 
 
@@ -153,63 +167,109 @@ def run_cli(store: FeatureStore, version: str, bundle: Path, out: Path, env: dic
     return _peak_rss_mb(cmd, env)
 
 
+def _timed(fn: Any, repeat: int) -> list[Any]:
+    """``fn()`` ``repeat`` times; its results."""
+    return [fn() for _ in range(max(1, repeat))]
+
+
 def bench_features(args: argparse.Namespace, root: Path, env: dict[str, str]) -> dict[str, Any]:
     import pickle
 
+    load_before = os.getloadavg()
     store, version, t_store = build_store(root / "store", args.patients, args)
     t0 = time.perf_counter()
-    trained = train_bundle(store, TrainConfig("radiomics", args.classifier, selection=SELECTION, seed=args.seed,
-                                              cohorts=("train_c",)), str(root / "bundle"))
+    if not (root / "bundle").exists():  # a --workdir keeps the bundle of an earlier run
+        train_bundle(store, TrainConfig("radiomics", args.classifier, selection=SELECTION, seed=args.seed,
+                                        cohorts=("train_c",)), str(root / "bundle"))
     t_train = time.perf_counter() - t0
     bundle = load_bundle(root / "bundle")
     print(f"store: {args.patients} new + {args.train} training patients x {len(SEQUENCES)} sequences x "
-          f"{args.features} features written in {t_store:.1f} s; bundle {trained.bundle_id} ({args.classifier}, "
-          f"{len(bundle.features)} inputs, {len(trained.selected)} used) trained in {t_train:.1f} s")
+          f"{args.features} features written in {t_store:.1f} s; bundle {bundle.bundle_id} ({args.classifier}, "
+          f"{len(bundle.features)} inputs, {len(bundle.selected_features)} used) trained in {t_train:.1f} s")
     # the plain script's inputs: the pickled pipeline and the same patients' wide features in one file
     from alnm_ray.store import to_wide
 
     with open(root / "model.pkl", "wb") as fh:
         pickle.dump(bundle.model, fh)
-    long = store.read("radiomics", version).to_pandas()
-    wide = to_wide(long[long["cohort"] == "new"])[bundle.features].reset_index()
-    wide.to_parquet(root / "wide.parquet", index=False)
-    del long, wide
-    t0 = time.perf_counter()
-    subprocess.run([sys.executable, "-c", PLAIN_SCRIPT, str(root / "model.pkl"), str(root / "wide.parquet"),
-                    str(root / "plain.parquet"), str(bundle.threshold)], env=env, check=True)
-    plain = time.perf_counter() - t0
-    cli, rss, output = run_cli(store, version, root / "bundle", root / "cli.parquet", env, args.batch_size)
+    if not (root / "wide.parquet").exists() or t_store:
+        long = store.read("radiomics", version).to_pandas()
+        wide = to_wide(long[long["cohort"] == "new"])[bundle.features].reset_index()
+        wide.to_parquet(root / "wide.parquet", index=False)
+        del long, wide
+
+    def plain_script() -> float:
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", PLAIN_SCRIPT, str(root / "model.pkl"), str(root / "wide.parquet"),
+                        str(root / "plain.parquet"), str(bundle.threshold)], env=env, check=True)
+        return time.perf_counter() - t0
+
+    runs = _timed(lambda: (plain_script(),
+                           run_cli(store, version, root / "bundle", root / "cli.parquet", env, args.batch_size)),
+                  args.repeat)
+    plains = [r[0] for r in runs]
+    clis = [r[1][0] for r in runs]
+    rsss = [r[1][1] for r in runs]
+    plain, cli, rss = min(plains), min(clis), max(rsss)
     ray_s, ray_rss, _ = run_cli(store, version, root / "bundle", root / "cli_ray.parquet",
                                 dict(env, ALNM_RAY_SCORE_LOCAL_MAX_ROWS="0"), args.batch_size)
-    mine = pd.read_parquet(root / "cli.parquet", columns=["patient_id", "probability"]).set_index("patient_id")
-    theirs = pd.read_parquet(root / "plain.parquet").set_index("patient_id")
-    max_diff = float(np.max(np.abs(mine["probability"].sort_index().to_numpy()
-                                   - theirs["probability"].sort_index().to_numpy())))
-    assert len(mine) == args.patients and max_diff < 1e-9, (len(mine), max_diff)
+    max_diff = _check_same(root / "cli.parquet", root / "plain.parquet", args.patients)
+    ray_diff = _check_same(root / "cli_ray.parquet", root / "plain.parquet", args.patients)
     n = args.patients
     out: dict[str, Any] = {
         "patients": n, "features_per_patient": len(bundle.features), "cpus": os.cpu_count(),
         "cli_s": cli, "plain_script_s": plain, "ratio_cli_over_script": cli / plain,
-        "cli_peak_rss_mb": rss, "max_abs_prob_diff": max_diff, "cli_forced_ray_s": ray_s,
-        "cli_forced_ray_peak_rss_mb": ray_rss,
+        "cli_runs_s": clis, "plain_runs_s": plains,
+        "cli_peak_rss_mb": rss, "max_abs_prob_diff": max(max_diff, ray_diff), "cli_forced_ray_s": ray_s,
+        "cli_forced_ray_peak_rss_mb": ray_rss, "loadavg_before": load_before, "loadavg_after": os.getloadavg(),
     }
     print(f"\n{'':<44}{'seconds':>10}{'patients/s':>14}")
     print(f"{'alnm-ray score --features (whole CLI)':<44}{cli:>10.2f}{n / cli:>14,.0f}")
     print(f"{'alnm-ray score, Ray forced (LOCAL_MAX_ROWS=0)':<44}{ray_s:>10.2f}{n / ray_s:>14,.0f}")
     print(f"{'plain script (pickle, pandas, predict_proba)':<44}{plain:>10.2f}{n / plain:>14,.0f}")
+    if args.repeat > 1:
+        print(f"best of {args.repeat}: CLI runs {', '.join(f'{c:.2f}' for c in clis)} s; "
+              f"script runs {', '.join(f'{p:.2f}' for p in plains)} s")
     print(f"ratio CLI / script: {cli / plain:.2f}x (goal <= 2x); CLI driver peak RSS {rss:,.0f} MB "
           f"({ray_rss:,.0f} MB with Ray forced); "
-          f"probabilities identical (max diff {max_diff:.1e})")
-    shutil.rmtree(root / "store")
+          f"probabilities identical (max diff {max(max_diff, ray_diff):.1e}); load average "
+          f"{load_before[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
+    if not args.workdir:
+        shutil.rmtree(root / "store")
     if args.rss_patients:
-        t0 = time.perf_counter()
         big, big_version, t_big = build_store(root / "big_store", args.rss_patients, args)
         print(f"\nstore of {args.rss_patients:,} new patients written in {t_big:.0f} s")
-        secs, big_rss, _ = run_cli(big, big_version, root / "bundle", root / "big.parquet", env, args.batch_size)
-        out.update({"rss_patients": args.rss_patients, "cli_big_s": secs, "cli_big_peak_rss_mb": big_rss})
-        print(f"alnm-ray score at {args.rss_patients:,} patients: {secs:.1f} s, driver peak RSS {big_rss:,.0f} MB "
-              f"(x{big_rss / rss:.2f} the RSS at {n:,} for x{args.rss_patients / n:.0f} the patients)")
+        big_load = os.getloadavg()
+        secs, big_rss, _ = run_cli(big, big_version, root / "bundle", root / "big.parquet",
+                                   dict(env, ALNM_RAY_SCORE_LOCAL_MAX_ROWS=str(10**12)), args.batch_size)
+        ray_secs, ray_big_rss, _ = run_cli(big, big_version, root / "bundle", root / "big_ray.parquet",
+                                           dict(env, ALNM_RAY_SCORE_LOCAL_MAX_ROWS="0"), args.batch_size)
+        same = pd.read_parquet(root / "big.parquet", columns=["patient_id", "probability"]).sort_values("patient_id")
+        other = pd.read_parquet(root / "big_ray.parquet", columns=["patient_id", "probability"]).sort_values(
+            "patient_id")
+        assert len(same) == len(other) == args.rss_patients, (len(same), len(other))
+        big_diff = float(np.max(np.abs(same["probability"].to_numpy() - other["probability"].to_numpy())))
+        del same, other
+        out.update({"rss_patients": args.rss_patients, "cli_big_s": secs, "cli_big_peak_rss_mb": big_rss,
+                    "cli_big_ray_s": ray_secs, "cli_big_ray_peak_rss_mb": ray_big_rss,
+                    "big_in_process_vs_ray_max_diff": big_diff, "big_loadavg_before": big_load,
+                    "big_loadavg_after": os.getloadavg()})
+        print(f"alnm-ray score at {args.rss_patients:,} patients in process: {secs:.1f} s, driver peak RSS "
+              f"{big_rss:,.0f} MB (x{big_rss / rss:.2f} the RSS at {n:,} for x{args.rss_patients / n:.0f} the "
+              f"patients); through Ray: {ray_secs:.1f} s, driver peak RSS {ray_big_rss:,.0f} MB "
+              f"(x{ray_big_rss / ray_rss:.2f}); in process vs Ray max diff {big_diff:.1e}; load average "
+              f"{big_load[0]:.2f} before, {os.getloadavg()[0]:.2f} after")
     return out
+
+
+def _check_same(mine_path: Path, theirs_path: Path, n: int) -> float:
+    """Max absolute difference of the two files' probabilities by patient (asserts every patient is there)."""
+    mine = pd.read_parquet(mine_path, columns=["patient_id", "probability"]).set_index("patient_id")
+    theirs = pd.read_parquet(theirs_path).set_index("patient_id")
+    assert len(mine) == n == len(theirs), (len(mine), len(theirs), n)
+    max_diff = float(np.max(np.abs(mine["probability"].sort_index().to_numpy()
+                                   - theirs["probability"].sort_index().to_numpy())))
+    assert max_diff < 1e-9, max_diff
+    return max_diff
 
 
 def bench_images(args: argparse.Namespace, root: Path) -> dict[str, Any]:
@@ -281,14 +341,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the embedded Ray (default: all)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="runs of the script and the CLI at --patients, alternated (best of each reported)")
+    parser.add_argument("--workdir", default=None,
+                        help="keep stores, bundle and key pair here and reuse them in later runs (default: a "
+                             "temporary folder)")
     args = parser.parse_args(argv)
     warnings.simplefilter("ignore")
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
+        root = Path(args.workdir or tmp)
+        root.mkdir(parents=True, exist_ok=True)
         from alnm_ray.score.signing import SIGNING_KEY_ENVVAR, TRUSTED_KEYS_ENVVAR, create_key_pair
 
-        private, public = create_key_pair(root / "keys", "bench")  # bundles are signed; scoring trusts this key
+        found = sorted((root / "keys").glob("*.pub")) if (root / "keys").exists() else []
+        if found:
+            private, public = found[0].with_suffix(".key"), found[0]
+        else:
+            private, public = create_key_pair(root / "keys", "bench")  # bundles are signed; scoring trusts this key
         os.environ[SIGNING_KEY_ENVVAR], os.environ[TRUSTED_KEYS_ENVVAR] = str(private), str(public)
         env = dict(os.environ, PYTHONWARNINGS="ignore")
         if args.patients > 0:
