@@ -254,7 +254,7 @@ class StoreSQL:
 
     def __init__(self, store: FeatureStore | str, *, threads: int | None = None,
                  limits: SQLLimits | None = None, _referenced: str | None = None,
-                 _con: duckdb.DuckDBPyConnection | None = None) -> None:
+                 _con: duckdb.DuckDBPyConnection | None = None, _single: str | None = None) -> None:
         if isinstance(store, _PlainStore):  # query()'s plain path: no pyarrow, no deltalake
             self.store = cast("FeatureStore", store)
         else:
@@ -270,6 +270,8 @@ class StoreSQL:
         self.problems: list[Problem] = []
         self._allowed: list[str] = []
         self._locked = False
+        self._single = _single  # the one query a session of open_session serves
+        self._unmade: list[str] = []  # views that query does not name, left unmade
         self._tmp = tempfile.mkdtemp(prefix="alnm-ray-sql-")
         try:
             self._con = _con if _con is not None else duckdb.connect(":memory:")
@@ -314,17 +316,24 @@ class StoreSQL:
                            "its latest version is damaged")
                 continue
             self._latest[info.table] = info
-        self._errors_view(failed)
-        # tables made here, not registered Arrow objects: DuckDB's register() imports pandas
-        self._con.execute("CREATE TABLE catalog (" + ", ".join(
-            f"{_identifier(n)} {t}" for n, t in CATALOG_COLUMNS) + ")")
-        rows = _catalog_rows(entries, status, broken)
-        one = f"({', '.join('?' * len(CATALOG_COLUMNS))})"
-        for start in range(0, len(rows), 500):  # one statement per 500 rows: executemany is slow
-            chunk = rows[start:start + 500]
-            self._con.execute(f"INSERT INTO catalog VALUES {', '.join([one] * len(chunk))}",
-                              [value for row in chunk for value in row])
-        self._views.append("catalog")
+        # a session for one query (open_session) makes `errors` and `catalog` only when it names them
+        if self._single is None or _mentions(self._single, "errors"):
+            self._errors_view(failed)
+        else:
+            self._unmade.append("errors")
+        if self._single is None or _mentions(self._single, "catalog"):
+            # tables made here, not registered Arrow objects: DuckDB's register() imports pandas
+            self._con.execute("CREATE TABLE catalog (" + ", ".join(
+                f"{_identifier(n)} {t}" for n, t in CATALOG_COLUMNS) + ")")
+            rows = _catalog_rows(entries, status, broken)
+            one = f"({', '.join('?' * len(CATALOG_COLUMNS))})"
+            for start in range(0, len(rows), 500):  # one statement per 500 rows: executemany is slow
+                chunk = rows[start:start + 500]
+                self._con.execute(f"INSERT INTO catalog VALUES {', '.join([one] * len(chunk))}",
+                                  [value for row in chunk for value in row])
+            self._views.append("catalog")
+        else:
+            self._unmade.append("catalog")
         self._con.execute("CREATE MACRO table_at(t, v) AS TABLE "
                           f"FROM query_table(t || '{VERSION_SEP}' || v)")
         if referenced is not None:  # versions the query names: their files join the allowed list
@@ -491,7 +500,7 @@ class StoreSQL:
     def _run(self, sql: str, fetch: Any) -> Any:
         check_read_only(sql, self._con)
         self._register_referenced(sql)
-        views = ", ".join(sorted(self._views)) or "(none)"
+        views = ", ".join(sorted(self._views + self._unmade)) or "(none)"
         try:
             return run_bounded(self._con, fetch, self.limits)
         except duckdb.PermissionException as err:
@@ -660,7 +669,9 @@ def open_session(store: FeatureStore | str, sql: str, *, threads: int | None = N
                  _con: duckdb.DuckDBPyConnection | None = None) -> StoreSQL:
     """A :class:`StoreSQL` session ready for ``sql`` (the versions it names registered).
 
-    A local store given as a path is first opened on the plain path (its
+    The session serves ``sql``: the ``errors`` and ``catalog`` tables are
+    made only when it names them.  A local store given as a path is first
+    opened on the plain path (its
     Delta logs read as JSON, its files checked with ``os.stat``: neither
     pyarrow nor deltalake is imported); a store that path cannot show as it
     is (damage, a log only ``deltalake`` reads, a named version, a wide view)
@@ -670,11 +681,16 @@ def open_session(store: FeatureStore | str, sql: str, *, threads: int | None = N
     if _plain_candidate(store, sql):
         try:
             return StoreSQL(cast("FeatureStore", _PlainStore(cast(str, store))), threads=threads,
-                            limits=limits, _referenced=sql, _con=_con)
+                            limits=limits, _referenced=sql, _con=_con, _single=sql)
         except _NeedsFullStore as why:  # the session closed _con: the full one opens its own
             logger.debug("SQL session over the full store reader: %s", why)
             _con = None
-    return StoreSQL(store, threads=threads, limits=limits, _referenced=sql, _con=_con)
+    return StoreSQL(store, threads=threads, limits=limits, _referenced=sql, _con=_con, _single=sql)
+
+
+def _mentions(sql: str, name: str) -> bool:
+    """Whether ``name`` occurs in ``sql`` as a word (in any case, quoted or not, even inside a string)."""
+    return re.search(rf"(?<![A-Za-z0-9_$]){re.escape(name)}(?![A-Za-z0-9_$])", sql, re.IGNORECASE) is not None
 
 
 def _parsed(sql: str) -> duckdb.DuckDBPyConnection:

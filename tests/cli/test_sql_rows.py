@@ -169,7 +169,7 @@ def test_csv_double_is_pyarrows_formatting() -> None:
 
 
 def test_healthy_local_store_opens_on_the_plain_path(store_path) -> None:
-    with open_session(store_path, "SELECT 1") as session:
+    with open_session(store_path, "SELECT 1 FROM Catalog, \"errors\"") as session:
         assert isinstance(session.store, _PlainStore)
         assert sorted(session.views) == ["catalog", "errors", "radiomics"]
         files = session._con.execute("SELECT current_setting('allowed_paths')").fetchall()[0][0]
@@ -188,6 +188,16 @@ def test_healthy_local_store_opens_on_the_plain_path(store_path) -> None:
         full.close()
     with open_session(store_path, 'SELECT count(*) FROM "radiomics@feed"') as session:
         assert not isinstance(session.store, _PlainStore)  # a named version: the full reader
+
+
+def test_a_one_query_session_makes_errors_and_catalog_only_when_named(store_path) -> None:
+    with open_session(store_path, "SELECT count(*) FROM radiomics") as session:
+        assert session.views == ["radiomics"]
+    with pytest.raises(StoreError, match="catalog, errors, radiomics"):
+        query_rows(store_path, "SELECT * FROM nowhere")
+    assert query_rows(store_path, "SELECT count(*) AS n FROM CATALOG").rows == [(1,)]
+    with StoreSQL(store_path) as session:  # a reusable session makes every view
+        assert sorted(session.views) == ["catalog", "errors", "radiomics"]
 
 
 def _a_data_file(store_path: str) -> str:
