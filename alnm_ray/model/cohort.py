@@ -13,6 +13,11 @@ table; a clinical or imported table may carry its own).  One rule for all of
 them: **a patient's value is the first non-missing one, in the order the
 tables are read**.  For labels two tables giving a patient different values
 is an error, and every label must be 0 or 1.
+
+Each table is read a block of columns at a time (:func:`read_frame`), and
+with ``cohorts`` only the rows of those cohorts are converted: the driver
+holds about one frame of each table, not the Arrow table, its sorted copy
+and the frame at once.
 """
 
 from __future__ import annotations
@@ -61,13 +66,134 @@ def read_tables(store: Any, tables: Iterable[str], *, pins: Mapping[str, str] | 
     Raises:
         StoreError: Unknown table or version (the message lists what exists).
     """
+    infos = _resolve(store, tables, pins)
+    return LongTables(infos, {table: read_frame(store, info) for table, info in infos.items()})
+
+
+def _resolve(store: Any, tables: Iterable[str], pins: Mapping[str, str] | None) -> dict[str, Any]:
     pins = dict(pins or {})
-    infos, longs = {}, {}
-    for table in tables:
-        info = store.resolve(f"{table}@{pins[table]}" if pins.get(table) else table)
-        infos[table] = info
-        longs[table] = store.read(table, info.version).to_pandas()
-    return LongTables(infos, longs)
+    return {table: store.resolve(f"{table}@{pins[table]}" if pins.get(table) else table) for table in tables}
+
+
+#: Bytes of float64 values per block of columns :func:`read_frame` reads at a time, and the
+#: fewest columns of a block (each block is one read of the version, about 40 ms).
+READ_BLOCK_BYTES = 4 << 20
+READ_BLOCK_MIN_COLUMNS = 16
+#: Arrow types (as :attr:`VersionInfo.columns` names them) whose pandas dtype never depends on the values.
+_FLOAT_TYPES: dict[str, Any] = {"double": np.dtype("float64"), "float": np.dtype("float32")}
+
+
+class _NotAsPlanned(Exception):
+    """A column's type is not the one the version's metadata names (read the whole table instead)."""
+
+
+def read_frame(store: Any, info: Any, mask: np.ndarray | None = None) -> pd.DataFrame:
+    """One stored version as pandas, read a block of columns at a time.
+
+    The same frame as ``store.read(info.table, info.version).to_pandas()``
+    (then ``[mask]``, a boolean per row of it, when given): values, dtypes,
+    column order and index.  Reading the whole table holds the Arrow table,
+    its sorted copy and the frame at once (and Parquet's buffers of every
+    column); here each block of about :data:`READ_BLOCK_BYTES` columns is
+    read (sorted by the key, as :meth:`FeatureStore.read` sorts), restricted
+    to ``mask``'s rows, converted, and its float columns written into one
+    preallocated 2-D block per dtype, the block pandas keeps: the peak is
+    about the frame plus one block of columns.
+
+    Raises:
+        StoreError: Unreadable files (as :meth:`FeatureStore.read`).
+    """
+    names = list(info.column_names)
+    rows = max(int(info.rows), 1)
+    width = max(READ_BLOCK_MIN_COLUMNS, READ_BLOCK_BYTES // (8 * rows), 1)
+    key = [k for k in info.key if k in names]
+    create = _block_frame_factory()
+    if create is None or len(names) <= width + len(key) or len(key) < len(info.key) or not info.rows:
+        return _whole_frame(store, info, mask)
+    try:
+        return _frame_by_blocks(store, info, names, key, width, mask, create)
+    except _NotAsPlanned:
+        return _whole_frame(store, info, mask)
+    finally:  # the blocks' Arrow buffers are freed: hand the pool's cached pages back
+        import pyarrow as pa
+
+        pa.default_memory_pool().release_unused()
+
+
+def _whole_frame(store: Any, info: Any, mask: np.ndarray | None) -> pd.DataFrame:
+    df = store.read(info.table, info.version).to_pandas()
+    return df if mask is None else df[pd.Series(mask, index=df.index)]
+
+
+def _block_frame_factory() -> Any:
+    try:  # pandas >= 3 (what pyarrow's own conversion uses)
+        from pandas.api.internals import create_dataframe_from_blocks
+    except ImportError:
+        return None
+    return create_dataframe_from_blocks
+
+
+def _frame_by_blocks(store: Any, info: Any, names: list[str], key: list[str], width: int,
+                     mask: np.ndarray | None, create: Any) -> pd.DataFrame:
+    import pyarrow as pa
+
+    types = dict(info.columns)
+    rest = [c for c in names if c not in key]
+    planned: dict[str, Any] = {c: _FLOAT_TYPES[types[c]] for c in rest if types.get(c) in _FLOAT_TYPES}
+    slots: dict[Any, dict[str, int]] = {}
+    for c, dtype in planned.items():
+        slots.setdefault(dtype, {})[c] = len(slots.get(dtype, {}))
+    take = None if mask is None else pa.array(np.flatnonzero(mask))
+    blocks: dict[Any, np.ndarray] = {}
+    others: dict[str, pd.Series] = {}
+    fields: dict[str, Any] = {}
+    n = -1
+    for start in range(0, len(rest), width):
+        part = store.read(info.table, info.version, columns=key + rest[start:start + width])
+        if take is not None:
+            part = part.take(take)
+        fields.update((f.name, f) for f in part.schema)
+        if n < 0:
+            n = part.num_rows
+            blocks = {dtype: np.empty((len(cols), n), dtype=dtype) for dtype, cols in slots.items()}
+        elif part.num_rows != n:
+            raise _NotAsPlanned(info.short)
+        frame = part.to_pandas(split_blocks=True, self_destruct=True)
+        del part
+        for c in frame.columns:
+            if c in key and start:
+                continue
+            values = frame[c]
+            dtype = planned.get(c)
+            if dtype is None:
+                others[c] = values
+            elif values.dtype != dtype:
+                raise _NotAsPlanned(info.short)
+            else:
+                blocks[dtype][slots[dtype][c]] = values.to_numpy()
+        del frame
+    position = {c: i for i, c in enumerate(names)}
+    placed = [(block, np.array([position[c] for c in slots[dtype]], dtype=np.intp))
+              for dtype, block in blocks.items()]
+    by_dtype: dict[Any, list[str]] = {}
+    for c, values in others.items():
+        if isinstance(values.dtype, np.dtype):
+            by_dtype.setdefault(values.dtype, []).append(c)
+        else:  # an extension array (text, categories, ...) is a block of its own
+            placed.append((values.array, np.array([position[c]], dtype=np.intp)))
+    for cols in by_dtype.values():
+        placed.append((np.vstack([others[c].to_numpy() for c in cols]),
+                       np.array([position[c] for c in cols], dtype=np.intp)))
+    del others
+    columns = pa.schema([fields[c] for c in names]).empty_table().to_pandas().columns
+    index = pd.RangeIndex(n) if mask is None else _masked_index(mask)
+    return create(placed, index=index, columns=columns)
+
+
+def _masked_index(mask: np.ndarray) -> pd.Index:
+    """The index ``df[mask]`` gives a frame read whole (a default range index)."""
+    empty = pd.DataFrame(index=pd.RangeIndex(len(mask)))
+    return empty[pd.Series(mask, index=empty.index)].index
 
 
 def wide_table(table: str, df: pd.DataFrame, reader: str) -> pd.DataFrame:
@@ -329,19 +455,44 @@ def read_cohort(store: Any, spec: str | FeatureSetSpec | Sequence[str | FeatureS
 
     store = store if isinstance(store, FeatureStore) else FeatureStore(str(store))
     specs = [spec] if isinstance(spec, (str, FeatureSetSpec)) else list(spec)
-    read = read_tables(store, tables_needed(specs), pins=pins)
+    infos = _resolve(store, tables_needed(specs), pins)
     wanted = [str(c) for c in cohorts]
-    if wanted:
-        longs = {t: df[df[C.COL_COHORT].astype(str).isin(wanted)] if C.COL_COHORT in df.columns else df
-                 for t, df in read.longs.items()}
-        for table, df in longs.items():
-            if C.COL_COHORT in df.columns and df.empty:
-                raise ConfigError(f"--cohort: table {table}@{read.infos[table].version[:12]} has no rows of "
-                                  f"cohort(s) {wanted}; check the names with `alnm-ray sql`.")
-        cased = [df for df in longs.values() if C.COL_COHORT in df.columns]
-        if cased:  # a table without a cohort column holds every cohort's patients: keep the cohorts' ones
-            ids = set().union(*[set(df[C.COL_PATIENT].astype(str)) for df in cased if C.COL_PATIENT in df])
-            longs = {t: df if C.COL_COHORT in df.columns or C.COL_PATIENT not in df.columns
-                     else df[df[C.COL_PATIENT].astype(str).isin(ids)] for t, df in longs.items()}
-        read = LongTables(dict(read.infos), longs)
-    return cohort_from(read, reader=reader)
+    if not wanted:
+        return cohort_from(LongTables(infos, {t: read_frame(store, info) for t, info in infos.items()}),
+                           reader=reader)
+    masks = _cohort_rows(store, infos, wanted)
+    longs = {t: read_frame(store, info, masks.get(t)) for t, info in infos.items()}
+    return cohort_from(LongTables(infos, longs), reader=reader)
+
+
+def _cohort_rows(store: Any, infos: Mapping[str, Any], wanted: list[str]) -> dict[str, np.ndarray]:
+    """Per table, the rows (a boolean per stored row) :func:`read_cohort` keeps for ``wanted``.
+
+    The rows of ``wanted`` cohorts; a table without a ``cohort`` column keeps
+    the rows of the patients the tables with one hold for them.  Only the key,
+    ``cohort`` and ``patient_id`` columns are read.
+
+    Raises:
+        ConfigError: A table has no rows of the requested cohorts.
+    """
+    heads = {}
+    for table, info in infos.items():
+        names = list(info.column_names)
+        wanted_columns = [c for c in (*info.key, C.COL_COHORT, C.COL_PATIENT) if c in names]
+        if names and all(k in names for k in info.key):  # read sorted as the whole table is
+            heads[table] = store.read(table, info.version, columns=list(dict.fromkeys(wanted_columns))).to_pandas()
+        else:
+            heads[table] = store.read(table, info.version).to_pandas()
+    masks = {t: h[C.COL_COHORT].astype(str).isin(wanted).to_numpy(dtype=bool)
+             for t, h in heads.items() if C.COL_COHORT in h.columns}
+    for table, mask in masks.items():
+        if not mask.any():
+            raise ConfigError(f"--cohort: table {table}@{infos[table].version[:12]} has no rows of "
+                              f"cohort(s) {wanted}; check the names with `alnm-ray sql`.")
+    if masks:  # a table without a cohort column holds every cohort's patients: keep the cohorts' ones
+        ids = set().union(*[set(heads[t][C.COL_PATIENT][m].astype(str)) for t, m in masks.items()
+                            if C.COL_PATIENT in heads[t].columns])
+        for table, head in heads.items():
+            if table not in masks and C.COL_PATIENT in head.columns:
+                masks[table] = head[C.COL_PATIENT].astype(str).isin(ids).to_numpy(dtype=bool)
+    return masks
