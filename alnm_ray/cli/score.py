@@ -36,7 +36,8 @@ _OPTIONS = "alnm_ray.score.job:ScoreOptions"
               help="Accept extra or re-ordered feature columns (dropped / reordered, with a warning).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=default_of(_OPTIONS, "batch_size"),
               show_default=True,
-              help="Patients per scored chunk (in this process or on a Ray actor).")
+              help="Patients per chunk scored on a Ray actor (in this process: a partition at once, "
+                   "or chunks of this size with --explain).")
 @click.option("--max-actors", type=click.IntRange(min=1), default=None,
               help="Largest scoring actor pool (default: CPUs - 1).")
 @n_boot_option(default_of(_OPTIONS, "n_boot"), minimum=100,

@@ -68,7 +68,8 @@ class ScoreOptions:
     """How to score.
 
     Args:
-        batch_size: Patients per scored chunk (in this process or on a Ray actor).
+        batch_size: Patients per chunk scored on a Ray actor, or in this process with ``explain``
+            (else this process scores a partition's patients at once: its size is bounded).
         max_actors: Cap of the scoring actor pool (default: from the cluster's CPUs).
         align: Accept extra / re-ordered feature columns (dropped / reordered).
         cohorts: Score only these cohorts of the tables (empty: all).
@@ -304,9 +305,10 @@ def score_sources(files: BundleFiles, bundle: Bundle, store: Any, sources: Seque
                     if pool is not None:
                         pool.add(rows, sink)
                     else:
-                        for i in range(0, len(rows), int(options.batch_size)):
-                            sink.add(score_chunk(bundle, rows.iloc[i:i + int(options.batch_size)],
-                                                 explain=options.explain, seed=options.seed))
+                        step = int(options.batch_size) if options.explain else max(1, len(rows))
+                        for i in range(0, len(rows), step):  # a partition at once: its size is bounded
+                            sink.add(score_chunk(bundle, rows.iloc[i:i + step], explain=options.explain,
+                                                 seed=options.seed))
                     timings["predict_s"] += time.monotonic() - t0
                     t0 = time.monotonic()
                 timings["assemble_s"] += time.monotonic() - t0
