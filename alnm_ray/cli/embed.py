@@ -66,7 +66,9 @@ _FIELDS = {
                    "z-score, 1 mm resampling), none (the files as they are) or a plan YAML.")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False), default=None,
               help="EmbedConfig YAML (options given on the command line override it).")
-@click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Volumes per forward pass (default 4).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=None,
+              help="Volumes per actor call (default 4; GPU actors at least 32, in forward passes sized to the "
+                   "device's free memory).")
 @click.option("--pool-min", type=click.IntRange(min=1), default=None, help="Smallest actor pool (default 1).")
 @click.option("--pool-max", type=click.IntRange(min=1), default=None,
               help="Largest actor pool (default: GPUs / --num-gpus-per-actor, else CPUs - 1).")
