@@ -114,10 +114,26 @@ def read_frame(store: Any, info: Any, mask: np.ndarray | None = None) -> pd.Data
         return _frame_by_blocks(store, info, names, key, width, mask, create)
     except _NotAsPlanned:
         return _whole_frame(store, info, mask)
-    finally:  # the blocks' Arrow buffers are freed: hand the pool's cached pages back
-        import pyarrow as pa
+    finally:
+        _release_freed()
 
-        pa.default_memory_pool().release_unused()
+
+def _release_freed() -> None:
+    """Hand memory freed by the reads back to the system.
+
+    Arrow's pool keeps freed pages, and the reading threads' malloc arenas
+    keep the Delta reader's freed buffers (tens of MiB at 10,000 patients)
+    where the driver's later NumPy allocations cannot reuse them.
+    """
+    import ctypes
+
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+    try:
+        ctypes.CDLL(None).malloc_trim(0)  # glibc; absent elsewhere (macOS, musl)
+    except (AttributeError, OSError):
+        pass
 
 
 def _whole_frame(store: Any, info: Any, mask: np.ndarray | None) -> pd.DataFrame:
