@@ -228,6 +228,9 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
         warnings.simplefilter("ignore", FallbackWarning)  # announced below with the count
         for name in needed:
             built[name] = data.feature_set(name, join=cfg.join)
+    cfg_sel = cfg.selection_config()
+    icc = cfg_sel.icc_threshold is not None and any(KIND_RADIOMICS in kinds_of(X.columns) for X in built.values())
+    _release_read_tables(data, keep_readers=icc)
     union = sorted(set().union(*[set(X.index) for X in built.values()]))
     common = sorted(set.intersection(*[set(X.index) for X in built.values()]))
     if len(common) < len(union):
@@ -291,9 +294,7 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
         for col in feature_columns(clin):
             cohort[col] = clin[col].reindex(patients)
     ratings = None
-    cfg_sel = cfg.selection_config()
-    if cfg_sel.icc_threshold is not None and any(
-            KIND_RADIOMICS in kinds_of(built[n].columns) for n in needed):
+    if icc:
         if data.reader_table is None:
             raise ConfigError("ICC filter: radiomics-named columns come from a table other than "
                               "'radiomics', so no readers' rows exist; pass a --selection YAML with "
@@ -305,7 +306,8 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
     sets, empty = {}, {}
     for name, X in built.items():
         dropped = [str(c) for c in X.attrs.get("dropped_empty", [])]  # by assemble_feature_set
-        X, cols = drop_empty_columns(X.loc[patients], name)  # e.g. once unlabelled patients are out
+        rows = X if _same_index(X.index, patients) else X.loc[patients]  # no copy when every row is modelled
+        X, cols = drop_empty_columns(rows, name)  # e.g. once unlabelled patients are out
         if dropped or cols:
             empty[name] = dropped + cols
         if X.shape[1] == 0:
@@ -318,6 +320,25 @@ def load_inputs(store: Any, cfg: TuneRunConfig) -> TuneInputs:
         centers=centers, cohort=cohort.reset_index(), train_ids=train_ids, test_ids=test_ids,
         split_source=source, reader_ratings=ratings, table_versions=versions,
         n_unlabelled=n_unlabelled, empty_columns=empty)
+
+
+def _release_read_tables(data: Any, *, keep_readers: bool) -> None:
+    """Drop the cohort's frames once the feature sets are built (each set is a copy).
+
+    What :func:`load_inputs` still reads is kept: the clinical table (its
+    columns go into the cohort table) and, for the ICC filter, the radiomics
+    rows of every reader.  Without this the driver held every table twice
+    (as read and as sets) until the inputs were returned.
+    """
+    for table in [t for t in data.tables if t != C.TABLE_CLINICAL]:
+        del data.tables[table]
+    for table in [t for t in data.longs if not (keep_readers and t == C.TABLE_RADIOMICS)]:
+        del data.longs[table]
+
+
+def _same_index(index: pd.Index, patients: pd.Index) -> bool:
+    """Whether ``X.loc[patients]`` would be ``X`` itself (same labels, order, dtype and name)."""
+    return index.equals(patients) and index.dtype == patients.dtype and index.name == patients.name
 
 
 def cv_patients(inputs: TuneInputs, cfg: TuneRunConfig) -> list[str]:
