@@ -306,6 +306,12 @@ def main(argv: list[str] | None = None) -> None:
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
     cuda = args.device.startswith("cuda")
     batches = args.batches or ([8, 32, 64] if cuda else [4, 8])
+    if cuda:
+        import torch
+
+        if not torch.cuda.is_available():
+            parser.error(f"--device {args.device}: torch {torch.__version__} sees no CUDA device here; "
+                         "run on a GPU machine or use --device cpu")
     try:
         import ray  # noqa: F401
         has_ray = True
