@@ -77,16 +77,31 @@ if TYPE_CHECKING:  # pyarrow, the store's writer and deltalake load only off the
 
     from alnm_ray.store.feature_store import FeatureStore
 
+class _Pattern:
+    """A regular expression compiled on first use (the plain path usually needs none of them)."""
+
+    def __init__(self, pattern: str, flags: int = 0) -> None:
+        self._args: tuple[str, int] = (pattern, flags)
+        self._compiled: re.Pattern[str] | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._compiled is None:
+            self._compiled = re.compile(*self._args)
+        return getattr(self._compiled, name)
+
+
 #: Statement types a query may have.
 ALLOWED_STATEMENTS = frozenset({duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN})
 #: ``"radiomics@3fa2c1"`` — a double-quoted versioned view name.
-_QUOTED_VERSION = re.compile(r'"([a-z][a-z0-9_]*)@([0-9A-Za-z_-]+)"')
+_QUOTED_VERSION: Any = _Pattern(r'"([a-z][a-z0-9_]*)@([0-9A-Za-z_-]+)"')
 #: ``table_at('radiomics', '3fa2c1')``.
-_TABLE_AT = re.compile(r"table_at\s*\(\s*'([a-z][a-z0-9_]*)'\s*,\s*'([0-9A-Za-z_-]+)'\s*\)",
+_TABLE_AT: Any = _Pattern(r"table_at\s*\(\s*'([a-z][a-z0-9_]*)'\s*,\s*'([0-9A-Za-z_-]+)'\s*\)",
                        re.IGNORECASE)
 #: ``EXPLAIN [ANALYZE] [(options)]`` in front of the explained statement.
-_EXPLAIN_PREFIX = re.compile(r"^\s*explain\b(?:\s+analy[sz]e\b)?(?:\s*\([^)]*\))?", re.IGNORECASE)
-_WIDE = re.compile(r"\b([a-z][a-z0-9_]*)_wide\b", re.IGNORECASE)
+_EXPLAIN_PREFIX: Any = _Pattern(r"^\s*explain\b(?:\s+analy[sz]e\b)?(?:\s*\([^)]*\))?", re.IGNORECASE)
+_WIDE: Any = _Pattern(r"\b([a-z][a-z0-9_]*)_wide\b", re.IGNORECASE)
+#: Characters of a word around a name :func:`_mentions` looks for.
+_WORD_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_$")
 WIDE_SUFFIX = "_wide"
 #: Columns the error rows start with (:data:`alnm_ray.store.feature_store.ERROR_ORIGIN`).
 _ERROR_ORIGIN = ("table", "version")
@@ -446,6 +461,8 @@ class StoreSQL:
         self._views.append(name)
 
     def _register_referenced(self, sql: str) -> None:
+        if not _names_versions(sql):
+            return
         for table, version in _QUOTED_VERSION.findall(sql) + _TABLE_AT.findall(sql):
             name = f"{table}{VERSION_SEP}{version}"
             if name not in self._views:
@@ -661,7 +678,15 @@ def _plain_candidate(store: object, sql: str) -> bool:
     if not isinstance(store, str) or not store or (_fs._SCHEME.match(store) and
                                                    not store.startswith("file://")):
         return False
-    return not (_QUOTED_VERSION.search(sql) or _TABLE_AT.search(sql) or _WIDE.search(sql))
+    return not _names_versions(sql)
+
+
+def _names_versions(sql: str) -> bool:
+    """Whether ``sql`` may name a version (``"t@v"``, ``table_at``) or a wide view: a cheap test first."""
+    lower = sql.lower()
+    if "@" not in sql and "table_at" not in lower and "_wide" not in lower:
+        return False
+    return bool(_QUOTED_VERSION.search(sql) or _TABLE_AT.search(sql) or _WIDE.search(sql))
 
 
 def open_session(store: FeatureStore | str, sql: str, *, threads: int | None = None,
@@ -690,7 +715,14 @@ def open_session(store: FeatureStore | str, sql: str, *, threads: int | None = N
 
 def _mentions(sql: str, name: str) -> bool:
     """Whether ``name`` occurs in ``sql`` as a word (in any case, quoted or not, even inside a string)."""
-    return re.search(rf"(?<![A-Za-z0-9_$]){re.escape(name)}(?![A-Za-z0-9_$])", sql, re.IGNORECASE) is not None
+    text, name = sql.lower(), name.lower()
+    at = text.find(name)
+    while at >= 0:
+        end = at + len(name)
+        if (at == 0 or text[at - 1] not in _WORD_CHARS) and (end == len(text) or text[end] not in _WORD_CHARS):
+            return True
+        at = text.find(name, at + 1)
+    return False
 
 
 def _parsed(sql: str) -> duckdb.DuckDBPyConnection:
