@@ -153,19 +153,51 @@ def _frame_by_blocks(store: Any, info: Any, names: list[str], key: list[str], wi
                      mask: np.ndarray | None, create: Any) -> pd.DataFrame:
     import pyarrow as pa
 
+    try:
+        return _blocks_of(store, info, names, key, width, mask, create)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError):
+        raise _NotAsPlanned(info.short)  # whole, by FeatureStore.read: its errors name the damage
+
+
+def _blocks_of(store: Any, info: Any, names: list[str], key: list[str], width: int,
+               mask: np.ndarray | None, create: Any) -> pd.DataFrame:
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.dataset as pads
+
+    from alnm_ray.store._writer import sort_order
+
+    dataset = store.dataset(info)  # its files checked, as FeatureStore.read checks them
+    # On a local disk each column chunk is read when decoded (not the block's bytes of a row group
+    # buffered first); a remote store keeps Arrow's coalesced range requests.
+    local = bool(getattr(getattr(store, "location", None), "is_local", False))
+    scan = pads.ParquetFragmentScanOptions(pre_buffer=not local)
+
+    def read(columns: list[str]) -> Any:
+        return dataset.to_table(columns=columns, fragment_scan_options=scan)
+
+    order = sort_order(tuple(info.key))  # the rows in FeatureStore.read's order
+    ranks = None
+    if order:
+        keys = read(order)
+        if keys.num_rows:
+            ranks = pc.sort_indices(keys, sort_keys=[(k, "ascending") for k in order]).to_numpy()
+        del keys
+    if mask is not None:
+        ranks = np.flatnonzero(mask) if ranks is None else ranks[mask]
+    take = None if ranks is None else pa.array(ranks)
     types = dict(info.columns)
     rest = [c for c in names if c not in key]
     planned: dict[str, Any] = {c: _FLOAT_TYPES[types[c]] for c in rest if types.get(c) in _FLOAT_TYPES}
     slots: dict[Any, dict[str, int]] = {}
     for c, dtype in planned.items():
         slots.setdefault(dtype, {})[c] = len(slots.get(dtype, {}))
-    take = None if mask is None else pa.array(np.flatnonzero(mask))
     blocks: dict[Any, np.ndarray] = {}
     others: dict[str, pd.Series] = {}
     fields: dict[str, Any] = {}
     n = -1
     for start in range(0, len(rest), width):
-        part = store.read(info.table, info.version, columns=key + rest[start:start + width])
+        part = read((key if not start else []) + rest[start:start + width])
         if take is not None:
             part = part.take(take)
         fields.update((f.name, f) for f in part.schema)
@@ -177,8 +209,6 @@ def _frame_by_blocks(store: Any, info: Any, names: list[str], key: list[str], wi
         frame = part.to_pandas(split_blocks=True, self_destruct=True)
         del part
         for c in frame.columns:
-            if c in key and start:
-                continue
             values = frame[c]
             dtype = planned.get(c)
             if dtype is None:
