@@ -6,6 +6,8 @@ For each size in ``--patients`` a fresh store gets:
   N patients x 6 MRI sequences x ``--features`` radiomics-named columns per
   sequence (``T2WI__original_glcm_F000`` ...), label and centre (4 centres);
 * ``sql`` -- ``alnm-ray sql``: a per-centre aggregate and a one-patient lookup;
+* ``cohort`` -- :func:`alnm_ray.model.cohort.read_cohort` of that table alone (a
+  Python process, no CLI): the store read that ``tune`` and ``train`` start with;
 * ``tune`` -- ``alnm-ray tune`` of that table: guo2024 selection without ICC
   (an imported table has no second reader), ``--classifiers`` (three),
   ``--repeats`` x ``--folds`` CV, no hold-out;
@@ -29,6 +31,7 @@ Usage::
     .venv/bin/python benchmarks/bench_scale.py                         # 1,000 and 10,000
     .venv/bin/python benchmarks/bench_scale.py --images 1000 --features 850   # the paper's width
     .venv/bin/python benchmarks/bench_scale.py --patients 500,5000 --features 100 --images 40
+    .venv/bin/python benchmarks/bench_scale.py --images 0 --stages cohort,train   # import + these
 """
 
 from __future__ import annotations
@@ -74,11 +77,19 @@ def tree_bytes(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.exists() else 0
 
 
-def run_stage(args: list[str], store: Path | None, cwd: Path | None = None) -> dict[str, Any]:
-    """Run one CLI process; wall seconds, its peak RSS (MiB) and the store bytes it added."""
+STAGES = ("import", "sql", "cohort", "tune", "train", "score")
+#: The cohort stage: read_cohort in a fresh interpreter, as tune and train read it.
+READ_COHORT = ("import sys; from alnm_ray.model.cohort import read_cohort; "
+               "print(len(read_cohort(sys.argv[1], sys.argv[2]).patients))")
+
+
+def run_stage(args: list[str], store: Path | None, cwd: Path | None = None,
+              argv: list[str] | None = None) -> dict[str, Any]:
+    """Run one CLI process (or ``argv``); wall seconds, its peak RSS (MiB) and the store bytes it added."""
     before = tree_bytes(store) if store is not None else 0
     start = time.perf_counter()
-    proc = subprocess.Popen([CLI, "--num-cpus", "2", "-q", *args], stdout=subprocess.PIPE,
+    command = argv if argv is not None else [CLI, "--num-cpus", "2", "-q", *args]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, encoding="utf-8", env=ENV, cwd=cwd)
     peak = [0]
 
@@ -99,7 +110,7 @@ def run_stage(args: list[str], store: Path | None, cwd: Path | None = None) -> d
     wall = time.perf_counter() - start
     watcher.join(timeout=1)
     if proc.returncode != 0:
-        raise RuntimeError(f"alnm-ray {' '.join(args)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-3000:]}")
+        raise RuntimeError(f"{' '.join(command)} failed ({proc.returncode}):\n{out[-2000:]}\n{err[-3000:]}")
     added = (tree_bytes(store) - before) if store is not None else 0
     return {"wall_s": wall, "driver_peak_rss_mib": peak[0] / 1024, "store_bytes_added": added,
             "load_1min_end": os.getloadavg()[0], "stdout": out}
@@ -117,8 +128,37 @@ def one_size(work: Path, n: int, args: argparse.Namespace) -> dict[str, dict[str
     sel = root / "selection.yaml"
     sel.write_text(json.dumps(SELECTION), encoding="utf-8")
     out: dict[str, dict[str, Any]] = {}
+    stages = set(args.stages)
     out["import"] = run_stage(["features", "import", str(data), "--store", str(store), "--name", TABLE,
                                "--key", "patient_id", "--label", "label", "--center", "center"], store)
+    if "sql" in stages:
+        out["sql"] = sql_stage(store, n)
+    if "cohort" in stages:
+        out["cohort"] = run_stage([], store, argv=[sys.executable, "-c", READ_COHORT, str(store), TABLE])
+        if out["cohort"]["stdout"].strip() != str(n):
+            raise RuntimeError(f"read_cohort read {out['cohort']['stdout'].strip()} patients of {n}")
+    if "tune" in stages:
+        out["tune"] = run_stage(["tune", "--store", str(store), "--out", str(root / "run"), "--feature-sets",
+                                 TABLE, "--classifiers", args.classifiers, "--repeats", str(args.repeats),
+                                 "--folds", str(args.folds), "--selection", str(sel), "--no-holdout",
+                                 "--no-external", "--seed", str(args.seed)], store)
+    bundle = root / "bundle"
+    if "train" in stages:
+        out["train"] = run_stage(["train", "--store", str(store), "--feature-set", TABLE, "--classifier", "lr",
+                                  "--selection", str(sel), "--out", str(bundle), "--unsigned"], store)
+    if "score" in stages:
+        out["score"] = run_stage(["score", str(bundle), "--features", TABLE, "--store", str(store), "--out",
+                                  str(root / "predictions.parquet"), "--trust-unsigned"], store)
+        scored = len(pd.read_parquet(root / "predictions.parquet"))
+        if scored != n:
+            raise RuntimeError(f"score wrote {scored} predictions for {n} patients")
+    for stage in out.values():
+        stage.pop("stdout", None)
+        stage["table_mib"] = table_mib
+    return out
+
+
+def sql_stage(store: Path, n: int) -> dict[str, Any]:
     agg = run_stage(["sql", "--store", str(store), f"SELECT center, count(*) AS n, "
                      f"avg(\"T2WI__original_glcm_F000\") AS m FROM {TABLE} GROUP BY center"], store)
     look = run_stage(["sql", "--store", str(store),
@@ -126,27 +166,10 @@ def one_size(work: Path, n: int, args: argparse.Namespace) -> dict[str, dict[str
     if f"P{n // 2:06d}" not in look.pop("stdout"):
         raise RuntimeError("the patient lookup returned no row")
     agg.pop("stdout")
-    out["sql"] = {"wall_s": agg["wall_s"] + look["wall_s"],
-                  "driver_peak_rss_mib": max(agg["driver_peak_rss_mib"], look["driver_peak_rss_mib"]),
-                  "store_bytes_added": agg["store_bytes_added"] + look["store_bytes_added"],
-                  "aggregate_s": agg["wall_s"], "lookup_s": look["wall_s"],
-                  "load_1min_end": look["load_1min_end"]}
-    out["tune"] = run_stage(["tune", "--store", str(store), "--out", str(root / "run"), "--feature-sets",
-                             TABLE, "--classifiers", args.classifiers, "--repeats", str(args.repeats),
-                             "--folds", str(args.folds), "--selection", str(sel), "--no-holdout",
-                             "--no-external", "--seed", str(args.seed)], store)
-    bundle = root / "bundle"
-    out["train"] = run_stage(["train", "--store", str(store), "--feature-set", TABLE, "--classifier", "lr",
-                              "--selection", str(sel), "--out", str(bundle), "--unsigned"], store)
-    out["score"] = run_stage(["score", str(bundle), "--features", TABLE, "--store", str(store), "--out",
-                              str(root / "predictions.parquet"), "--trust-unsigned"], store)
-    scored = len(pd.read_parquet(root / "predictions.parquet"))
-    if scored != n:
-        raise RuntimeError(f"score wrote {scored} predictions for {n} patients")
-    for stage in out.values():
-        stage.pop("stdout", None)
-        stage["table_mib"] = table_mib
-    return out
+    return {"wall_s": agg["wall_s"] + look["wall_s"],
+            "driver_peak_rss_mib": max(agg["driver_peak_rss_mib"], look["driver_peak_rss_mib"]),
+            "store_bytes_added": agg["store_bytes_added"] + look["store_bytes_added"],
+            "aggregate_s": agg["wall_s"], "lookup_s": look["wall_s"], "load_1min_end": look["load_1min_end"]}
 
 
 def extraction(work: Path, patients: int, seed: int) -> dict[str, Any]:
@@ -170,9 +193,15 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=100,
                     help="Patients of the synthetic image cohort extracted once (0 = skip; 200 "
                          "patients = 1,560 cases took 9 min on 2 loaded cores).")
+    ap.add_argument("--stages", type=lambda s: [v.strip() for v in s.split(",") if v.strip()],
+                    default=list(STAGES), help=f"Stages to run after the import (of {', '.join(STAGES)}; "
+                    "score needs train).")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
+    unknown = sorted(set(args.stages) - set(STAGES))
+    if unknown or ("score" in args.stages and "train" not in args.stages):
+        ap.error(f"--stages: expected names of {', '.join(STAGES)} (score with train); got {args.stages}")
     load = os.getloadavg()
     print(f"load average at start: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; CPUs {os.cpu_count()}; "
           f"6 sequences x {args.features} features; tune {args.repeats} x {args.folds}, {args.classifiers}",
