@@ -94,11 +94,14 @@ def read_frame(store: Any, info: Any, mask: np.ndarray | None = None) -> pd.Data
     (then ``[mask]``, a boolean per row of it, when given): values, dtypes,
     column order and index.  Reading the whole table holds the Arrow table,
     its sorted copy and the frame at once (and Parquet's buffers of every
-    column); here each block of about :data:`READ_BLOCK_BYTES` columns is
-    read (sorted by the key, as :meth:`FeatureStore.read` sorts), restricted
-    to ``mask``'s rows, converted, and its float columns written into one
+    column); here the key columns are read and sorted once (the order
+    :meth:`FeatureStore.read` gives), then each block of about
+    :data:`READ_BLOCK_BYTES` of columns is read, taken in that order
+    (``mask``'s rows only), converted, and its float columns written into one
     preallocated 2-D block per dtype, the block pandas keeps: the peak is
-    about the frame plus one block of columns.
+    about the frame plus one block of columns.  A version whose columns
+    are not as its log says, or that Arrow cannot decode, is read whole by
+    :meth:`FeatureStore.read` (whose errors name the damage).
 
     Raises:
         StoreError: Unreadable files (as :meth:`FeatureStore.read`).
