@@ -181,8 +181,10 @@ def read_predictions(path: Path | str, columns: Sequence[str], *, arrow: bool = 
     del keys
     source = pq.ParquetFile(path)
     schema = source.schema_arrow
-    arrays = [pq.read_table(path, columns=[c]).column(0).take(order) for c in columns]
     fields = [schema.field(c) for c in columns]
+    if arrow:  # text as the store keeps it (string, not large_string): no second copy when it is written
+        fields = [f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in fields]
+    arrays = [pq.read_table(path, columns=[f.name]).column(0).take(order).cast(f.type) for f in fields]
     table = pa.Table.from_arrays(arrays, schema=pa.schema(fields, metadata=schema.metadata))
     if arrow:
         return table
