@@ -208,7 +208,7 @@ def _feature_rows(records: list[Record], manifest: pd.DataFrame, weights: str,
 def run_embedding(manifest: pd.DataFrame, store: Any, config: EmbedConfig | None = None, *,
                   plan: PreprocessPlan | str, table: str = TABLE_DEEP, lineage: dict[str, Any] | None = None,
                   quiet: bool = True, debug: bool = False, ray_config: Any = None,
-                  hash_workers: int = 4) -> EmbedSummary:
+                  hash_workers: int = 4, show_progress: bool | None = None) -> EmbedSummary:
     """Embed every case of ``manifest`` into a new version of ``table``.
 
     Args:
@@ -226,6 +226,8 @@ def run_embedding(manifest: pd.DataFrame, store: Any, config: EmbedConfig | None
             when it is not running yet; started only when some case needs
             computing, and shut down afterwards.
         hash_workers: Threads hashing files on the driver.
+        show_progress: Cases-done lines on stderr; ``None``: unless ``quiet``
+            (a caller that keeps Ray quiet can still show them).
 
     Returns:
         An :class:`EmbedSummary`.
@@ -253,7 +255,8 @@ def run_embedding(manifest: pd.DataFrame, store: Any, config: EmbedConfig | None
     def compute(items: list[dict[str, Any]], checkpoint: Any) -> list[Record]:
         summary.actors = plan_actors(config, n_batches=-(-len(items) // config.batch_size))
         logger.info("embedding %d case(s) with %s", len(items), summary.actors)
-        records = embed_cases(items, config, plan, state=state, actors=summary.actors, quiet=quiet, debug=debug)
+        records = embed_cases(items, config, plan, state=state, actors=summary.actors,
+                              quiet=quiet if show_progress is None else not show_progress, debug=debug)
         ok = [r for r in records if r["status"] == STATUS_OK]
         summary.devices = dict(Counter(r["device"] for r in ok))
         summary.nodes = dict(Counter(r["node"] for r in ok))

@@ -261,7 +261,8 @@ def _embed(p: Protocol, df: Any, store: Any, opts: RunOptions, plan: Any = None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # random weights are recorded as an assumption of the protocol
         summary = run_embedding(rows, store, p.embed_config(), plan=plan,
-                                lineage={"protocol": p.name, "protocol_hash": p.hash}, quiet=True)
+                                lineage={"protocol": p.name, "protocol_hash": p.hash}, quiet=True,
+                                show_progress=not opts.quiet)
     if summary.failed:
         raise ConfigError(f"embed: {summary.failed} case(s) failed; expected every case to embed. "
                           f"{summary.failure_summary()} Fix the inputs and re-run the same command.")

@@ -38,13 +38,15 @@ def _flat_crop_case(cohort: pd.DataFrame, root: Path) -> dict:
 
 
 def test_end_to_end_then_incremental(ray_local, tmp_path: Path, rng, cohort_factory,
-                                     embed_config: EmbedConfig) -> None:
+                                     embed_config: EmbedConfig, capsys) -> None:
     cohort = cohort_factory(tmp_path / "c", rng, n_patients=2)
     manifest = pd.concat([cohort, pd.DataFrame([_flat_crop_case(cohort, tmp_path)])], ignore_index=True)
     store = FeatureStore(str(tmp_path / "store"))
     with pytest.warns(RandomWeightsWarning, match=r"random\(seed=0\)"):
-        first = run_embedding(manifest, store, embed_config, plan="none")
+        first = run_embedding(manifest, store, embed_config, plan="none", show_progress=True)
     assert (first.existed, first.computed, first.cached, first.failed) == (False, 5, 0, 1)
+    # quiet Ray, but cases-done lines (the protocol runner's setting; stderr is not a terminal here)
+    assert capsys.readouterr().err.splitlines()[-1].split()[:3] == ["embed", "5/5", "100%"]
     assert first.actors.kind == "cpu" and first.devices == {"cpu": 4}
     assert first.summary_line().startswith("embed: 5 cases: 4 done, 0 cached, 1 failed")
 
