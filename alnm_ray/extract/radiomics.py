@@ -16,6 +16,7 @@ cases ``shape2D`` is left out unless ``force2D`` is set.
 from __future__ import annotations
 
 import logging
+import warnings
 from typing import Any
 
 import numpy as np
@@ -27,6 +28,15 @@ from alnm_ray.preprocess.geometry import squeeze_2d
 from alnm_ray.typing import PathLike
 
 logger = logging.getLogger(__name__)
+
+#: Warnings PyRadiomics's own calls raise on every case, by design, silenced per case (once per case and
+#: worker they buried a run's progress lines): skimage's LBP warns on the float images PyRadiomics
+#: passes it, and the GLCM's Imc2 takes the square root of a negative rounding residue (the value is
+#: NaN, which the feature row records as NaN).
+EXPECTED_LIBRARY_WARNINGS: tuple[tuple[type[Warning], str, str], ...] = (
+    (UserWarning, r"Applying `local_binary_pattern` to floating-point images", ""),
+    (RuntimeWarning, r"invalid value encountered in sqrt", r"radiomics\.glcm"),
+)
 
 #: Prefix of PyRadiomics's non-feature outputs.
 DIAGNOSTICS_PREFIX = "diagnostics_"
@@ -128,7 +138,10 @@ def extract_case(image: sitk.Image | PathLike, mask: sitk.Image | PathLike, para
     msk = squeeze_2d(_as_image(mask, "mask"))
     extractor = get_extractor(params, img.GetDimension())
     try:
-        result = extractor.execute(img, msk, label=int(label))
+        with warnings.catch_warnings():
+            for category, message, module in EXPECTED_LIBRARY_WARNINGS:
+                warnings.filterwarnings("ignore", message=message, category=category, module=module)
+            result = extractor.execute(img, msk, label=int(label))
     except (ValueError, RuntimeError, IndexError, ZeroDivisionError, TypeError) as err:
         msg = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise ExtractionError(f"PyRadiomics failed ({type(err).__name__}: {msg[:300]}). Check the ROI "

@@ -58,3 +58,21 @@ def test_complex_values_become_real():
         to_float("f", 1 + 2j)
     with pytest.raises(ExtractionError, match="expected one number"):
         to_float("f", np.ones(3))
+
+
+def test_pyradiomics_warnings_raised_by_design_stay_out_of_the_output(tmp_path, recwarn):
+    # skimage's LBP warns on the float images PyRadiomics passes it (every case, every worker); the
+    # features are PyRadiomics's own either way
+    df = make_cohort(tmp_path, ["p1"], sequences=("MG_CC",))
+    params = load_params({"imageType": {"Original": {}, "LBP2D": {}},
+                          "featureClass": {"firstorder": ["Mean"], "glcm": ["Imc2"]},
+                          "setting": {"binWidth": 25}})
+    feats = extract_case(df.iloc[0]["image"], df.iloc[0]["mask"], params)
+    assert "lbp-2D_firstorder_Mean" in feats and "original_glcm_Imc2" in feats
+    assert not [str(w.message) for w in recwarn if "local_binary_pattern" in str(w.message)]
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:  # the filter is scoped to the extraction
+        warnings.simplefilter("always")
+        warnings.warn("Applying `local_binary_pattern` to floating-point images elsewhere", UserWarning)
+    assert len(caught) == 1
